@@ -1,0 +1,2 @@
+export { type Config, type ConfigInput, configSchema } from './schema.js';
+export { ConfigError, DEFAULT_CONFIG_PATH, ENV_OVERRIDES, type LoadOptions, loadConfig, parseConfig } from './load.js';

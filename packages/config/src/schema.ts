@@ -1,0 +1,115 @@
+import ms from 'ms';
+import { z } from 'zod';
+
+/** A duration written as in the seed ("1h", "24h", "500ms") or as milliseconds; parsed to ms. */
+const duration = z.union([z.number().int().nonnegative(), z.string()]).transform((value, ctx) => {
+  if (typeof value === 'number') return value;
+  const parsed = ms(value as ms.StringValue);
+  if (typeof parsed !== 'number' || !Number.isFinite(parsed) || parsed < 0) {
+    ctx.addIssue({ code: 'custom', message: `not a duration: "${value}" (use e.g. "500ms", "30s", "1h")` });
+    return z.NEVER;
+  }
+  return parsed;
+});
+
+const strategy = z.enum(['cheapest', 'fastest', 'most_available', 'balanced']);
+
+export const configSchema = z
+  .object({
+    service: z
+      .object({
+        name: z.string().min(1).default('model-router'),
+        environment: z.enum(['development', 'test', 'production']).default('development'),
+      })
+      .strict()
+      .prefault({}),
+    server: z
+      .object({
+        host: z.string().min(1).default('0.0.0.0'),
+        port: z.coerce.number().int().min(0).max(65535).default(9004),
+        body_limit: z.string().min(1).default('1mb'),
+        // Safety default: in-flight requests get this long to finish on SIGTERM before we exit.
+        shutdown_timeout: duration.default(10_000),
+      })
+      .strict()
+      .prefault({}),
+    database: z
+      .object({
+        url: z.string().url().default('postgres://postgres@127.0.0.1:5432/model_router'),
+        pool_size: z.coerce.number().int().min(1).max(200).default(10),
+        migrate_on_start: z.boolean().default(true),
+      })
+      .strict()
+      .prefault({}),
+    redis: z
+      .object({
+        url: z.string().url().default('redis://127.0.0.1:6379'),
+        // Every key and channel starts with this, so several deployments (or test runs) share one Redis.
+        key_prefix: z
+          .string()
+          .regex(/^[A-Za-z0-9_.:-]+$/, 'letters, digits, "_", ".", ":" or "-" only')
+          .default('mr'),
+      })
+      .strict()
+      .prefault({}),
+    auth: z
+      .object({
+        admin_api_key: z.string().min(16, 'must be at least 16 characters'),
+        // When unset, the route and metrics endpoints are open (as in the seed's examples).
+        client_api_key: z.string().min(16, 'must be at least 16 characters').optional(),
+      })
+      .strict(),
+    routing: z
+      .object({
+        default_strategy: strategy.default('balanced'),
+        max_fallbacks: z.coerce.number().int().min(0).max(20).default(3),
+        min_samples: z.coerce.number().int().min(1).default(20),
+        balanced_weights: z
+          .object({
+            cost: z.number().min(0).default(0.4),
+            latency: z.number().min(0).default(0.3),
+            availability: z.number().min(0).default(0.3),
+          })
+          .strict()
+          .prefault({})
+          .refine((w) => w.cost + w.latency + w.availability > 0, 'at least one weight must be positive'),
+        // The snapshot also reloads on every change notice; the timer is the safety net.
+        snapshot_refresh_interval: duration.default(30_000),
+      })
+      .strict()
+      .prefault({}),
+    abtest: z
+      .object({
+        enabled: z.boolean().default(true),
+        cache_ttl: duration.default(3_600_000),
+        user_variant_cache_ttl: duration.default(86_400_000),
+        default_strategy: z.enum(['consistent_hash', 'weighted_random']).default('consistent_hash'),
+      })
+      .strict()
+      .prefault({}),
+    catalog: z
+      .object({
+        seed_on_first_start: z.boolean().default(true),
+        // Seeded models' endpoints point here in development so health checks need no internet.
+        endpoint_base_url: z.string().url().default('http://127.0.0.1:9010/v1'),
+      })
+      .strict()
+      .prefault({}),
+    mock_provider: z
+      .object({
+        host: z.string().min(1).default('127.0.0.1'),
+        port: z.coerce.number().int().min(0).max(65535).default(9010),
+      })
+      .strict()
+      .prefault({}),
+    log: z
+      .object({
+        level: z.enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly']).default('info'),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+export type Config = z.infer<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;

@@ -1,0 +1,6 @@
+export * from './model.js';
+export * from './cost.js';
+export * from './tokens.js';
+export * from './routing/types.js';
+export * from './routing/filters.js';
+export * from './routing/router.js';

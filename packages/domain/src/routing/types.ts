@@ -1,0 +1,82 @@
+import type { Model, ModelRuntime } from '../model.js';
+
+export const ROUTING_STRATEGIES = ['cheapest', 'fastest', 'most_available', 'balanced'] as const;
+export type RoutingStrategy = (typeof ROUTING_STRATEGIES)[number];
+
+/** Why a model was left out of a decision; the first filter that fails wins. */
+export const EXCLUSION_REASONS = [
+  'disabled',
+  'provider_not_allowed',
+  'missing_capabilities',
+  'context_window_exceeded',
+  'max_output_tokens_exceeded',
+  'circuit_open',
+  'budget_exceeded',
+  'max_cost_exceeded',
+  'max_latency_exceeded',
+] as const;
+export type ExclusionReason = (typeof EXCLUSION_REASONS)[number];
+
+export interface BalancedWeights {
+  cost: number;
+  latency: number;
+  availability: number;
+}
+
+export interface RoutingOptions {
+  /** Observed stats count only from this many samples on; below it nominal values are used. */
+  min_samples: number;
+  max_fallbacks: number;
+  balanced_weights: BalancedWeights;
+}
+
+export const DEFAULT_ROUTING_OPTIONS: RoutingOptions = Object.freeze({
+  min_samples: 20,
+  max_fallbacks: 3,
+  balanced_weights: Object.freeze({ cost: 0.4, latency: 0.3, availability: 0.3 }),
+});
+
+/** An immutable view of everything a decision depends on; built off the hot path. */
+export interface RoutingSnapshot {
+  models: readonly Model[];
+  runtime: ReadonlyMap<string, ModelRuntime>;
+  /** Models that a budget currently removes, with the budget id that removed each. */
+  budget_blocked: ReadonlyMap<string, string>;
+  version: number;
+}
+
+export interface RouteQuery {
+  prompt_tokens: number;
+  max_tokens: number;
+  strategy: RoutingStrategy;
+  required_capabilities?: readonly string[] | undefined;
+  providers?: readonly string[] | undefined;
+  max_cost_usd?: number | undefined;
+  max_latency_ms?: number | undefined;
+}
+
+export interface Candidate {
+  model: Model;
+  score: number;
+  estimated_cost: number;
+  estimated_latency_ms: number;
+  success_rate: number;
+}
+
+export interface Exclusion {
+  model_id: string;
+  reason: ExclusionReason;
+  detail?: string;
+}
+
+export type RouteDecision =
+  | {
+      ok: true;
+      chosen: Candidate;
+      /** Every eligible model, best first (the chosen one included at index 0). */
+      ranked: Candidate[];
+      fallbacks: string[];
+      excluded: Exclusion[];
+      reason: string;
+    }
+  | { ok: false; excluded: Exclusion[] };

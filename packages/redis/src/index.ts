@@ -1,0 +1,71 @@
+import { Redis } from 'ioredis';
+import { z } from 'zod';
+
+export { Redis };
+
+export interface RedisOptions {
+  /** Name shown in CLIENT LIST, to tell connections apart. */
+  connectionName?: string;
+  /** Workers and subscribers wait for Redis forever; request paths fail fast instead. */
+  failFast?: boolean;
+}
+
+export function createRedis(url: string, options: RedisOptions = {}): Redis {
+  return new Redis(url, {
+    connectionName: options.connectionName,
+    // Fail-fast clients give up on a command after one reconnect try so an HTTP request can
+    // answer 503 instead of hanging; others (BullMQ workers, subscribers) must retry forever.
+    maxRetriesPerRequest: options.failFast ? 1 : null,
+    enableOfflineQueue: !options.failFast,
+    retryStrategy: (times) => Math.min(times * 100, 2000),
+  });
+}
+
+/** Key and channel names, all under the deployment's prefix. */
+export function keys(prefix: string) {
+  return {
+    configChannel: `${prefix}:config-changed`,
+  };
+}
+
+export const configChangeSchema = z.object({
+  entity: z.enum(['model', 'abtest', 'budget']),
+  id: z.string(),
+  action: z.enum(['created', 'updated', 'deleted']),
+  at: z.string(),
+});
+export type ConfigChange = z.infer<typeof configChangeSchema>;
+
+export async function publishConfigChange(redis: Redis, prefix: string, change: Omit<ConfigChange, 'at'>): Promise<void> {
+  const message: ConfigChange = { ...change, at: new Date().toISOString() };
+  await redis.publish(keys(prefix).configChannel, JSON.stringify(message));
+}
+
+/**
+ * Calls `onChange` for each valid change notice on the config channel, using `subscriber` (a
+ * dedicated connection: a subscribed client can run no other commands). Returns an unsubscribe.
+ */
+export async function subscribeConfigChanges(
+  subscriber: Redis,
+  prefix: string,
+  onChange: (change: ConfigChange) => void,
+): Promise<() => Promise<void>> {
+  const channel = keys(prefix).configChannel;
+  const listener = (from: string, raw: string): void => {
+    if (from !== channel) return;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(raw);
+    } catch {
+      return;
+    }
+    const result = configChangeSchema.safeParse(parsed);
+    if (result.success) onChange(result.data);
+  };
+  subscriber.on('message', listener);
+  await subscriber.subscribe(channel);
+  return async () => {
+    subscriber.off('message', listener);
+    await subscriber.unsubscribe(channel);
+  };
+}

@@ -1,0 +1,66 @@
+import { z } from 'zod';
+
+const price = z.number().finite().min(0, 'must not be negative').max(10_000);
+
+const writable = {
+  name: z.string().min(1).max(200),
+  provider: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'lowercase letters, digits, "_" or "-", at most 64 characters'),
+  input_price_per_1k: price,
+  output_price_per_1k: price,
+  context_window: z.number().int().min(1).max(100_000_000),
+  max_output_tokens: z.number().int().min(1).max(100_000_000),
+  capabilities: z.array(z.string().regex(/^[a-z0-9_]{1,64}$/, 'lowercase identifier')).max(32),
+  enabled: z.boolean(),
+  latency_ms: z.number().int().min(1).max(600_000),
+  endpoint: z.string().url().max(2048).nullable(),
+};
+
+export const modelIdSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/, 'letters, digits, ".", "_", ":", "/" or "-", at most 128 characters');
+
+const outputFitsContext = (m: { max_output_tokens?: number; context_window?: number }) =>
+  m.max_output_tokens === undefined || m.context_window === undefined || m.max_output_tokens <= m.context_window;
+const fitsMessage = { message: 'must not exceed context_window', path: ['max_output_tokens'] };
+
+/** POST /api/v1/models */
+export const createModelSchema = z
+  .strictObject({
+    id: modelIdSchema,
+    ...writable,
+    capabilities: writable.capabilities.default([]),
+    enabled: writable.enabled.default(true),
+    latency_ms: writable.latency_ms.default(1000),
+    endpoint: writable.endpoint.default(null),
+  })
+  .refine(outputFitsContext, fitsMessage);
+
+/** PUT /api/v1/models/:id — the whole model; `id`, when given, must match the path. */
+export const replaceModelSchema = z
+  .strictObject({
+    id: modelIdSchema.optional(),
+    ...writable,
+    capabilities: writable.capabilities.default([]),
+    enabled: writable.enabled.default(true),
+    latency_ms: writable.latency_ms.default(1000),
+    endpoint: writable.endpoint.default(null),
+  })
+  .refine(outputFitsContext, fitsMessage);
+
+/** PATCH /api/v1/models/:id — any subset of the writable fields, at least one. */
+export const patchModelSchema = z
+  .strictObject({
+    name: writable.name.optional(),
+    provider: writable.provider.optional(),
+    input_price_per_1k: writable.input_price_per_1k.optional(),
+    output_price_per_1k: writable.output_price_per_1k.optional(),
+    context_window: writable.context_window.optional(),
+    max_output_tokens: writable.max_output_tokens.optional(),
+    capabilities: writable.capabilities.optional(),
+    enabled: writable.enabled.optional(),
+    latency_ms: writable.latency_ms.optional(),
+    endpoint: writable.endpoint.optional(),
+  })
+  .refine((patch) => Object.keys(patch).length > 0, 'at least one field to change is required');

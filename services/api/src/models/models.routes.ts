@@ -1,0 +1,104 @@
+import { DuplicateModelError, type ModelRepository, type StoredModel } from '@model-router/database';
+import { type Model, UNKNOWN_RUNTIME } from '@model-router/domain';
+import { ApiError, validationError } from '@model-router/http';
+import express, { type RequestHandler, type Router } from 'express';
+import type { ZodType } from 'zod';
+import type { SnapshotStore } from '../routing/snapshot-store.js';
+import { createModelSchema, modelIdSchema, patchModelSchema, replaceModelSchema } from './model.schema.js';
+
+export interface ModelRoutesDeps {
+  models: ModelRepository;
+  snapshots: SnapshotStore;
+  /** Tells every replica (this one included) that a model changed; resolves once this one sees it. */
+  announceChange: (id: string, action: 'created' | 'updated' | 'deleted') => Promise<void>;
+  requireAdmin: RequestHandler;
+  requireReader: RequestHandler;
+}
+
+function parse<T>(schema: ZodType<T>, value: unknown, what?: string): T {
+  const result = schema.safeParse(value);
+  if (!result.success) throw validationError(result.error, what);
+  return result.data;
+}
+
+function pathId(raw: string | string[] | undefined): string {
+  return parse(modelIdSchema, raw, 'model id');
+}
+
+export function modelRoutes(deps: ModelRoutesDeps): Router {
+  const router = express.Router();
+
+  /** A stored model plus its live state (health, circuit, observed stats) from the snapshot. */
+  const present = (model: StoredModel) => {
+    const runtime = deps.snapshots.current.runtime.get(model.id) ?? UNKNOWN_RUNTIME;
+    return { ...model, health: runtime.health, circuit: runtime.circuit, stats: runtime.stats };
+  };
+  const notFound = (id: string) => new ApiError('MODEL_NOT_FOUND', `model "${id}" does not exist`);
+
+  router.get('/models', deps.requireReader, async (req, res) => {
+    const provider = typeof req.query.provider === 'string' ? req.query.provider : undefined;
+    const models = (await deps.models.list()).filter((m) => provider === undefined || m.provider === provider);
+    res.json({ models: models.map(present) });
+  });
+
+  router.get('/models/:id', deps.requireReader, async (req, res) => {
+    const id = pathId(req.params.id);
+    const model = await deps.models.get(id);
+    if (!model) throw notFound(id);
+    res.json(present(model));
+  });
+
+  router.post('/models', deps.requireAdmin, async (req, res) => {
+    const body = parse(createModelSchema, req.body);
+    let stored: StoredModel;
+    try {
+      stored = await deps.models.insert(body);
+    } catch (error) {
+      if (error instanceof DuplicateModelError) {
+        throw new ApiError('MODEL_ALREADY_EXISTS', error.message);
+      }
+      throw error;
+    }
+    await deps.announceChange(stored.id, 'created');
+    res.status(201).location(`/api/v1/models/${encodeURIComponent(stored.id)}`).json(present(stored));
+  });
+
+  router.put('/models/:id', deps.requireAdmin, async (req, res) => {
+    const id = pathId(req.params.id);
+    const body = parse(replaceModelSchema, req.body);
+    if (body.id !== undefined && body.id !== id) {
+      throw new ApiError('VALIDATION_ERROR', `body id "${body.id}" does not match the path id "${id}"`);
+    }
+    const stored = await deps.models.replace({ ...body, id });
+    if (!stored) throw notFound(id);
+    await deps.announceChange(id, 'updated');
+    res.json(present(stored));
+  });
+
+  router.patch('/models/:id', deps.requireAdmin, async (req, res) => {
+    const id = pathId(req.params.id);
+    const patch = parse(patchModelSchema, req.body);
+    const existing = await deps.models.get(id);
+    if (!existing) throw notFound(id);
+    const { created_at: _c, updated_at: _u, ...current } = existing;
+    const next: Model = { ...current, ...patch };
+    if (next.max_output_tokens > next.context_window) {
+      throw new ApiError('VALIDATION_ERROR', 'max_output_tokens must not exceed context_window', [
+        { path: 'max_output_tokens', message: 'must not exceed context_window' },
+      ]);
+    }
+    const stored = await deps.models.replace(next);
+    if (!stored) throw notFound(id);
+    await deps.announceChange(id, 'updated');
+    res.json(present(stored));
+  });
+
+  router.delete('/models/:id', deps.requireAdmin, async (req, res) => {
+    const id = pathId(req.params.id);
+    if (!(await deps.models.delete(id))) throw notFound(id);
+    await deps.announceChange(id, 'deleted');
+    res.status(204).end();
+  });
+
+  return router;
+}
