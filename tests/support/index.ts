@@ -91,3 +91,5 @@ export async function createTestEnv(): Promise<TestEnv> {
     },
   };
 }
+
+export { freePort, type Spawned, spawnCommand } from './processes.js';

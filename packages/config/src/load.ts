@@ -28,6 +28,11 @@ export const ENV_OVERRIDES: Readonly<Record<string, readonly string[]>> = {
   NODE_ENV: ['service', 'environment'],
   ROUTING_DEFAULT_STRATEGY: ['routing', 'default_strategy'],
   CATALOG_ENDPOINT_BASE_URL: ['catalog', 'endpoint_base_url'],
+  METRIC_AGGREGATOR_PORT: ['workers', 'metric_aggregator', 'ops_port'],
+  HEALTH_CHECKER_PORT: ['workers', 'health_checker', 'ops_port'],
+  CACHE_INVALIDATOR_PORT: ['workers', 'cache_invalidator', 'ops_port'],
+  BUDGET_ENFORCER_PORT: ['workers', 'budget_enforcer', 'ops_port'],
+  MOCK_PROVIDER_HOST: ['mock_provider', 'host'],
   MOCK_PROVIDER_PORT: ['mock_provider', 'port'],
 };
 
@@ -47,9 +52,12 @@ function setPath(tree: Tree, path: readonly string[], value: unknown): void {
 export function parseConfig(raw: unknown): Config {
   const result = configSchema.safeParse(raw ?? {});
   if (!result.success) {
-    const lines = result.error.issues.map((issue) => {
-      const key = issue.path.join('.') || '(root)';
-      return `  - ${key}: ${issue.message}`;
+    const lines = result.error.issues.flatMap((issue) => {
+      // An unknown key is named itself, so a typo points at the line to fix.
+      if (issue.code === 'unrecognized_keys') {
+        return issue.keys.map((key) => `  - ${[...issue.path, key].join('.')}: unknown key`);
+      }
+      return [`  - ${issue.path.join('.') || '(root)'}: ${issue.message}`];
     });
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }

@@ -102,6 +102,58 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    workers: z
+      .object({
+        metric_aggregator: z
+          .object({
+            ops_port: z.coerce.number().int().min(0).max(65535).default(9101),
+            // Jobs (each a batch of up to 1,000 events) written to Postgres at once.
+            concurrency: z.coerce.number().int().min(1).max(64).default(4),
+          })
+          .strict()
+          .prefault({}),
+        health_checker: z
+          .object({
+            ops_port: z.coerce.number().int().min(0).max(65535).default(9102),
+            probe_interval: duration.default(5_000),
+            probe_timeout: duration.default(2_000),
+          })
+          .strict()
+          .prefault({}),
+        cache_invalidator: z
+          .object({ ops_port: z.coerce.number().int().min(0).max(65535).default(9103) })
+          .strict()
+          .prefault({}),
+        budget_enforcer: z
+          .object({ ops_port: z.coerce.number().int().min(0).max(65535).default(9104) })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    circuit_breaker: z
+      .object({
+        // Opens after this many consecutive failures …
+        consecutive_failures: z.coerce.number().int().min(1).default(3),
+        // … or when the failure rate over the window reaches the threshold with enough volume.
+        failure_rate_threshold: z.number().gt(0).max(1).default(0.5),
+        minimum_volume: z.coerce.number().int().min(1).default(10),
+        window: duration.default(10_000),
+        // How long an open circuit waits before letting trial requests through (half-open).
+        cooldown: duration.default(5_000),
+        half_open_max_trials: z.coerce.number().int().min(1).default(3),
+        // Successful trials in a row that close a half-open circuit.
+        half_open_successes_to_close: z.coerce.number().int().min(1).default(2),
+      })
+      .strict()
+      .prefault({}),
+    retention: z
+      .object({
+        raw_events_days: z.coerce.number().int().min(1).default(14),
+        minute_rollups_days: z.coerce.number().int().min(1).default(7),
+      })
+      .strict()
+      .prefault({}),
     log: z
       .object({
         level: z.enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly']).default('info'),

@@ -67,8 +67,9 @@ export class ModelRepository {
     return rows.map(toModel);
   }
 
-  async get(id: string): Promise<StoredModel | null> {
-    const { rows } = await this.db.query(`SELECT ${COLUMNS} FROM model_router.models WHERE id = $1`, [id]);
+  async get(id: string, options: { forUpdate?: boolean } = {}): Promise<StoredModel | null> {
+    const lock = options.forUpdate ? ' FOR UPDATE' : '';
+    const { rows } = await this.db.query(`SELECT ${COLUMNS} FROM model_router.models WHERE id = $1${lock}`, [id]);
     return rows[0] ? toModel(rows[0]) : null;
   }
 

@@ -58,7 +58,7 @@ const entryArb: fc.Arbitrary<Entry> = fc.record({
     output_price_per_1k: priceArb,
     context_window: windowArb,
     max_output_tokens: maxOutputArb,
-    capabilities: fc.oneof(fc.constant([...CAPABILITIES]), fc.subarray([...CAPABILITIES])),
+    capabilities: fc.oneof(fc.constant<string[]>([...CAPABILITIES]), fc.subarray<string>([...CAPABILITIES])),
     enabled: fc.oneof({ arbitrary: fc.constant(true), weight: 5 }, { arbitrary: fc.constant(false), weight: 1 }),
     latency_ms: latencyArb,
     endpoint: fc.constant(null),

@@ -4,26 +4,43 @@ import { ApiError } from './errors.js';
 
 const digest = (value: string): Buffer => createHash('sha256').update(value).digest();
 
-function bearer(header: string | undefined): string | null {
+/**
+ * The key a request presents: `Authorization: Bearer <key>`, or HTTP Basic with the key as the
+ * password (what a browser sends after its login prompt, for the dashboards).
+ */
+function presentedKey(header: string | undefined): string | null {
   if (!header) return null;
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  return match ? match[1]! : null;
+  const bearer = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  if (bearer) return bearer[1]!;
+  const basic = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
+  if (basic) {
+    const decoded = Buffer.from(basic[1]!, 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    return colon >= 0 ? decoded.slice(colon + 1) : null;
+  }
+  return null;
+}
+
+export interface ApiKeyOptions {
+  /** Ask browsers for the key with a Basic login prompt (dashboards). */
+  browserPrompt?: boolean;
 }
 
 /**
- * Accepts a request whose `Authorization: Bearer <key>` equals one of `keys` (compared in constant
- * time over SHA-256 digests, so neither content nor length leaks). No key → 401; a wrong key → 403.
+ * Accepts a request that presents one of `keys` (compared in constant time over SHA-256 digests,
+ * so neither content nor length leaks). No key → 401; a wrong key → 403.
  */
-export function requireApiKey(keys: readonly string[], realm: string): RequestHandler {
+export function requireApiKey(keys: readonly string[], realm: string, options: ApiKeyOptions = {}): RequestHandler {
   const expected = keys.map(digest);
+  const challenge = options.browserPrompt ? { 'WWW-Authenticate': `Basic realm="model-router ${realm}", charset="UTF-8"` } : undefined;
   return (req, _res, next) => {
-    const token = bearer(req.headers.authorization);
-    if (token === null) {
-      next(new ApiError('UNAUTHORIZED', `${realm} API key required: send "Authorization: Bearer <key>"`));
+    const key = presentedKey(req.headers.authorization);
+    if (key === null) {
+      next(new ApiError('UNAUTHORIZED', `${realm} API key required: send "Authorization: Bearer <key>"`, undefined, challenge));
       return;
     }
-    const given = digest(token);
-    if (!expected.some((key) => timingSafeEqual(key, given))) {
+    const given = digest(key);
+    if (!expected.some((candidate) => timingSafeEqual(candidate, given))) {
       next(new ApiError('FORBIDDEN', `the API key is not valid for ${realm} endpoints`));
       return;
     }

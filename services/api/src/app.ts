@@ -10,10 +10,15 @@ import {
   requireApiKey,
 } from '@model-router/http';
 import type { Logger } from '@model-router/logger';
-import { publishConfigChange, type Redis } from '@model-router/redis';
+import type { EventPublisher } from '@model-router/queue';
+import type { Redis } from '@model-router/redis';
 import express, { type Express, type RequestHandler } from 'express';
 import type { Registry } from 'prom-client';
+import { QUEUE_DASHBOARD_PATH, queueDashboard } from './admin/queue-dashboard.js';
+import type { ConfigChanges } from './events/config-changes.js';
+import type { OutcomeReporter } from './events/outcome-reporter.js';
 import { type ApiMetrics, createApiMetrics } from './metrics.js';
+import { metricsRoutes } from './metrics/metrics.routes.js';
 import { modelRoutes } from './models/models.routes.js';
 import { routeRoutes } from './routing/route.routes.js';
 import type { SnapshotStore } from './routing/snapshot-store.js';
@@ -25,6 +30,9 @@ export interface AppDeps {
   redis: Redis;
   snapshots: SnapshotStore;
   registry: Registry;
+  publisher: EventPublisher;
+  outcomes: OutcomeReporter;
+  changes: ConfigChanges;
 }
 
 export interface App {
@@ -42,7 +50,8 @@ export function routingOptions(config: Config): RoutingOptions {
 
 /** Write requests must say they send JSON; anything else is refused before parsing. */
 const requireJsonBody: RequestHandler = (req, _res, next) => {
-  const hasBody = req.headers['content-length'] !== '0' && (req.headers['content-length'] || req.headers['transfer-encoding']);
+  const length = req.headers['content-length'];
+  const hasBody = (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
   if (hasBody && !req.is('application/json')) {
     next(new ApiError('UNSUPPORTED_MEDIA_TYPE', 'send the body as JSON with "Content-Type: application/json"'));
     return;
@@ -64,7 +73,7 @@ function httpMetrics(metrics: ApiMetrics): RequestHandler {
 }
 
 export function createApp(deps: AppDeps): App {
-  const { config, logger, pool, redis, snapshots, registry } = deps;
+  const { config, logger, pool, redis, snapshots, registry, publisher } = deps;
   const metrics = createApiMetrics(registry);
   const models = new ModelRepository(pool);
 
@@ -73,14 +82,13 @@ export function createApp(deps: AppDeps): App {
   const clientKeys = config.auth.client_api_key ? [config.auth.client_api_key, ...adminKeys] : null;
   const requireClient: RequestHandler = clientKeys ? requireApiKey(clientKeys, 'client') : (_req, _res, next) => next();
 
-  const announceChange = async (id: string, action: 'created' | 'updated' | 'deleted'): Promise<void> => {
-    // This replica sees its own write before answering; the others hear it on the channel.
-    await snapshots.refresh();
-    try {
-      await publishConfigChange(redis, config.redis.key_prefix, { entity: 'model', id, action });
-    } catch (error) {
-      // The change is committed; other replicas pick it up on their refresh timer.
-      logger.warn('could not publish config change', { err: error, entity: 'model', id });
+  let lastLossLog = 0;
+  const onEventLost = (error: unknown): void => {
+    metrics.eventsLost.inc({ event: 'route.decided' });
+    // One line a minute at most: a Redis outage must not flood the log.
+    if (Date.now() - lastLossLog > 60_000) {
+      lastLossLog = Date.now();
+      logger.warn('route events are being lost: Redis is unavailable', { err: error });
     }
   };
 
@@ -100,6 +108,11 @@ export function createApp(deps: AppDeps): App {
       },
     }),
   );
+  app.use(
+    QUEUE_DASHBOARD_PATH,
+    requireApiKey(adminKeys, 'admin', { browserPrompt: true }),
+    queueDashboard(publisher.allQueues),
+  );
   app.use(requireJsonBody);
   app.use(express.json({ limit: config.server.body_limit, strict: true }));
 
@@ -111,9 +124,12 @@ export function createApp(deps: AppDeps): App {
       defaultStrategy: config.routing.default_strategy,
       metrics,
       requireClient,
+      publisher,
+      onEventLost,
     }),
   );
-  api.use(modelRoutes({ models, snapshots, announceChange, requireAdmin, requireReader: requireClient }));
+  api.use(metricsRoutes({ snapshots, publisher, outcomes: deps.outcomes, requireClient }));
+  api.use(modelRoutes({ models, snapshots, changes: deps.changes, requireAdmin, requireReader: requireClient }));
   app.use('/api/v1', api);
 
   app.use(notFoundHandler);

@@ -5,6 +5,7 @@ export interface ApiMetrics {
   routeDecisionSeconds: Histogram<'strategy'>;
   httpRequests: Counter<'method' | 'route' | 'status'>;
   httpRequestSeconds: Histogram<'method' | 'route'>;
+  eventsLost: Counter<'event'>;
 }
 
 export function createApiMetrics(registry: Registry): ApiMetrics {
@@ -34,6 +35,12 @@ export function createApiMetrics(registry: Registry): ApiMetrics {
       help: 'HTTP request duration, by method and route pattern.',
       labelNames: ['method', 'route'],
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
+      registers: [registry],
+    }),
+    eventsLost: new Counter({
+      name: 'model_router_events_lost_total',
+      help: 'Events the API could not store in Redis (route events while Redis was down); accepted (202) events are never lost.',
+      labelNames: ['event'],
       registers: [registry],
     }),
   };

@@ -1,12 +1,16 @@
 import type { AddressInfo } from 'node:net';
 import type { Config } from '@model-router/config';
-import { createPool, ModelRepository } from '@model-router/database';
+import { createPool, ModelRepository, startBoss } from '@model-router/database';
 import { closeServer, createMetricsRegistry } from '@model-router/http';
 import type { Logger } from '@model-router/logger';
+import { EventPublisher } from '@model-router/queue';
 import { createRedis, type Redis, subscribeConfigChanges } from '@model-router/redis';
 import type { Express } from 'express';
+import type { PgBoss } from 'pg-boss';
 import { createApp } from './app.js';
 import { prepareDatabase } from './bootstrap.js';
+import { ConfigChanges } from './events/config-changes.js';
+import { OutcomeReporter } from './events/outcome-reporter.js';
 import { SnapshotStore } from './routing/snapshot-store.js';
 
 export interface RunningApi {
@@ -14,34 +18,52 @@ export interface RunningApi {
   app: Express;
   snapshots: SnapshotStore;
   redis: Redis;
+  publisher: EventPublisher;
   stop: () => Promise<void>;
 }
 
 /**
  * Starts one API replica: database ready, snapshot loaded, change notices subscribed, then
- * listening. `stop` closes in reverse order: stop accepting, finish in-flight requests, close pools.
+ * listening. `stop` closes in reverse order: stop accepting, finish in-flight requests, flush what
+ * was accepted to Redis, close pools.
  */
 export async function startApi(config: Config, logger: Logger): Promise<RunningApi> {
   const pool = createPool(config.database.url, config.database.pool_size, 'model-router-api');
+  // Fail fast: a request that needs Redis answers 503 at once rather than hanging while it is away.
   const redis = createRedis(config.redis.url, { connectionName: 'api', failFast: true });
   const subscriber = createRedis(config.redis.url, { connectionName: 'api-subscriber' });
+  let boss: PgBoss | null = null;
+  let publisher: EventPublisher | null = null;
+  let outcomes: OutcomeReporter | null = null;
+  let snapshots: SnapshotStore | null = null;
   const closeClients = async (): Promise<void> => {
+    snapshots?.stop();
+    await outcomes?.stop();
+    await publisher?.close();
+    await boss?.stop({ graceful: true, timeout: 5000 }).catch(() => undefined);
     subscriber.disconnect();
     redis.disconnect();
     await pool.end();
   };
   try {
     await prepareDatabase(config, pool, logger);
-    const snapshots = new SnapshotStore(new ModelRepository(pool), logger);
+    boss = await startBoss(config.database.url);
+    snapshots = new SnapshotStore(new ModelRepository(pool), logger);
     await snapshots.refresh();
+    const store = snapshots;
     const refreshOnChange = () =>
-      snapshots.refresh().catch((error: unknown) => logger.warn('snapshot refresh failed', { err: error }));
+      store.refresh().catch((error: unknown) => logger.warn('snapshot refresh failed', { err: error }));
     await subscribeConfigChanges(subscriber, config.redis.key_prefix, refreshOnChange);
     // A notice sent while we were disconnected is lost: refresh on every reconnect.
     subscriber.on('ready', refreshOnChange);
     snapshots.startTimer(config.routing.snapshot_refresh_interval);
 
-    const { app } = createApp({ config, logger, pool, redis, snapshots, registry: createMetricsRegistry('api') });
+    publisher = new EventPublisher(redis, { keyPrefix: config.redis.key_prefix });
+    outcomes = new OutcomeReporter(publisher, logger);
+    const changes = new ConfigChanges(pool, boss, redis, snapshots, config.redis.key_prefix, logger);
+    const registry = createMetricsRegistry('api');
+    const { app } = createApp({ config, logger, pool, redis, snapshots, registry, publisher, outcomes, changes });
+
     const server = app.listen(config.server.port, config.server.host);
     await new Promise<void>((resolve, reject) => {
       server.once('listening', resolve);
@@ -56,8 +78,8 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
       app,
       snapshots,
       redis,
+      publisher,
       stop: async () => {
-        snapshots.stop();
         await closeServer(server, config.server.shutdown_timeout);
         await closeClients();
       },

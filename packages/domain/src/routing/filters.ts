@@ -26,7 +26,7 @@ export function exclusionReason(model: Model, ctx: FilterContext): ExclusionReas
       if (!model.capabilities.includes(cap)) return 'missing_capabilities';
     }
   }
-  if (query.prompt_tokens + query.max_tokens >= model.context_window) return 'context_window_exceeded';
+  if (query.prompt_tokens + query.max_tokens > model.context_window) return 'context_window_exceeded';
   if (query.max_tokens > model.max_output_tokens) return 'max_output_tokens_exceeded';
   // A half-open circuit lets its trial requests through; only an open one excludes.
   if (ctx.runtime.circuit === 'open') return 'circuit_open';

@@ -1,16 +1,16 @@
-import { DuplicateModelError, type ModelRepository, type StoredModel } from '@model-router/database';
+import { DuplicateModelError, ModelRepository, type StoredModel } from '@model-router/database';
 import { type Model, UNKNOWN_RUNTIME } from '@model-router/domain';
 import { ApiError, validationError } from '@model-router/http';
 import express, { type RequestHandler, type Router } from 'express';
 import type { ZodType } from 'zod';
+import type { ConfigChanges } from '../events/config-changes.js';
 import type { SnapshotStore } from '../routing/snapshot-store.js';
 import { createModelSchema, modelIdSchema, patchModelSchema, replaceModelSchema } from './model.schema.js';
 
 export interface ModelRoutesDeps {
   models: ModelRepository;
   snapshots: SnapshotStore;
-  /** Tells every replica (this one included) that a model changed; resolves once this one sees it. */
-  announceChange: (id: string, action: 'created' | 'updated' | 'deleted') => Promise<void>;
+  changes: ConfigChanges;
   requireAdmin: RequestHandler;
   requireReader: RequestHandler;
 }
@@ -25,15 +25,17 @@ function pathId(raw: string | string[] | undefined): string {
   return parse(modelIdSchema, raw, 'model id');
 }
 
+const notFound = (id: string) => new ApiError('MODEL_NOT_FOUND', `model "${id}" does not exist`);
+
 export function modelRoutes(deps: ModelRoutesDeps): Router {
   const router = express.Router();
+  const { changes } = deps;
 
   /** A stored model plus its live state (health, circuit, observed stats) from the snapshot. */
   const present = (model: StoredModel) => {
     const runtime = deps.snapshots.current.runtime.get(model.id) ?? UNKNOWN_RUNTIME;
     return { ...model, health: runtime.health, circuit: runtime.circuit, stats: runtime.stats };
   };
-  const notFound = (id: string) => new ApiError('MODEL_NOT_FOUND', `model "${id}" does not exist`);
 
   router.get('/models', deps.requireReader, async (req, res) => {
     const provider = typeof req.query.provider === 'string' ? req.query.provider : undefined;
@@ -50,16 +52,14 @@ export function modelRoutes(deps: ModelRoutesDeps): Router {
 
   router.post('/models', deps.requireAdmin, async (req, res) => {
     const body = parse(createModelSchema, req.body);
-    let stored: StoredModel;
-    try {
-      stored = await deps.models.insert(body);
-    } catch (error) {
-      if (error instanceof DuplicateModelError) {
-        throw new ApiError('MODEL_ALREADY_EXISTS', error.message);
+    const stored = await changes.commit({ entity: 'model', entity_id: body.id, action: 'created' }, async (client) => {
+      try {
+        return await new ModelRepository(client).insert(body);
+      } catch (error) {
+        if (error instanceof DuplicateModelError) throw new ApiError('MODEL_ALREADY_EXISTS', error.message);
+        throw error;
       }
-      throw error;
-    }
-    await deps.announceChange(stored.id, 'created');
+    });
     res.status(201).location(`/api/v1/models/${encodeURIComponent(stored.id)}`).json(present(stored));
   });
 
@@ -69,34 +69,39 @@ export function modelRoutes(deps: ModelRoutesDeps): Router {
     if (body.id !== undefined && body.id !== id) {
       throw new ApiError('VALIDATION_ERROR', `body id "${body.id}" does not match the path id "${id}"`);
     }
-    const stored = await deps.models.replace({ ...body, id });
-    if (!stored) throw notFound(id);
-    await deps.announceChange(id, 'updated');
+    const stored = await changes.commit({ entity: 'model', entity_id: id, action: 'updated' }, async (client) => {
+      const replaced = await new ModelRepository(client).replace({ ...body, id });
+      if (!replaced) throw notFound(id);
+      return replaced;
+    });
     res.json(present(stored));
   });
 
   router.patch('/models/:id', deps.requireAdmin, async (req, res) => {
     const id = pathId(req.params.id);
     const patch = parse(patchModelSchema, req.body);
-    const existing = await deps.models.get(id);
-    if (!existing) throw notFound(id);
-    const { created_at: _c, updated_at: _u, ...current } = existing;
-    const next: Model = { ...current, ...patch };
-    if (next.max_output_tokens > next.context_window) {
-      throw new ApiError('VALIDATION_ERROR', 'max_output_tokens must not exceed context_window', [
-        { path: 'max_output_tokens', message: 'must not exceed context_window' },
-      ]);
-    }
-    const stored = await deps.models.replace(next);
-    if (!stored) throw notFound(id);
-    await deps.announceChange(id, 'updated');
+    const stored = await changes.commit({ entity: 'model', entity_id: id, action: 'updated' }, async (client) => {
+      const repo = new ModelRepository(client);
+      // Locked read-modify-write: two concurrent patches never lose each other's fields.
+      const existing = await repo.get(id, { forUpdate: true });
+      if (!existing) throw notFound(id);
+      const { created_at: _c, updated_at: _u, ...current } = existing;
+      const next: Model = { ...current, ...patch };
+      if (next.max_output_tokens > next.context_window) {
+        throw new ApiError('VALIDATION_ERROR', 'max_output_tokens must not exceed context_window', [
+          { path: 'max_output_tokens', message: 'must not exceed context_window' },
+        ]);
+      }
+      return (await repo.replace(next))!;
+    });
     res.json(present(stored));
   });
 
   router.delete('/models/:id', deps.requireAdmin, async (req, res) => {
     const id = pathId(req.params.id);
-    if (!(await deps.models.delete(id))) throw notFound(id);
-    await deps.announceChange(id, 'deleted');
+    await changes.commit({ entity: 'model', entity_id: id, action: 'deleted' }, async (client) => {
+      if (!(await new ModelRepository(client).delete(id))) throw notFound(id);
+    });
     res.status(204).end();
   });
 

@@ -6,6 +6,7 @@ import {
   type RoutingStrategy,
 } from '@model-router/domain';
 import { ApiError, validationError } from '@model-router/http';
+import { type EventPublisher, usdToNanos } from '@model-router/queue';
 import express, { type RequestHandler, type Router } from 'express';
 import type { ApiMetrics } from '../metrics.js';
 import { routeRequestSchema } from './route.schema.js';
@@ -17,6 +18,9 @@ export interface RouteDeps {
   defaultStrategy: RoutingStrategy;
   metrics: ApiMetrics;
   requireClient: RequestHandler;
+  publisher: EventPublisher;
+  /** Called when a route event could not be stored (Redis down): the answer still goes out. */
+  onEventLost: (error: unknown) => void;
 }
 
 function explainOf(decision: RouteDecision & { ok: true }) {
@@ -65,6 +69,7 @@ export function routeRoutes(deps: RouteDeps): Router {
       });
     }
     const { chosen } = decision;
+    const requestId = res.locals.requestId as string;
     deps.metrics.routeDecisions.inc({
       strategy,
       model: chosen.model.id,
@@ -72,7 +77,7 @@ export function routeRoutes(deps: RouteDeps): Router {
       ab_test: 'false',
     });
     res.json({
-      request_id: res.locals.requestId as string,
+      request_id: requestId,
       model_id: chosen.model.id,
       model_name: chosen.model.name,
       provider: chosen.model.provider,
@@ -88,6 +93,23 @@ export function routeRoutes(deps: RouteDeps): Router {
       fallbacks: decision.fallbacks,
       ...(explain ? explainOf(decision) : {}),
     });
+    // After the answer: routing stays available when Redis is not, and a lost event is counted.
+    deps.publisher
+      .publish('route.decided', {
+        event_id: requestId,
+        occurred_at: new Date().toISOString(),
+        model_id: chosen.model.id,
+        provider: chosen.model.provider,
+        strategy,
+        user_id: body.user_id ?? null,
+        ab_test_id: null,
+        variant_id: null,
+        prompt_tokens: promptTokens,
+        max_tokens: body.max_tokens,
+        estimated_cost_nanos: usdToNanos(chosen.estimated_cost),
+        estimated_latency_ms: chosen.estimated_latency_ms,
+      })
+      .catch(deps.onEventLost);
   });
   return router;
 }

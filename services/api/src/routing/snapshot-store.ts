@@ -1,6 +1,11 @@
 import type { ModelRepository } from '@model-router/database';
-import type { ModelRuntime, RoutingSnapshot } from '@model-router/domain';
+import type { Model, ModelRuntime, RoutingSnapshot } from '@model-router/domain';
 import type { Logger } from '@model-router/logger';
+
+/** The routing snapshot plus the lookups the API needs next to it. */
+export interface ApiSnapshot extends RoutingSnapshot {
+  modelsById: ReadonlyMap<string, Model>;
+}
 
 /**
  * Holds the routing snapshot the hot path reads. `current` is a plain field read: no I/O ever
@@ -9,8 +14,9 @@ import type { Logger } from '@model-router/logger';
  * notices costs at most two reloads and the last change is always seen.
  */
 export class SnapshotStore {
-  private snapshot: RoutingSnapshot = {
+  private snapshot: ApiSnapshot = {
     models: [],
+    modelsById: new Map(),
     runtime: new Map<string, ModelRuntime>(),
     budget_blocked: new Map<string, string>(),
     version: 0,
@@ -24,7 +30,7 @@ export class SnapshotStore {
     private readonly logger: Logger,
   ) {}
 
-  get current(): RoutingSnapshot {
+  get current(): ApiSnapshot {
     return this.snapshot;
   }
 
@@ -61,9 +67,10 @@ export class SnapshotStore {
   }
 
   private async load(): Promise<void> {
-    const models = await this.models.list();
+    const models = (await this.models.list()).map(({ created_at: _c, updated_at: _u, ...model }): Model => model);
     this.snapshot = {
-      models: models.map(({ created_at: _c, updated_at: _u, ...model }) => model),
+      models,
+      modelsById: new Map(models.map((m) => [m.id, m])),
       runtime: this.snapshot.runtime,
       budget_blocked: this.snapshot.budget_blocked,
       version: this.snapshot.version + 1,

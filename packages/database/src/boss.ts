@@ -1,0 +1,38 @@
+import { PgBoss } from 'pg-boss';
+import type pg from 'pg';
+
+/** Every service's pg-boss shares this schema, so schedules and the outbox have one home. */
+export const BOSS_SCHEMA = 'model_router_boss';
+
+/** pg-boss queues of the system. */
+export const BOSS_QUEUES = {
+  /** Config changes committed with the change itself (transactional outbox), relayed to Redis. */
+  configOutbox: 'config-changed-outbox',
+} as const;
+
+export interface BossOptions {
+  /** Run maintenance and cron scheduling in this instance (workers); the API only sends. */
+  background?: boolean;
+}
+
+/** A started pg-boss on `url` with the queues of BOSS_QUEUES created. */
+export async function startBoss(url: string, options: BossOptions = {}): Promise<PgBoss> {
+  const boss = new PgBoss({
+    connectionString: url,
+    schema: BOSS_SCHEMA,
+    max: 4,
+    application_name: 'model-router-boss',
+    useListenNotify: true,
+    supervise: options.background ?? false,
+    schedule: options.background ?? false,
+  });
+  await boss.start();
+  // NOTIFY wakes the relay at once instead of at its next poll: a change is announced in milliseconds.
+  await boss.createQueue(BOSS_QUEUES.configOutbox, { notify: true, retryLimit: 100, retryDelay: 1, retryBackoff: true });
+  return boss;
+}
+
+/** Lets pg-boss write through our transaction's client, so its job commits or rolls back with our rows. */
+export function inTransaction(client: pg.PoolClient): { db: { executeSql(text: string, values?: unknown[]): Promise<{ rows: unknown[] }> } } {
+  return { db: { executeSql: (text, values) => client.query(text, values as unknown[]) } };
+}

@@ -1,0 +1,107 @@
+import type { z } from 'zod';
+import {
+  configChangedEvent,
+  healthProbeEvent,
+  metricRecordedEvent,
+  modelOutcomesEvent,
+  routeDecidedEvent,
+} from './events.js';
+
+/** The worker services; each event is consumed by exactly one of them. */
+export type ConsumerService = 'metric-aggregator' | 'health-checker' | 'cache-invalidator' | 'budget-enforcer';
+
+export interface JobDefinition<S extends z.ZodType = z.ZodType> {
+  /** The BullMQ queue the event's jobs go to. */
+  queue: string;
+  /** Schema of one event; a job's payload is `{ events: Event[] }`. */
+  event: S;
+  consumer: ConsumerService;
+  /** Most events a producer puts in one job. */
+  maxBatch: number;
+  attempts: number;
+  backoff: { type: 'exponential' | 'fixed'; delay: number };
+  /** Bounded retention, so Redis memory stays flat however long the system runs. */
+  removeOnComplete: { age: number; count: number };
+  removeOnFail: { age: number; count: number };
+}
+
+const HOUR = 3600;
+const WEEK = 7 * 24 * HOUR;
+
+/**
+ * The typed job catalog: every event name, its schema, queue, consumer, retry policy and retention.
+ * Producers can publish only these names with valid events; a worker service must handle exactly
+ * the names assigned to it.
+ */
+export const JOB_CATALOG = {
+  'route.decided': {
+    queue: 'route-events',
+    event: routeDecidedEvent,
+    consumer: 'metric-aggregator',
+    maxBatch: 1000,
+    // Postgres may be away for minutes: retry for ~35 minutes before a job is parked as failed.
+    attempts: 12,
+    backoff: { type: 'exponential', delay: 1000 },
+    removeOnComplete: { age: HOUR, count: 1000 },
+    removeOnFail: { age: WEEK, count: 10_000 },
+  },
+  'metric.recorded': {
+    queue: 'metric-events',
+    event: metricRecordedEvent,
+    consumer: 'metric-aggregator',
+    maxBatch: 1000,
+    attempts: 12,
+    backoff: { type: 'exponential', delay: 1000 },
+    removeOnComplete: { age: HOUR, count: 1000 },
+    removeOnFail: { age: WEEK, count: 10_000 },
+  },
+  'config.changed': {
+    queue: 'config-events',
+    event: configChangedEvent,
+    consumer: 'cache-invalidator',
+    maxBatch: 100,
+    attempts: 20,
+    backoff: { type: 'exponential', delay: 200 },
+    removeOnComplete: { age: HOUR, count: 1000 },
+    removeOnFail: { age: WEEK, count: 10_000 },
+  },
+  'model.outcomes': {
+    queue: 'model-outcomes',
+    event: modelOutcomesEvent,
+    consumer: 'health-checker',
+    maxBatch: 500,
+    // Stale outcomes are worth little: a few quick retries, then the next window's summary counts.
+    attempts: 3,
+    backoff: { type: 'fixed', delay: 200 },
+    removeOnComplete: { age: HOUR, count: 1000 },
+    removeOnFail: { age: WEEK, count: 10_000 },
+  },
+  'health.probe': {
+    queue: 'health-probes',
+    event: healthProbeEvent,
+    consumer: 'health-checker',
+    maxBatch: 1,
+    // A missed probe is replaced by the next tick: no retries.
+    attempts: 1,
+    backoff: { type: 'fixed', delay: 0 },
+    removeOnComplete: { age: HOUR, count: 100 },
+    removeOnFail: { age: HOUR, count: 100 },
+  },
+} as const satisfies Record<string, JobDefinition>;
+
+export type EventName = keyof typeof JOB_CATALOG;
+export type EventOf<N extends EventName> = z.infer<(typeof JOB_CATALOG)[N]['event']>;
+export const EVENT_NAMES = Object.keys(JOB_CATALOG) as EventName[];
+export const QUEUE_NAMES = [...new Set(EVENT_NAMES.map((name) => JOB_CATALOG[name].queue))];
+
+export function eventsConsumedBy(service: ConsumerService): EventName[] {
+  return EVENT_NAMES.filter((name) => JOB_CATALOG[name].consumer === service);
+}
+
+/**
+ * BullMQ key prefix for a deployment: the key prefix inside a Redis Cluster hash tag, so every key
+ * of every queue lands in one slot and multi-key scripts keep working on a cluster.
+ */
+export function queuePrefix(keyPrefix: string): string {
+  return `{${keyPrefix}}`;
+}

@@ -1,0 +1,124 @@
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { type EventName, type EventOf, JOB_CATALOG, queuePrefix, QUEUE_NAMES } from './catalog.js';
+
+interface Pending {
+  events: unknown[];
+  waiters: Array<{ resolve: () => void; reject: (error: Error) => void }>;
+}
+
+export interface PublisherOptions {
+  /** Deployment key prefix (config `redis.key_prefix`). */
+  keyPrefix: string;
+  /** Jobs being written at once per event name; more events wait and ride in a larger batch. */
+  maxInFlight?: number;
+}
+
+/**
+ * Publishes catalogued events with group commit: events published in the same event-loop turn (and
+ * while earlier writes are still in flight) share one BullMQ job, up to the event's `maxBatch`.
+ * `publish` resolves only once the job holding the event is stored in Redis, so an endpoint that
+ * awaits it and then answers 202 has really accepted the event; it rejects if Redis refused it.
+ */
+export class EventPublisher {
+  private readonly queues = new Map<string, Queue>();
+  private readonly pending = new Map<EventName, Pending>();
+  private readonly inFlight = new Map<EventName, number>();
+  private readonly scheduled = new Set<EventName>();
+  private readonly maxInFlight: number;
+  private closed = false;
+
+  constructor(
+    private readonly connection: Redis,
+    private readonly options: PublisherOptions,
+  ) {
+    this.maxInFlight = options.maxInFlight ?? 4;
+    for (const name of QUEUE_NAMES) {
+      this.queues.set(name, new Queue(name, { connection, prefix: queuePrefix(options.keyPrefix), skipWaitingForReady: true }));
+    }
+  }
+
+  /** Validates and enqueues one event; resolves when it is stored in Redis. */
+  publish<N extends EventName>(name: N, event: EventOf<N>): Promise<void> {
+    return this.publishMany(name, [event]);
+  }
+
+  /** Validates and enqueues events of one name; resolves when every one is stored in Redis. */
+  publishMany<N extends EventName>(name: N, events: readonly EventOf<N>[]): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('publisher is closed'));
+    if (events.length === 0) return Promise.resolve();
+    const schema = JOB_CATALOG[name].event;
+    for (const event of events) schema.parse(event);
+    return new Promise((resolve, reject) => {
+      let entry = this.pending.get(name);
+      if (!entry) {
+        entry = { events: [], waiters: [] };
+        this.pending.set(name, entry);
+      }
+      for (const event of events) entry.events.push(event);
+      entry.waiters.push({ resolve, reject });
+      this.schedule(name);
+    });
+  }
+
+  /** The BullMQ queues, for dashboards and inspection (never for adding jobs). */
+  get allQueues(): Queue[] {
+    return [...this.queues.values()];
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    // Let what was already accepted reach Redis before the connection goes.
+    while (this.pending.size > 0 || [...this.inFlight.values()].some((n) => n > 0)) {
+      for (const name of this.pending.keys()) this.flush(name);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    await Promise.all([...this.queues.values()].map((q) => q.close()));
+  }
+
+  private schedule(name: EventName): void {
+    if (this.scheduled.has(name)) return;
+    this.scheduled.add(name);
+    setImmediate(() => {
+      this.scheduled.delete(name);
+      this.flush(name);
+    });
+  }
+
+  private flush(name: EventName): void {
+    const entry = this.pending.get(name);
+    if (!entry) return;
+    if ((this.inFlight.get(name) ?? 0) >= this.maxInFlight) return; // a finishing write flushes again
+    this.pending.delete(name);
+
+    const def = JOB_CATALOG[name];
+    const jobs = [];
+    for (let i = 0; i < entry.events.length; i += def.maxBatch) {
+      jobs.push({
+        name,
+        data: { events: entry.events.slice(i, i + def.maxBatch) },
+        opts: {
+          attempts: def.attempts,
+          backoff: def.backoff,
+          removeOnComplete: def.removeOnComplete,
+          removeOnFail: def.removeOnFail,
+        },
+      });
+    }
+    const queue = this.queues.get(def.queue)!;
+    this.inFlight.set(name, (this.inFlight.get(name) ?? 0) + 1);
+    const write = jobs.length === 1 ? queue.add(jobs[0]!.name, jobs[0]!.data, jobs[0]!.opts) : queue.addBulk(jobs);
+    write.then(
+      () => {
+        for (const w of entry.waiters) w.resolve();
+      },
+      (error: unknown) => {
+        const err = error instanceof Error ? error : new Error(String(error));
+        for (const w of entry.waiters) w.reject(err);
+      },
+    ).finally(() => {
+      this.inFlight.set(name, (this.inFlight.get(name) ?? 1) - 1);
+      if (this.pending.has(name)) this.flush(name);
+    });
+  }
+}

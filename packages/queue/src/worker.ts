@@ -1,0 +1,137 @@
+import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import {
+  type ConsumerService,
+  type EventName,
+  type EventOf,
+  eventsConsumedBy,
+  JOB_CATALOG,
+  queuePrefix,
+} from './catalog.js';
+
+export interface JobContext {
+  jobId: string;
+  /** 0 on the first delivery; more on a retry or after a stalled (killed) worker's job came back. */
+  attemptsMade: number;
+}
+
+export interface EventHandler<N extends EventName = EventName> {
+  name: N;
+  /** Handles one job's batch; throwing makes BullMQ retry the whole batch with backoff. */
+  handle(events: EventOf<N>[], context: JobContext): Promise<void>;
+}
+
+/** Helps TypeScript tie a handler's events to its name. */
+export function handler<N extends EventName>(h: EventHandler<N>): EventHandler<N> {
+  return h;
+}
+
+export interface WorkerRunnerOptions {
+  keyPrefix: string;
+  /** Jobs processed at once per queue. */
+  concurrency?: number;
+  onFailed?: (name: string, jobId: string | undefined, reason: string) => void;
+  onError?: (error: Error) => void;
+}
+
+export class HandlerRegistrationError extends Error {}
+
+/**
+ * Checks a service's handlers against the catalog: every event assigned to `service` has exactly
+ * one handler and no handler is for another service's event. Start-up fails otherwise.
+ */
+export function checkHandlers(service: ConsumerService, handlers: readonly EventHandler[]): void {
+  const expected = new Set(eventsConsumedBy(service));
+  const seen = new Set<string>();
+  const problems: string[] = [];
+  for (const h of handlers) {
+    if (seen.has(h.name)) problems.push(`event "${h.name}" has two handlers`);
+    seen.add(h.name);
+    if (!expected.has(h.name)) problems.push(`event "${h.name}" is not consumed by ${service}`);
+  }
+  for (const name of expected) if (!seen.has(name)) problems.push(`event "${name}" has no handler in ${service}`);
+  if (problems.length) throw new HandlerRegistrationError(`${service}: ${problems.join('; ')}`);
+}
+
+const payloadSchemas = new Map<EventName, z.ZodType>();
+function payloadSchema(name: EventName): z.ZodType {
+  let schema = payloadSchemas.get(name);
+  if (!schema) {
+    const def = JOB_CATALOG[name];
+    schema = z.strictObject({ events: z.array(def.event).min(1).max(def.maxBatch) });
+    payloadSchemas.set(name, schema);
+  }
+  return schema;
+}
+
+export interface RunningWorkers {
+  workers: Worker[];
+  queues: Queue[];
+  /** Stops taking jobs and waits for running ones up to `deadlineMs`, then abandons them to redelivery. */
+  close(deadlineMs: number): Promise<void>;
+}
+
+/**
+ * Starts one BullMQ worker per queue the service consumes. A job whose payload does not match the
+ * catalog fails at once with the reason (UnrecoverableError: no retries), so it never blocks the queue.
+ */
+export function startWorkers(
+  service: ConsumerService,
+  handlers: readonly EventHandler[],
+  connection: Redis,
+  options: WorkerRunnerOptions,
+): RunningWorkers {
+  checkHandlers(service, handlers);
+  const byName = new Map<string, EventHandler>(handlers.map((h) => [h.name, h]));
+  const queueNames = [...new Set(handlers.map((h) => JOB_CATALOG[h.name].queue))];
+  const prefix = queuePrefix(options.keyPrefix);
+
+  const process = async (job: Job): Promise<void> => {
+    const h = byName.get(job.name);
+    if (!h) throw new UnrecoverableError(`no handler for event "${job.name}" in ${service}`);
+    const parsed = payloadSchema(h.name).safeParse(job.data);
+    if (!parsed.success) {
+      const issues = parsed.error.issues
+        .slice(0, 5)
+        .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
+        .join('; ');
+      throw new UnrecoverableError(`invalid payload for "${job.name}": ${issues}`);
+    }
+    const { events } = parsed.data as { events: EventOf<EventName>[] };
+    await h.handle(events as never, { jobId: job.id ?? '', attemptsMade: job.attemptsMade });
+  };
+
+  const workers = queueNames.map((queue) => {
+    const worker = new Worker(queue, process, {
+      connection,
+      prefix,
+      concurrency: options.concurrency ?? 4,
+      // A killed worker's job comes back after the lock expires; keep it short so recovery is quick.
+      lockDuration: 10_000,
+      stalledInterval: 5_000,
+      // A job that stalls again and again (a poison batch crashing the process) fails after 3 tries.
+      maxStalledCount: 3,
+    });
+    worker.on('failed', (job, error) => options.onFailed?.(job?.name ?? queue, job?.id, error.message));
+    worker.on('error', (error) => options.onError?.(error));
+    return worker;
+  });
+  const queues = queueNames.map((queue) => new Queue(queue, { connection, prefix }));
+
+  return {
+    workers,
+    queues,
+    async close(deadlineMs) {
+      let timer: NodeJS.Timeout | undefined;
+      const graceful = Promise.all(workers.map((w) => w.close()));
+      const deadline = new Promise<'timeout'>((resolve) => {
+        timer = setTimeout(() => resolve('timeout'), deadlineMs);
+      });
+      const outcome = await Promise.race([graceful, deadline]);
+      clearTimeout(timer);
+      if (outcome === 'timeout') await Promise.all(workers.map((w) => w.close(true)));
+      await Promise.all(queues.map((q) => q.close()));
+    },
+  };
+}

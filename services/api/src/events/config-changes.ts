@@ -1,0 +1,57 @@
+import { randomUUID } from 'node:crypto';
+import { BOSS_QUEUES, inTransaction, type Pool, type PoolClient, withTransaction } from '@model-router/database';
+import type { Logger } from '@model-router/logger';
+import type { ConfigChangedEvent } from '@model-router/queue';
+import { publishConfigChange, type Redis } from '@model-router/redis';
+import type { PgBoss } from 'pg-boss';
+import type { SnapshotStore } from '../routing/snapshot-store.js';
+
+export type ConfigChange = Pick<ConfigChangedEvent, 'entity' | 'entity_id' | 'action'>;
+
+/**
+ * Commits a change of a model, A/B test or budget together with the job that announces it (a
+ * pg-boss job in the same transaction: the outbox), so no committed change is ever left
+ * unannounced, even if Redis is down at that moment. The cache-invalidator relays the job to the
+ * `config.changed` queue. As a fast path this replica also refreshes its own snapshot and tells the
+ * others over pub/sub right after the commit.
+ */
+export class ConfigChanges {
+  constructor(
+    private readonly pool: Pool,
+    private readonly boss: PgBoss,
+    private readonly redis: Redis,
+    private readonly snapshots: SnapshotStore,
+    private readonly keyPrefix: string,
+    private readonly logger: Logger,
+  ) {}
+
+  async commit<T>(change: ConfigChange, write: (client: PoolClient) => Promise<T>): Promise<T> {
+    const event: ConfigChangedEvent = {
+      event_id: randomUUID(),
+      occurred_at: new Date().toISOString(),
+      ...change,
+    };
+    const result = await withTransaction(this.pool, async (client) => {
+      const value = await write(client);
+      await this.boss.send(BOSS_QUEUES.configOutbox, event, inTransaction(client));
+      return value;
+    });
+    await this.announce(change);
+    return result;
+  }
+
+  private async announce(change: ConfigChange): Promise<void> {
+    // This replica sees its own write before answering; the others hear it on the channel.
+    await this.snapshots.refresh().catch((error: unknown) => this.logger.warn('snapshot refresh failed', { err: error }));
+    try {
+      await publishConfigChange(this.redis, this.keyPrefix, {
+        entity: change.entity,
+        id: change.entity_id,
+        action: change.action === 'deleted' ? 'deleted' : change.action === 'created' ? 'created' : 'updated',
+      });
+    } catch (error) {
+      // Committed and in the outbox: the cache-invalidator announces it once Redis is back.
+      this.logger.warn('fast config-change notice failed; the outbox will deliver it', { err: error, ...change });
+    }
+  }
+}

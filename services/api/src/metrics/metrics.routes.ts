@@ -1,0 +1,95 @@
+import { randomUUID } from 'node:crypto';
+import { type Model, roundUsd } from '@model-router/domain';
+import { ApiError, validationError } from '@model-router/http';
+import type { EventPublisher, MetricRecordedEvent } from '@model-router/queue';
+import { usdToNanos } from '@model-router/queue';
+import express, { type RequestHandler, type Router } from 'express';
+import type { OutcomeReporter } from '../events/outcome-reporter.js';
+import type { SnapshotStore } from '../routing/snapshot-store.js';
+import { type MetricInput, metricInputSchema, metricsBatchSchema } from './metric.schema.js';
+
+export interface MetricsRoutesDeps {
+  snapshots: SnapshotStore;
+  publisher: EventPublisher;
+  outcomes: OutcomeReporter;
+  requireClient: RequestHandler;
+}
+
+/** Parses a single metric or `{"metrics": [...]}`; the batch shape is chosen by the `metrics` key. */
+export function parseMetrics(body: unknown): MetricInput[] {
+  const isBatch = typeof body === 'object' && body !== null && !Array.isArray(body) && 'metrics' in body;
+  if (isBatch) {
+    const parsed = metricsBatchSchema.safeParse(body);
+    if (!parsed.success) throw validationError(parsed.error);
+    return parsed.data.metrics;
+  }
+  const parsed = metricInputSchema.safeParse(body);
+  if (!parsed.success) throw validationError(parsed.error);
+  return [parsed.data];
+}
+
+/** Cost in USD: the reported one, else tokens at the model's list prices. */
+export function costOf(metric: MetricInput, model: Model): number {
+  if (metric.cost !== undefined) return metric.cost;
+  const prompt = metric.prompt_tokens ?? 0;
+  const completion = metric.completion_tokens ?? metric.tokens ?? 0;
+  return roundUsd((prompt * model.input_price_per_1k + completion * model.output_price_per_1k) / 1000);
+}
+
+/**
+ * Turns validated metrics into catalogued events; an unknown model anywhere rejects the whole
+ * request (nothing is accepted), naming the index of each bad metric.
+ */
+export function toEvents(metrics: MetricInput[], models: ReadonlyMap<string, Model>, now: Date): MetricRecordedEvent[] {
+  const unknown = metrics.flatMap((m, index) => (models.has(m.model_id) ? [] : [{ index, model_id: m.model_id }]));
+  if (unknown.length) {
+    throw new ApiError(
+      'MODEL_NOT_FOUND',
+      `unknown model "${unknown[0]!.model_id}"${unknown.length > 1 ? ` and ${unknown.length - 1} more` : ''}`,
+      unknown.map((u) => ({ path: `metrics.${u.index}.model_id`, message: `model "${u.model_id}" does not exist` })),
+    );
+  }
+  const acceptedAt = now.toISOString();
+  return metrics.map((m) => {
+    const model = models.get(m.model_id)!;
+    return {
+      event_id: m.event_id ?? randomUUID(),
+      occurred_at: m.timestamp ?? acceptedAt,
+      accepted_at: acceptedAt,
+      model_id: m.model_id,
+      provider: model.provider,
+      success: m.success,
+      latency_ms: m.latency_ms,
+      prompt_tokens: m.prompt_tokens ?? 0,
+      completion_tokens: m.completion_tokens ?? m.tokens ?? 0,
+      cost_nanos: usdToNanos(costOf(m, model)),
+      user_id: m.user_id ?? null,
+      request_id: m.request_id ?? null,
+      ab_test_id: m.ab_test_id ?? null,
+      variant_id: m.variant_id ?? null,
+    };
+  });
+}
+
+/** Publishes events and answers 202 only once Redis holds them; 503 with Retry-After if it cannot. */
+export async function acceptEvents(publisher: EventPublisher, events: MetricRecordedEvent[]): Promise<void> {
+  try {
+    await publisher.publishMany('metric.recorded', events);
+  } catch {
+    throw new ApiError('SERVICE_UNAVAILABLE', 'the event queue is unavailable; nothing was accepted, retry later', undefined, {
+      'Retry-After': '1',
+    });
+  }
+}
+
+export function metricsRoutes(deps: MetricsRoutesDeps): Router {
+  const router = express.Router();
+  router.post('/metrics', deps.requireClient, async (req, res) => {
+    const metrics = parseMetrics(req.body);
+    const events = toEvents(metrics, deps.snapshots.current.modelsById, new Date());
+    await acceptEvents(deps.publisher, events);
+    for (const e of events) deps.outcomes.record(e.model_id, e.success, e.latency_ms);
+    res.status(202).json({ accepted: events.length, event_ids: events.map((e) => e.event_id) });
+  });
+  return router;
+}

@@ -1,0 +1,83 @@
+/**
+ * End to end: starts the system exactly as the README says (`make up`), on this test's own database,
+ * Redis prefix and ports, then routes the seed's example request over real HTTP and stops it.
+ */
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createTestEnv, freePort, type Spawned, spawnCommand, type TestEnv } from '../support/index.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+let env: TestEnv;
+let system: Spawned;
+let apiUrl: string;
+let mockUrl: string;
+
+beforeAll(async () => {
+  env = await createTestEnv();
+  const [apiPort, mockPort] = [await freePort(), await freePort()];
+  apiUrl = `http://127.0.0.1:${apiPort}`;
+  mockUrl = `http://127.0.0.1:${mockPort}`;
+  system = spawnCommand('make', ['up'], {
+    cwd: ROOT,
+    env: env.processEnv({
+      PORT: String(apiPort),
+      MOCK_PROVIDER_PORT: String(mockPort),
+      CATALOG_ENDPOINT_BASE_URL: `${mockUrl}/v1`,
+      LOG_LEVEL: 'info',
+    }),
+  });
+  await system.waitForOutput('Model Router is up', 120_000);
+}, 150_000);
+
+afterAll(async () => {
+  await system?.stop('SIGTERM');
+  await env?.cleanup();
+}, 60_000);
+
+describe('the start command', () => {
+  it('prints the URLs of the API and the mock provider', () => {
+    expect(system.output()).toContain(`${apiUrl}/api/v1`);
+    expect(system.output()).toContain(`${mockUrl}/v1`);
+  });
+
+  it("answers the seed's route example with a full response", async () => {
+    const res = await fetch(`${apiUrl}/api/v1/route`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ prompt: '用户的问题', max_tokens: 1000, strategy: 'cheapest', user_id: 'user123', enable_ab_test: true }),
+    });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as Record<string, unknown>;
+    expect(body).toMatchObject({ strategy: 'cheapest', is_ab_test: false, ab_test_id: null, variant_id: null });
+    expect(typeof body.model_id).toBe('string');
+    expect(typeof body.model_name).toBe('string');
+    expect(typeof body.provider).toBe('string');
+    expect(body.estimated_latency).toMatch(/^\d+ms$/);
+    expect(body.estimated_cost).toBeGreaterThan(0);
+    expect(Array.isArray(body.fallbacks)).toBe(true);
+  });
+
+  it('seeded the catalog with endpoints on the mock provider, which answers', async () => {
+    const { models } = (await (await fetch(`${apiUrl}/api/v1/models`)).json()) as { models: Array<{ endpoint: string }> };
+    expect(models.length).toBeGreaterThanOrEqual(12);
+    expect(models.every((m) => m.endpoint === `${mockUrl}/v1`)).toBe(true);
+    const listed = await fetch(`${mockUrl}/v1/models`);
+    expect(listed.status).toBe(200);
+  });
+
+  it('every service reports ready', async () => {
+    expect((await fetch(`${apiUrl}/readyz`)).status).toBe(200);
+    expect((await fetch(`${mockUrl}/healthz`)).status).toBe(200);
+  });
+  it('stops every service gracefully on SIGTERM (as Ctrl-C does)', async () => {
+    await system.stop('SIGTERM');
+    const stopped = system
+      .output()
+      .split('\n')
+      .filter((line) => line.includes('"msg":"stopped"'))
+      .map((line) => /^\[([\w-]+)\]/.exec(line)?.[1]);
+    if (new Set(stopped).size !== 2) console.log(system.output().slice(-3000));
+    expect(new Set(stopped)).toEqual(new Set(['api', 'mock-provider']));
+  });
+});
