@@ -25,13 +25,31 @@ export function createRedis(url: string, options: RedisOptions = {}): Redis {
 export function keys(prefix: string) {
   return {
     configChannel: `${prefix}:config-changed`,
+    /** An A/B test's cached config (TTL abtest.cache_ttl). */
+    abtestConfig: (testId: string) => `${prefix}:abtest:${testId}:config`,
+    /** A user's sticky variant in a weighted_random test (SET NX, TTL abtest.user_variant_cache_ttl). */
+    abtestUser: (testId: string, userId: string) => `${prefix}:abtest:${testId}:user:${userId}`,
+    /** Every cached key of one A/B test, for SCAN when the test completes or goes. */
+    abtestPattern: (testId: string) => `${prefix}:abtest:${testId}:*`,
   };
+}
+
+/** Deletes every key matching `pattern` with SCAN + UNLINK (never KEYS, which blocks Redis). */
+export async function deleteByPattern(redis: Redis, pattern: string): Promise<number> {
+  let cursor = '0';
+  let deleted = 0;
+  do {
+    const [next, found] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    cursor = next;
+    if (found.length) deleted += await redis.unlink(...found);
+  } while (cursor !== '0');
+  return deleted;
 }
 
 export const configChangeSchema = z.object({
   entity: z.enum(['model', 'abtest', 'budget']),
   id: z.string(),
-  action: z.enum(['created', 'updated', 'deleted']),
+  action: z.enum(['created', 'updated', 'deleted', 'started', 'paused', 'completed']),
   at: z.string(),
 });
 export type ConfigChange = z.infer<typeof configChangeSchema>;

@@ -47,7 +47,7 @@ export class ConfigChanges {
       await publishConfigChange(this.redis, this.keyPrefix, {
         entity: change.entity,
         id: change.entity_id,
-        action: change.action === 'deleted' ? 'deleted' : change.action === 'created' ? 'created' : 'updated',
+        action: change.action,
       });
     } catch (error) {
       // Committed and in the outbox: the cache-invalidator announces it once Redis is back.
