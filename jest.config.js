@@ -16,6 +16,8 @@ const common = {
 };
 
 export default {
+  // Integration tests start real services; each waits for real outcomes.
+  testTimeout: 60000,
   projects: [
     {
       ...common,
@@ -28,7 +30,6 @@ export default {
       testMatch: ['<rootDir>/services/*/test/**/*.test.ts', '<rootDir>/tests/**/*.test.ts'],
       globalSetup: '<rootDir>/tests/support/global-setup.js',
       globalTeardown: '<rootDir>/tests/support/global-teardown.js',
-      testTimeout: 60000,
     },
   ],
 };

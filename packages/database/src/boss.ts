@@ -13,6 +13,8 @@ export const BOSS_QUEUES = {
 export interface BossOptions {
   /** Run maintenance and cron scheduling in this instance (workers); the API only sends. */
   background?: boolean;
+  /** pg-boss reports connection and maintenance errors here (from before start() resolves). */
+  onError?: (error: Error) => void;
 }
 
 /** A started pg-boss on `url` with the queues of BOSS_QUEUES created. */
@@ -26,6 +28,7 @@ export async function startBoss(url: string, options: BossOptions = {}): Promise
     supervise: options.background ?? false,
     schedule: options.background ?? false,
   });
+  boss.on('error', options.onError ?? (() => undefined));
   await boss.start();
   // NOTIFY wakes the relay at once instead of at its next poll: a change is announced in milliseconds.
   await boss.createQueue(BOSS_QUEUES.configOutbox, { notify: true, retryLimit: 100, retryDelay: 1, retryBackoff: true });

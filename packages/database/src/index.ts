@@ -3,3 +3,21 @@ export { MIGRATIONS_DIR, migrate, type MigrateOptions } from './migrate.js';
 export { DuplicateModelError, ModelRepository, type Queryable, type StoredModel } from './model.repository.js';
 export { defaultCatalog } from './default-catalog.js';
 export { BOSS_QUEUES, BOSS_SCHEMA, type BossOptions, inTransaction, startBoss } from './boss.js';
+export {
+  type AbTestUserLevelSums,
+  type AbTestVariantRollup,
+  type CompactResult,
+  estimateLatencyQuantile,
+  EventRepository,
+  type Granularity,
+  LATENCY_BUCKET_BOUNDS_MS,
+  LATENCY_BUCKET_COUNT,
+  latencyBucketIndex,
+  type MetricEventRecord,
+  type MetricTotals,
+  type ModelRollupRow,
+  type PersistResult,
+  type PruneResult,
+  type RouteEventRecord,
+  type RouteTotals,
+} from './event.repository.js';

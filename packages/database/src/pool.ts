@@ -8,8 +8,8 @@ pg.types.setTypeParser(pg.types.builtins.NUMERIC, (value) => Number(value));
 export type Pool = pg.Pool;
 export type PoolClient = pg.PoolClient;
 
-export function createPool(url: string, max = 10, applicationName = 'model-router'): pg.Pool {
-  return new pg.Pool({
+export function createPool(url: string, max = 10, applicationName = 'model-router', onError?: (error: Error) => void): pg.Pool {
+  const pool = new pg.Pool({
     connectionString: url,
     max,
     application_name: applicationName,
@@ -17,6 +17,10 @@ export function createPool(url: string, max = 10, applicationName = 'model-route
     statement_timeout: 15_000,
     connectionTimeoutMillis: 5_000,
   });
+  // An idle client whose connection drops (Postgres restarted) emits 'error' on the pool; without a
+  // listener that would crash the process. The pool replaces the client on the next checkout.
+  pool.on('error', onError ?? (() => undefined));
+  return pool;
 }
 
 /** Runs `fn` in one transaction on one client; rolls back and rethrows on any error. */

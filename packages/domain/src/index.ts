@@ -4,3 +4,4 @@ export * from './tokens.js';
 export * from './routing/types.js';
 export * from './routing/filters.js';
 export * from './routing/router.js';
+export * from './abtest/index.js';

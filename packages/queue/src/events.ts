@@ -5,7 +5,8 @@ import { z } from 'zod';
  * of one name (see catalog.ts), so a thousand metrics cost one Redis write, not a thousand.
  */
 
-const id = z.string().min(1).max(256);
+// NUL cannot be stored in Postgres text: refuse it at the edge instead of failing a whole batch.
+const id = z.string().min(1).max(256).regex(/^[^\u0000]*$/, 'must not contain NUL characters');
 const isoTime = z.iso.datetime({ offset: true });
 const nonNegativeInt = z.number().int().nonnegative();
 

@@ -5,6 +5,7 @@ export {
   checkHandlers,
   type EventHandler,
   handler,
+  PermanentEventError,
   HandlerRegistrationError,
   type JobContext,
   type RunningWorkers,

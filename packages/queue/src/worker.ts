@@ -1,4 +1,7 @@
 import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
+
+/** Thrown by a handler for a batch that can never succeed (bad data): the job fails at once, without retries. */
+export { UnrecoverableError as PermanentEventError };
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import {

@@ -28,7 +28,9 @@ export interface RunningApi {
  * was accepted to Redis, close pools.
  */
 export async function startApi(config: Config, logger: Logger): Promise<RunningApi> {
-  const pool = createPool(config.database.url, config.database.pool_size, 'model-router-api');
+  const pool = createPool(config.database.url, config.database.pool_size, 'model-router-api', (error) =>
+    logger.warn('idle Postgres connection lost', { err: error.message }),
+  );
   // Fail fast: a request that needs Redis answers 503 at once rather than hanging while it is away.
   const redis = createRedis(config.redis.url, { connectionName: 'api', failFast: true });
   const subscriber = createRedis(config.redis.url, { connectionName: 'api-subscriber' });
@@ -47,7 +49,7 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
   };
   try {
     await prepareDatabase(config, pool, logger);
-    boss = await startBoss(config.database.url);
+    boss = await startBoss(config.database.url, { onError: (error) => logger.warn('pg-boss error', { err: error }) });
     snapshots = new SnapshotStore(new ModelRepository(pool), logger);
     await snapshots.refresh();
     const store = snapshots;

@@ -58,8 +58,7 @@ export async function setupCacheInvalidator(ctx: ServiceContext): Promise<Starte
     },
   );
 
-  const boss = await startBoss(config.database.url);
-  boss.on('error', (error) => logger.error('pg-boss error', { err: error }));
+  const boss = await startBoss(config.database.url, { onError: (error) => logger.error('pg-boss error', { err: error }) });
   await boss.work<ConfigChangedEvent>(
     BOSS_QUEUES.configOutbox,
     { batchSize: 100, pollingIntervalSeconds: 0.5 },

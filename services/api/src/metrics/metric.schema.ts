@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-const id = z.string().min(1).max(256);
+const id = z.string().min(1).max(256).regex(/^[^\u0000]*$/, 'must not contain NUL characters');
 const tokens = z.number().int().min(0).max(100_000_000);
 
 /** One call outcome as a client reports it (POST /api/v1/metrics). */

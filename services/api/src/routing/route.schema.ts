@@ -2,7 +2,7 @@ import { ROUTING_STRATEGIES } from '@model-router/domain';
 import { z } from 'zod';
 
 const MAX_TOKENS_LIMIT = 2_000_000;
-const id = z.string().min(1).max(256);
+const id = z.string().min(1).max(256).regex(/^[^\u0000]*$/, 'must not contain NUL characters');
 
 /** Body of POST /api/v1/route. Unknown fields are rejected so a typo never silently does nothing. */
 export const routeRequestSchema = z.strictObject({

@@ -1,0 +1,5 @@
+export * from './assignment.js';
+export * from './distributions.js';
+export * from './statistics.js';
+export * from './histogram.js';
+export * from './analysis.js';

@@ -1,0 +1,61 @@
+import type { RunningWorkers } from '@model-router/queue';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+export interface AggregatorMetrics {
+  batchSize: Histogram<'event'>;
+  events: Counter<'event' | 'outcome'>;
+  lagSeconds: Histogram<'event'>;
+  batchSeconds: Histogram<'event'>;
+}
+
+export function createAggregatorMetrics(registry: Registry): AggregatorMetrics {
+  return {
+    batchSize: new Histogram({
+      name: 'model_router_aggregator_batch_size',
+      help: 'Events per job (batch) handled by the metric aggregator.',
+      labelNames: ['event'],
+      buckets: [1, 10, 50, 100, 250, 500, 750, 1000],
+      registers: [registry],
+    }),
+    events: new Counter({
+      name: 'model_router_aggregator_events_total',
+      help: 'Events handled: outcome "inserted" (written for the first time) or "duplicate" (already in the ledger).',
+      labelNames: ['event', 'outcome'],
+      registers: [registry],
+    }),
+    lagSeconds: new Histogram({
+      name: 'model_router_aggregator_lag_seconds',
+      help: 'From acceptance (metric events: accepted_at; route events: occurred_at) to the commit that persisted the event.',
+      labelNames: ['event'],
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300],
+      registers: [registry],
+    }),
+    batchSeconds: new Histogram({
+      name: 'model_router_aggregator_batch_seconds',
+      help: 'Time to persist one batch (ledger, raw rows and rollups in one transaction).',
+      labelNames: ['event'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
+      registers: [registry],
+    }),
+  };
+}
+
+const JOB_STATES = ['waiting', 'active', 'delayed', 'failed', 'completed', 'prioritized'] as const;
+
+/** `model_router_queue_jobs{queue,state}` of the queues this service consumes, read at scrape time. */
+export function registerQueueGauge(registry: Registry, workers: RunningWorkers): void {
+  new Gauge({
+    name: 'model_router_queue_jobs',
+    help: 'Jobs in each state of the queues this service consumes.',
+    labelNames: ['queue', 'state'],
+    registers: [registry],
+    async collect() {
+      await Promise.all(
+        workers.queues.map(async (queue) => {
+          const counts = await queue.getJobCounts(...JOB_STATES);
+          for (const state of JOB_STATES) this.set({ queue: queue.name, state }, counts[state] ?? 0);
+        }),
+      );
+    },
+  });
+}

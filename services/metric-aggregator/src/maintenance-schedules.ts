@@ -1,0 +1,69 @@
+import type { Config } from '@model-router/config';
+import { type EventRepository, startBoss } from '@model-router/database';
+import type { Logger } from '@model-router/logger';
+
+/** Daily raw-event partitions exist this many days ahead, so a missed run or two changes nothing. */
+export const PARTITION_DAYS_AHEAD = 7;
+
+/** The pg-boss queues of the aggregator's maintenance, each fed by a daily schedule (UTC). */
+export const MAINTENANCE_JOBS = {
+  ensurePartitions: { queue: 'metric-aggregator.ensure-event-partitions', cron: '5 0 * * *' },
+  pruneRawEvents: { queue: 'metric-aggregator.prune-raw-events', cron: '15 0 * * *' },
+  compactMinuteRollups: { queue: 'metric-aggregator.compact-minute-rollups', cron: '25 0 * * *' },
+} as const;
+
+export interface MaintenanceSchedules {
+  stop(deadlineMs: number): Promise<void>;
+}
+
+/**
+ * Starts pg-boss (shared schema, maintenance and cron in this instance) with the aggregator's daily
+ * schedules: create partitions ahead, drop raw events past retention.raw_events_days, delete minute
+ * rollups past retention.minute_rollups_days. Every replica registers the same schedules; pg-boss
+ * sends one job per tick, and `stately` queues keep at most one queued and one running.
+ */
+export async function startMaintenanceSchedules(
+  config: Config,
+  repository: EventRepository,
+  logger: Logger,
+): Promise<MaintenanceSchedules> {
+  const boss = await startBoss(config.database.url, {
+    background: true,
+    onError: (error) => logger.warn('pg-boss error', { err: error.message }),
+  });
+
+  const tasks: Record<keyof typeof MAINTENANCE_JOBS, () => Promise<unknown>> = {
+    ensurePartitions: () => repository.ensurePartitions(PARTITION_DAYS_AHEAD).then((created) => ({ created })),
+    pruneRawEvents: () => repository.pruneRawEvents(config.retention.raw_events_days),
+    compactMinuteRollups: () => repository.compactMinuteRollups(config.retention.minute_rollups_days),
+  };
+
+  try {
+    for (const [key, job] of Object.entries(MAINTENANCE_JOBS) as [keyof typeof MAINTENANCE_JOBS, (typeof MAINTENANCE_JOBS)[keyof typeof MAINTENANCE_JOBS]][]) {
+      await boss.createQueue(job.queue, {
+        policy: 'stately',
+        // A failed run (Postgres away, a lock timeout) is retried within the hour, well before the next day.
+        retryLimit: 6,
+        retryDelay: 30,
+        retryBackoff: true,
+        expireInSeconds: 3600,
+      });
+      // 'once': a deployment that was down at the scheduled minute still runs it when it comes back.
+      await boss.schedule(job.queue, job.cron, null, { tz: 'UTC', missed: 'once' });
+      await boss.work(job.queue, async () => {
+        const result = await tasks[key]();
+        logger.info('maintenance job done', { job: job.queue, result });
+        return result;
+      });
+    }
+  } catch (error) {
+    await boss.stop({ graceful: false, timeout: 1000 }).catch(() => undefined);
+    throw error;
+  }
+
+  return {
+    async stop(deadlineMs) {
+      await boss.stop({ graceful: true, timeout: deadlineMs, close: true });
+    },
+  };
+}
