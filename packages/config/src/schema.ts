@@ -84,6 +84,8 @@ export const configSchema = z
         cache_ttl: duration.default(3_600_000),
         user_variant_cache_ttl: duration.default(86_400_000),
         default_strategy: z.enum(['consistent_hash', 'weighted_random']).default('consistent_hash'),
+        // Significance level of the results' tests.
+        alpha: z.number().gt(0).lt(1).default(0.05),
       })
       .strict()
       .prefault({}),

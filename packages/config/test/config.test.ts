@@ -22,6 +22,7 @@ describe('the repository config file', () => {
       cache_ttl: 3_600_000,
       user_variant_cache_ttl: 86_400_000,
       default_strategy: 'consistent_hash',
+      alpha: 0.05,
     });
     expect(config.routing.default_strategy).toBe('balanced');
   });

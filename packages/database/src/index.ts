@@ -21,3 +21,4 @@ export {
   type RouteEventRecord,
   type RouteTotals,
 } from './event.repository.js';
+export { type AbTestFilter, AbTestRepository, DuplicateAbTestError, type NewAbTest, type StoredAbTest } from './abtest.repository.js';

@@ -1,5 +1,5 @@
 import type { Config } from '@model-router/config';
-import { ModelRepository, type Pool } from '@model-router/database';
+import { AbTestRepository, EventRepository, ModelRepository, type Pool } from '@model-router/database';
 import type { RoutingOptions } from '@model-router/domain';
 import {
   ApiError,
@@ -15,6 +15,8 @@ import type { Redis } from '@model-router/redis';
 import express, { type Express, type RequestHandler } from 'express';
 import type { Registry } from 'prom-client';
 import { QUEUE_DASHBOARD_PATH, queueDashboard } from './admin/queue-dashboard.js';
+import { AbAssigner } from './abtests/ab-assigner.js';
+import { abTestRoutes } from './abtests/abtests.routes.js';
 import type { ConfigChanges } from './events/config-changes.js';
 import type { OutcomeReporter } from './events/outcome-reporter.js';
 import { type ApiMetrics, createApiMetrics } from './metrics.js';
@@ -125,10 +127,28 @@ export function createApp(deps: AppDeps): App {
       metrics,
       requireClient,
       publisher,
+      assigner: config.abtest.enabled
+        ? new AbAssigner(redis, config.redis.key_prefix, config.abtest.user_variant_cache_ttl)
+        : null,
       onEventLost,
     }),
   );
   api.use(metricsRoutes({ snapshots, publisher, outcomes: deps.outcomes, requireClient }));
+  api.use(
+    abTestRoutes({
+      abtests: new AbTestRepository(pool),
+      events: new EventRepository(pool),
+      snapshots,
+      changes: deps.changes,
+      publisher,
+      outcomes: deps.outcomes,
+      defaultStrategy: config.abtest.default_strategy,
+      alpha: config.abtest.alpha,
+      requireAdmin,
+      requireReader: requireClient,
+      requireClient,
+    }),
+  );
   api.use(modelRoutes({ models, snapshots, changes: deps.changes, requireAdmin, requireReader: requireClient }));
   app.use('/api/v1', api);
 

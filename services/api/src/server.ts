@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import type { Config } from '@model-router/config';
-import { createPool, ModelRepository, startBoss } from '@model-router/database';
+import { AbTestRepository, createPool, ModelRepository, startBoss } from '@model-router/database';
 import { closeServer, createMetricsRegistry } from '@model-router/http';
 import type { Logger } from '@model-router/logger';
 import { EventPublisher } from '@model-router/queue';
@@ -50,7 +50,7 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
   try {
     await prepareDatabase(config, pool, logger);
     boss = await startBoss(config.database.url, { onError: (error) => logger.warn('pg-boss error', { err: error }) });
-    snapshots = new SnapshotStore(new ModelRepository(pool), logger);
+    snapshots = new SnapshotStore(new ModelRepository(pool), new AbTestRepository(pool), logger);
     await snapshots.refresh();
     const store = snapshots;
     const refreshOnChange = () =>

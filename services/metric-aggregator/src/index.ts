@@ -31,7 +31,7 @@ export async function setupMetricAggregator(context: ServiceContext): Promise<St
 
   const repository = new EventRepository(pool);
   await repository.ensurePartitions(PARTITION_DAYS_AHEAD);
-  const schedules = await startMaintenanceSchedules(config, repository, logger);
+  const schedules = await startMaintenanceSchedules(config, repository, logger, pool);
 
   let workers: RunningWorkers;
   try {

@@ -1,5 +1,14 @@
 import type { Config } from '@model-router/config';
-import { type EventRepository, startBoss } from '@model-router/database';
+import { randomUUID } from 'node:crypto';
+import {
+  AbTestRepository,
+  BOSS_QUEUES,
+  type EventRepository,
+  inTransaction,
+  type Pool,
+  startBoss,
+  withTransaction,
+} from '@model-router/database';
 import type { Logger } from '@model-router/logger';
 
 /** Daily raw-event partitions exist this many days ahead, so a missed run or two changes nothing. */
@@ -10,6 +19,8 @@ export const MAINTENANCE_JOBS = {
   ensurePartitions: { queue: 'metric-aggregator.ensure-event-partitions', cron: '5 0 * * *' },
   pruneRawEvents: { queue: 'metric-aggregator.prune-raw-events', cron: '15 0 * * *' },
   compactMinuteRollups: { queue: 'metric-aggregator.compact-minute-rollups', cron: '25 0 * * *' },
+  // A/B tests whose end_time has passed are completed within a minute.
+  expireAbTests: { queue: 'metric-aggregator.expire-ab-tests', cron: '* * * * *' },
 } as const;
 
 export interface MaintenanceSchedules {
@@ -26,6 +37,7 @@ export async function startMaintenanceSchedules(
   config: Config,
   repository: EventRepository,
   logger: Logger,
+  pool: Pool,
 ): Promise<MaintenanceSchedules> {
   const boss = await startBoss(config.database.url, {
     background: true,
@@ -36,6 +48,16 @@ export async function startMaintenanceSchedules(
     ensurePartitions: () => repository.ensurePartitions(PARTITION_DAYS_AHEAD).then((created) => ({ created })),
     pruneRawEvents: () => repository.pruneRawEvents(config.retention.raw_events_days),
     compactMinuteRollups: () => repository.compactMinuteRollups(config.retention.minute_rollups_days),
+    // Completed with their announcements in one transaction (the outbox), like a completion by the API.
+    expireAbTests: () =>
+      withTransaction(pool, async (client) => {
+        const completed = await new AbTestRepository(client).completeExpired(new Date());
+        for (const id of completed) {
+          const event = { event_id: randomUUID(), occurred_at: new Date().toISOString(), entity: 'abtest', entity_id: id, action: 'completed' };
+          await boss.send(BOSS_QUEUES.configOutbox, event, inTransaction(client));
+        }
+        return { completed };
+      }),
   };
 
   try {

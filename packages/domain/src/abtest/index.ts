@@ -3,3 +3,4 @@ export * from './distributions.js';
 export * from './statistics.js';
 export * from './histogram.js';
 export * from './analysis.js';
+export * from './lifecycle.js';

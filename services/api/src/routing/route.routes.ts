@@ -1,4 +1,5 @@
 import {
+  type Candidate,
   countPromptTokens,
   route,
   type RouteDecision,
@@ -8,6 +9,7 @@ import {
 import { ApiError, validationError } from '@model-router/http';
 import { type EventPublisher, usdToNanos } from '@model-router/queue';
 import express, { type RequestHandler, type Router } from 'express';
+import type { AbAssigner, Assignment } from '../abtests/ab-assigner.js';
 import type { ApiMetrics } from '../metrics.js';
 import { routeRequestSchema } from './route.schema.js';
 import type { SnapshotStore } from './snapshot-store.js';
@@ -19,11 +21,15 @@ export interface RouteDeps {
   metrics: ApiMetrics;
   requireClient: RequestHandler;
   publisher: EventPublisher;
+  /** A/B assignment; null when A/B testing is disabled in config. */
+  assigner: AbAssigner | null;
   /** Called when a route event could not be stored (Redis down): the answer still goes out. */
   onEventLost: (error: unknown) => void;
 }
 
-function explainOf(decision: RouteDecision & { ok: true }) {
+type Decided = RouteDecision & { ok: true };
+
+function explainOf(decision: Decided) {
   return {
     candidates: decision.ranked.map((c) => ({
       model_id: c.model.id,
@@ -35,20 +41,55 @@ function explainOf(decision: RouteDecision & { ok: true }) {
   };
 }
 
-/** POST /api/v1/route: answers from the in-memory snapshot only; no I/O before the answer. */
+interface Answer {
+  chosen: Candidate;
+  fallbacks: string[];
+  reason: string;
+}
+
+/**
+ * The variant's model wins when the filters left it eligible. When they did not (circuit open, over
+ * budget, missing a required capability…) the request goes to the best eligible model and the
+ * answer says why; the assignment is still reported, because the analysis is by assignment.
+ */
+function applyAssignment(decision: Decided, assignment: Assignment, maxFallbacks: number): Answer {
+  const { test, variant } = assignment;
+  const label = `A/B Test: ${test.id}, Variant: ${variant.id}`;
+  const index = decision.ranked.findIndex((c) => c.model.id === variant.model_id);
+  if (index >= 0) {
+    const chosen = decision.ranked[index]!;
+    const fallbacks = decision.ranked.filter((_, i) => i !== index).slice(0, maxFallbacks).map((c) => c.model.id);
+    return { chosen, fallbacks, reason: label };
+  }
+  const why = decision.excluded.find((e) => e.model_id === variant.model_id)?.reason ?? 'not_in_registry';
+  return {
+    chosen: decision.chosen,
+    fallbacks: decision.fallbacks,
+    reason: `${label} (variant model ${variant.model_id} unavailable: ${why}; routed to ${decision.chosen.model.id})`,
+  };
+}
+
+/** POST /api/v1/route: answers from the in-memory snapshot; only a weighted_random A/B test reads Redis. */
 export function routeRoutes(deps: RouteDeps): Router {
   const router = express.Router();
-  router.post('/route', deps.requireClient, (req, res) => {
+  router.post('/route', deps.requireClient, async (req, res) => {
     const parsed = routeRequestSchema.safeParse(req.body);
     if (!parsed.success) throw validationError(parsed.error);
     const body = parsed.data;
     const strategy = body.strategy ?? deps.defaultStrategy;
     const explain = req.query.explain === 'true' || req.query.explain === '1';
+    const snapshot = deps.snapshots.current;
+
+    let assignment: Assignment | null = null;
+    if (body.enable_ab_test && deps.assigner) {
+      const test = deps.assigner.pickTest(snapshot.runningTestList, snapshot.runningTests, body.ab_test_id);
+      if (test) assignment = await deps.assigner.assign(test, body.user_id);
+    }
 
     const started = process.hrtime.bigint();
     const promptTokens = countPromptTokens(body.prompt);
     const decision = route(
-      deps.snapshots.current,
+      snapshot,
       {
         prompt_tokens: promptTokens,
         max_tokens: body.max_tokens,
@@ -68,13 +109,15 @@ export function routeRoutes(deps: RouteDeps): Router {
         excluded: decision.excluded,
       });
     }
-    const { chosen } = decision;
+    const { chosen, fallbacks, reason } = assignment
+      ? applyAssignment(decision, assignment, deps.options.max_fallbacks)
+      : decision;
     const requestId = res.locals.requestId as string;
     deps.metrics.routeDecisions.inc({
       strategy,
       model: chosen.model.id,
       provider: chosen.model.provider,
-      ab_test: 'false',
+      ab_test: assignment ? 'true' : 'false',
     });
     res.json({
       request_id: requestId,
@@ -86,11 +129,11 @@ export function routeRoutes(deps: RouteDeps): Router {
       estimated_latency_ms: chosen.estimated_latency_ms,
       prompt_tokens: promptTokens,
       strategy,
-      reason: decision.reason,
-      ab_test_id: null,
-      variant_id: null,
-      is_ab_test: false,
-      fallbacks: decision.fallbacks,
+      reason,
+      ab_test_id: assignment?.test.id ?? null,
+      variant_id: assignment?.variant.id ?? null,
+      is_ab_test: assignment !== null,
+      fallbacks,
       ...(explain ? explainOf(decision) : {}),
     });
     // After the answer: routing stays available when Redis is not, and a lost event is counted.
@@ -102,8 +145,8 @@ export function routeRoutes(deps: RouteDeps): Router {
         provider: chosen.model.provider,
         strategy,
         user_id: body.user_id ?? null,
-        ab_test_id: null,
-        variant_id: null,
+        ab_test_id: assignment?.test.id ?? null,
+        variant_id: assignment?.variant.id ?? null,
         prompt_tokens: promptTokens,
         max_tokens: body.max_tokens,
         estimated_cost_nanos: usdToNanos(chosen.estimated_cost),

@@ -1,10 +1,13 @@
-import type { ModelRepository } from '@model-router/database';
+import type { AbTestRepository, ModelRepository, StoredAbTest } from '@model-router/database';
 import type { Model, ModelRuntime, RoutingSnapshot } from '@model-router/domain';
 import type { Logger } from '@model-router/logger';
 
 /** The routing snapshot plus the lookups the API needs next to it. */
 export interface ApiSnapshot extends RoutingSnapshot {
   modelsById: ReadonlyMap<string, Model>;
+  /** Running A/B tests by id, and in the order routing looks for one that applies (oldest first). */
+  runningTests: ReadonlyMap<string, StoredAbTest>;
+  runningTestList: readonly StoredAbTest[];
 }
 
 /**
@@ -17,6 +20,8 @@ export class SnapshotStore {
   private snapshot: ApiSnapshot = {
     models: [],
     modelsById: new Map(),
+    runningTests: new Map(),
+    runningTestList: [],
     runtime: new Map<string, ModelRuntime>(),
     budget_blocked: new Map<string, string>(),
     version: 0,
@@ -27,6 +32,7 @@ export class SnapshotStore {
 
   constructor(
     private readonly models: ModelRepository,
+    private readonly abtests: AbTestRepository,
     private readonly logger: Logger,
   ) {}
 
@@ -67,10 +73,13 @@ export class SnapshotStore {
   }
 
   private async load(): Promise<void> {
-    const models = (await this.models.list()).map(({ created_at: _c, updated_at: _u, ...model }): Model => model);
+    const [stored, runningTestList] = await Promise.all([this.models.list(), this.abtests.listRunning()]);
+    const models = stored.map(({ created_at: _c, updated_at: _u, ...model }): Model => model);
     this.snapshot = {
       models,
       modelsById: new Map(models.map((m) => [m.id, m])),
+      runningTests: new Map(runningTestList.map((t) => [t.id, t])),
+      runningTestList,
       runtime: this.snapshot.runtime,
       budget_blocked: this.snapshot.budget_blocked,
       version: this.snapshot.version + 1,

@@ -1,0 +1,44 @@
+import { type AbVariant, assignVariant, type RandomSource } from '@model-router/domain';
+import type { StoredAbTest } from '@model-router/database';
+import { keys, type Redis } from '@model-router/redis';
+
+export interface Assignment {
+  test: StoredAbTest;
+  variant: AbVariant;
+}
+
+/**
+ * Puts a user into a running test's variant.
+ * - consistent_hash: pure (no I/O): a hash of (test id, user id) on the cumulative weights.
+ * - weighted_random: one draw, made sticky with `SET key variant NX GET` (one round trip returns the
+ *   earlier draw if there was one), TTL `user_variant_cache_ttl`.
+ * A request without a user id is put in no test: a user is the unit of assignment and analysis.
+ */
+export class AbAssigner {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keyPrefix: string,
+    private readonly userTtlMs: number,
+    private readonly random: RandomSource = Math.random,
+  ) {}
+
+  /** The test a request joins: the one it names if that is running, else the oldest running test. */
+  pickTest(running: readonly StoredAbTest[], byId: ReadonlyMap<string, StoredAbTest>, requested?: string): StoredAbTest | null {
+    if (requested !== undefined) return byId.get(requested) ?? null;
+    return running[0] ?? null;
+  }
+
+  async assign(test: StoredAbTest, userId: string | undefined): Promise<Assignment | null> {
+    if (!userId) return null;
+    if (test.strategy === 'consistent_hash') {
+      const variant = assignVariant(test, userId);
+      return variant ? { test, variant } : null;
+    }
+    const drawn = assignVariant(test, userId, this.random)!;
+    const key = keys(this.keyPrefix).abtestUser(test.id, userId);
+    // SET … NX GET answers the value already there (the user's sticky variant) or null (ours was set).
+    const earlier = (await this.redis.call('SET', key, drawn.id, 'PX', String(this.userTtlMs), 'NX', 'GET')) as string | null;
+    const variant = earlier === null ? drawn : test.variants.find((v) => v.id === earlier);
+    return variant ? { test, variant } : { test, variant: drawn };
+  }
+}

@@ -1,0 +1,65 @@
+import { AB_TEST_STATUSES, AB_TEST_STRATEGIES } from '@model-router/domain';
+import { z } from 'zod';
+
+const text = z.string().regex(/^[^\u0000]*$/, 'must not contain NUL characters');
+export const abTestIdSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, 'letters, digits, ".", "_", ":" or "-", at most 128 characters');
+
+const variantSchema = z.strictObject({
+  id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, 'letters, digits, ".", "_", ":" or "-", at most 128 characters'),
+  name: text.max(200).optional(),
+  model_id: z.string().min(1).max(128),
+  weight: z.number().finite(),
+  description: text.max(2000).optional(),
+});
+
+/** POST /api/v1/abtests — the seed's body; `id` and `strategy` are optional. */
+export const createAbTestSchema = z.strictObject({
+  id: abTestIdSchema.optional(),
+  name: text.min(1).max(200),
+  description: text.max(5000).default(''),
+  start_time: z.iso.datetime({ offset: true }).optional(),
+  end_time: z.iso.datetime({ offset: true }).optional(),
+  strategy: z.enum(AB_TEST_STRATEGIES as ['consistent_hash', 'weighted_random']).optional(),
+  variants: z.array(variantSchema).min(2, 'at least 2 variants').max(10, 'at most 10 variants'),
+  created_by: text.max(200).default(''),
+});
+export type CreateAbTest = z.infer<typeof createAbTestSchema>;
+
+/** GET /api/v1/abtests query. */
+export const listAbTestsQuerySchema = z.strictObject({
+  status: z.enum(AB_TEST_STATUSES as ['draft', 'running', 'paused', 'completed']).optional(),
+  created_by: text.max(200).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(50),
+  offset: z.coerce.number().int().min(0).default(0),
+});
+
+const id = z.string().min(1).max(256).regex(/^[^\u0000]*$/, 'must not contain NUL characters');
+const tokens = z.number().int().min(0).max(100_000_000);
+
+/** One metric of an A/B test (POST /api/v1/abtests/:id/metrics), as in the seed. */
+export const abMetricSchema = z
+  .strictObject({
+    variant_id: id,
+    user_id: id.optional(),
+    success: z.boolean(),
+    latency_ms: z.number().finite().min(0).max(3_600_000),
+    tokens: tokens.optional(),
+    prompt_tokens: tokens.optional(),
+    completion_tokens: tokens.optional(),
+    /** USD; computed from the variant model's prices when absent. */
+    cost: z.number().finite().min(0).max(1_000_000).optional(),
+    /** The model actually called (a fallback, when the variant's model was unavailable). */
+    model_id: id.optional(),
+    request_id: id.optional(),
+    event_id: id.optional(),
+    timestamp: z.iso.datetime({ offset: true }).optional(),
+  })
+  .refine((m) => !(m.tokens !== undefined && (m.prompt_tokens !== undefined || m.completion_tokens !== undefined)), {
+    message: 'give either tokens or prompt_tokens/completion_tokens, not both',
+    path: ['tokens'],
+  });
+export type AbMetric = z.infer<typeof abMetricSchema>;
+
+export const abMetricsBatchSchema = z.strictObject({ metrics: z.array(abMetricSchema).min(1).max(1000) });

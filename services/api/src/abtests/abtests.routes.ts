@@ -1,0 +1,240 @@
+import { randomBytes } from 'node:crypto';
+import {
+  AbTestRepository,
+  DuplicateAbTestError,
+  type EventRepository,
+  estimateLatencyQuantile,
+  type StoredAbTest,
+} from '@model-router/database';
+import {
+  type AbTestAction,
+  type AbVariantStats,
+  analyze,
+  canDelete,
+  nextStatus,
+  validateVariants,
+} from '@model-router/domain';
+import { ApiError, validationError } from '@model-router/http';
+import type { EventPublisher, MetricRecordedEvent } from '@model-router/queue';
+import express, { type RequestHandler, type Router } from 'express';
+import type { ZodType } from 'zod';
+import type { ConfigChanges } from '../events/config-changes.js';
+import type { OutcomeReporter } from '../events/outcome-reporter.js';
+import { acceptEvents, toEvents } from '../metrics/metrics.routes.js';
+import type { SnapshotStore } from '../routing/snapshot-store.js';
+import {
+  type AbMetric,
+  abMetricSchema,
+  abMetricsBatchSchema,
+  abTestIdSchema,
+  createAbTestSchema,
+  listAbTestsQuerySchema,
+} from './abtest.schema.js';
+
+export interface AbTestRoutesDeps {
+  abtests: AbTestRepository;
+  events: EventRepository;
+  snapshots: SnapshotStore;
+  changes: ConfigChanges;
+  publisher: EventPublisher;
+  outcomes: OutcomeReporter;
+  defaultStrategy: 'consistent_hash' | 'weighted_random';
+  alpha: number;
+  requireAdmin: RequestHandler;
+  requireReader: RequestHandler;
+  requireClient: RequestHandler;
+}
+
+function parse<T>(schema: ZodType<T>, value: unknown, what?: string): T {
+  const result = schema.safeParse(value);
+  if (!result.success) throw validationError(result.error, what);
+  return result.data;
+}
+
+const notFound = (id: string) => new ApiError('AB_TEST_NOT_FOUND', `A/B test "${id}" does not exist`);
+
+export function abTestRoutes(deps: AbTestRoutesDeps): Router {
+  const router = express.Router();
+  const { abtests, changes } = deps;
+  const pathId = (raw: string | string[] | undefined): string => parse(abTestIdSchema, raw, 'A/B test id');
+
+  router.post('/abtests', deps.requireAdmin, async (req, res) => {
+    const body = parse(createAbTestSchema, req.body);
+    const problems = validateVariants(body.variants).map((p) => ({ path: `variants${p.path ? `.${p.path}` : ''}`, message: p.message }));
+    const models = deps.snapshots.current.modelsById;
+    body.variants.forEach((v, i) => {
+      if (!models.has(v.model_id)) problems.push({ path: `variants.${i}.model_id`, message: `model "${v.model_id}" does not exist` });
+    });
+    if (body.start_time && body.end_time && Date.parse(body.end_time) <= Date.parse(body.start_time)) {
+      problems.push({ path: 'end_time', message: 'must be after start_time' });
+    }
+    if (problems.length) {
+      throw new ApiError('VALIDATION_ERROR', `invalid A/B test: ${problems[0]!.path}: ${problems[0]!.message}`, problems);
+    }
+    const id = body.id ?? `test_${randomBytes(6).toString('hex')}`;
+    const stored = await changes.commit({ entity: 'abtest', entity_id: id, action: 'created' }, async (client) => {
+      try {
+        return await new AbTestRepository(client).insert({
+          id,
+          name: body.name,
+          description: body.description,
+          strategy: body.strategy ?? deps.defaultStrategy,
+          variants: body.variants,
+          start_time: body.start_time ?? null,
+          end_time: body.end_time ?? null,
+          created_by: body.created_by,
+        });
+      } catch (error) {
+        if (error instanceof DuplicateAbTestError) throw new ApiError('CONFLICT', error.message);
+        throw error;
+      }
+    });
+    res.status(201).location(`/api/v1/abtests/${encodeURIComponent(id)}`).json(stored);
+  });
+
+  router.get('/abtests', deps.requireReader, async (req, res) => {
+    const query = parse(listAbTestsQuerySchema, req.query, 'query');
+    const { tests, total } = await abtests.list(query);
+    res.json({ tests, total, limit: query.limit, offset: query.offset });
+  });
+
+  router.get('/abtests/:id', deps.requireReader, async (req, res) => {
+    const id = pathId(req.params.id);
+    const test = await abtests.get(id);
+    if (!test) throw notFound(id);
+    res.json(test);
+  });
+
+  const transition = (action: AbTestAction): RequestHandler => async (req, res) => {
+    const id = pathId(req.params.id);
+    const updated = await changes.commit<StoredAbTest>(
+      { entity: 'abtest', entity_id: id, action: action === 'start' ? 'started' : action === 'pause' ? 'paused' : 'completed' },
+      async (client) => {
+        const repo = new AbTestRepository(client);
+        const test = await repo.get(id, { forUpdate: true });
+        if (!test) throw notFound(id);
+        const to = nextStatus(test.status, action);
+        if (!to) {
+          throw new ApiError('INVALID_TRANSITION', `cannot ${action} a test that is ${test.status}`, { from: test.status, action });
+        }
+        if (action === 'start' && test.end_time && Date.parse(test.end_time) <= Date.now()) {
+          throw new ApiError('INVALID_TRANSITION', `cannot start a test whose end_time (${test.end_time}) has passed`, {
+            from: test.status,
+            action,
+          });
+        }
+        return repo.setStatus(id, to);
+      },
+    );
+    res.json(updated);
+  };
+  router.post('/abtests/:id/start', deps.requireAdmin, transition('start'));
+  router.post('/abtests/:id/pause', deps.requireAdmin, transition('pause'));
+  router.post('/abtests/:id/complete', deps.requireAdmin, transition('complete'));
+
+  router.delete('/abtests/:id', deps.requireAdmin, async (req, res) => {
+    const id = pathId(req.params.id);
+    await changes.commit({ entity: 'abtest', entity_id: id, action: 'deleted' }, async (client) => {
+      const repo = new AbTestRepository(client);
+      const test = await repo.get(id, { forUpdate: true });
+      if (!test) throw notFound(id);
+      if (!canDelete(test.status)) {
+        throw new ApiError('INVALID_TRANSITION', 'a running test cannot be deleted: pause or complete it first', { from: test.status, action: 'delete' });
+      }
+      await repo.delete(id);
+    });
+    res.status(204).end();
+  });
+
+  router.post('/abtests/:id/metrics', deps.requireClient, async (req, res) => {
+    const id = pathId(req.params.id);
+    const isBatch = typeof req.body === 'object' && req.body !== null && !Array.isArray(req.body) && 'metrics' in req.body;
+    const metrics: AbMetric[] = isBatch ? parse(abMetricsBatchSchema, req.body).metrics : [parse(abMetricSchema, req.body)];
+    const test = deps.snapshots.current.runningTests.get(id) ?? (await runningOrThrow(abtests, id));
+    const variants = new Map(test.variants.map((v) => [v.id, v]));
+    const unknown = metrics.flatMap((m, i) => (variants.has(m.variant_id) ? [] : [{ path: `metrics.${i}.variant_id`, message: `variant "${m.variant_id}" is not in test "${id}"` }]));
+    if (unknown.length) throw new ApiError('VALIDATION_ERROR', `invalid metric: ${unknown[0]!.message}`, unknown);
+    const events: MetricRecordedEvent[] = toEvents(
+      metrics.map(({ variant_id, model_id, ...m }) => ({
+        ...m,
+        model_id: model_id ?? variants.get(variant_id)!.model_id,
+        ab_test_id: id,
+        variant_id,
+      })),
+      deps.snapshots.current.modelsById,
+      new Date(),
+    );
+    await acceptEvents(deps.publisher, events);
+    for (const e of events) deps.outcomes.record(e.model_id, e.success, e.latency_ms);
+    res.status(202).json({ accepted: events.length, event_ids: events.map((e) => e.event_id) });
+  });
+
+  router.get('/abtests/:id/results', deps.requireReader, async (req, res) => {
+    const id = pathId(req.params.id);
+    const test = await abtests.get(id);
+    if (!test) throw notFound(id);
+    const [rollups, userSums, exposures] = await Promise.all([
+      deps.events.abTestVariantRollups(id),
+      deps.events.abTestUserLevelSums(id),
+      deps.events.abTestExposureCounts(id),
+    ]);
+    const rollupOf = new Map(rollups.map((r) => [r.variant_id, r]));
+    const usersOf = new Map(userSums.map((u) => [u.variant_id, u]));
+
+    const results: Record<string, unknown> = {};
+    const stats: AbVariantStats[] = test.variants.map((variant) => {
+      const r = rollupOf.get(variant.id);
+      const u = usersOf.get(variant.id);
+      const n = r?.request_count ?? 0;
+      const costSum = (r?.cost_nanos_sum ?? 0) / 1e9;
+      results[variant.id] = {
+        variant_id: variant.id,
+        model_id: variant.model_id,
+        request_count: n,
+        success_count: r?.success_count ?? 0,
+        failure_count: n - (r?.success_count ?? 0),
+        avg_latency_ms: n ? (r!.latency_sum / n) : 0,
+        p50_latency_ms: r ? estimateLatencyQuantile(r.latency_buckets, 0.5, { min: r.latency_min, max: r.latency_max }) : null,
+        p95_latency_ms: r ? estimateLatencyQuantile(r.latency_buckets, 0.95, { min: r.latency_min, max: r.latency_max }) : null,
+        total_tokens: (r?.prompt_tokens_sum ?? 0) + (r?.completion_tokens_sum ?? 0),
+        total_cost: costSum,
+        exposures: exposures[variant.id] ?? 0,
+        users: u?.users ?? 0,
+      };
+      const ratio = (y?: { sum: number; sum_sq: number; cross: number }, scale = 1) => ({
+        users: u?.users ?? 0,
+        sum_n: u?.n_sum ?? 0,
+        sum_n2: u?.n_sum_sq ?? 0,
+        sum_y: (y?.sum ?? 0) * scale,
+        sum_y2: (y?.sum_sq ?? 0) * scale * scale,
+        sum_yn: (y?.cross ?? 0) * scale,
+      });
+      return {
+        variant_id: variant.id,
+        weight: variant.weight,
+        exposures: exposures[variant.id] ?? 0,
+        latency_ms: { n, sum: r?.latency_sum ?? 0, sum_sq: r?.latency_sum_sq ?? 0 },
+        cost_per_request: { n, sum: costSum, sum_sq: (r?.cost_nanos_sum_sq ?? 0) / 1e18 },
+        success: { n, successes: r?.success_count ?? 0 },
+        user_level: {
+          latency_ms: ratio(u?.latency),
+          cost_per_request: ratio(u?.cost_nanos, 1e-9),
+          success_rate: ratio(u?.success),
+        },
+      };
+    });
+    res.json({ test_id: id, status: test.status, results, analysis: analyze(stats, { alpha: deps.alpha }) });
+  });
+
+  return router;
+}
+
+/** The test, if it is running; 404 if it does not exist, 409 if it is not running. */
+async function runningOrThrow(abtests: AbTestRepository, id: string): Promise<StoredAbTest> {
+  const test = await abtests.get(id);
+  if (!test) throw notFound(id);
+  if (test.status !== 'running') {
+    throw new ApiError('CONFLICT', `A/B test "${id}" is ${test.status}: metrics are accepted only while it runs`);
+  }
+  return test;
+}

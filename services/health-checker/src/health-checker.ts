@@ -1,0 +1,92 @@
+import type { Config } from '@model-router/config';
+import { ModelRepository } from '@model-router/database';
+import { CircuitStore } from '@model-router/health';
+import { type EventName, JOB_CATALOG, startWorkers } from '@model-router/queue';
+import type { ServiceContext, StartedService } from '@model-router/service-runtime';
+import { HealthMetrics } from './health.metrics.js';
+import { outcomesHandler } from './outcomes.handler.js';
+import { probeHandler } from './probe.handler.js';
+
+export interface HealthCheckerOptions {
+  /** Endpoints probed at once. Default 8. */
+  probeConcurrency?: number;
+  /** For tests: the fetch used by probes. */
+  fetch?: typeof fetch;
+}
+
+export interface StartedHealthChecker extends StartedService {
+  store: CircuitStore;
+}
+
+/** One schedule for the whole deployment: every replica upserts the same id, so there is one owner. */
+export const PROBE_SCHEDULER_ID = 'health-probe-tick';
+
+/**
+ * The health checker inside the service frame: a store for the circuits, the two handlers on
+ * their queues, and the probe schedule.
+ */
+export async function setupHealthChecker(
+  ctx: ServiceContext,
+  options: HealthCheckerOptions = {},
+): Promise<StartedHealthChecker> {
+  const { config, logger } = ctx;
+  const settings = config.workers.health_checker;
+  const store = new CircuitStore(ctx.redis, { keyPrefix: config.redis.key_prefix, policy: config.circuit_breaker });
+  const metrics = new HealthMetrics(ctx.registry);
+  const handlers = [
+    probeHandler({
+      models: new ModelRepository(ctx.pool),
+      store,
+      metrics,
+      logger,
+      timeoutMs: settings.probe_timeout,
+      concurrency: options.probeConcurrency ?? 8,
+      ...(options.fetch ? { fetch: options.fetch } : {}),
+    }),
+    outcomesHandler({ store, metrics }),
+  ];
+  const workers = startWorkers('health-checker', handlers, ctx.redis, {
+    keyPrefix: config.redis.key_prefix,
+    onFailed: (name, jobId, reason) => logger.warn('job failed', { event: name, job_id: jobId, reason }),
+    onError: (error) => logger.error('worker error', { err: error }),
+  });
+  try {
+    await upsertProbeSchedule(workers.queues, config);
+  } catch (error) {
+    await workers.close(1000);
+    await store.close();
+    throw error;
+  }
+  return {
+    store,
+    async stop(deadlineMs) {
+      // The schedule stays: it belongs to the deployment, and another replica takes the ticks.
+      await workers.close(deadlineMs);
+      await store.close();
+    },
+  };
+}
+
+async function upsertProbeSchedule(queues: ReturnType<typeof startWorkers>['queues'], config: Config): Promise<void> {
+  const name: EventName = 'health.probe';
+  const def = JOB_CATALOG[name];
+  const queue = queues.find((q) => q.name === def.queue);
+  if (!queue) throw new Error(`no queue "${def.queue}" for ${name}`);
+  // The scheduler repeats this payload as is; the handler ignores it beyond validating it.
+  const tick = { event_id: PROBE_SCHEDULER_ID, occurred_at: new Date().toISOString() };
+  def.event.parse(tick);
+  await queue.upsertJobScheduler(
+    PROBE_SCHEDULER_ID,
+    { every: config.workers.health_checker.probe_interval },
+    {
+      name,
+      data: { events: [tick] },
+      opts: {
+        attempts: def.attempts,
+        backoff: def.backoff,
+        removeOnComplete: def.removeOnComplete,
+        removeOnFail: def.removeOnFail,
+      },
+    },
+  );
+}
