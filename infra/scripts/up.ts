@@ -81,9 +81,14 @@ const apiUrl = `http://127.0.0.1:${config.server.port}`;
 const mockUrl = `http://127.0.0.1:${config.mock_provider.port}`;
 
 /** Every process of the system: name, workspace package, and the URL that says it is ready. */
+const opsUrl = (port: number) => `http://127.0.0.1:${port}`;
+const workers = config.workers;
 const services = [
   { name: 'mock-provider', ready: `${mockUrl}/healthz` },
   { name: 'api', ready: `${apiUrl}/readyz` },
+  { name: 'metric-aggregator', ready: `${opsUrl(workers.metric_aggregator.ops_port)}/readyz` },
+  { name: 'health-checker', ready: `${opsUrl(workers.health_checker.ops_port)}/readyz` },
+  { name: 'cache-invalidator', ready: `${opsUrl(workers.cache_invalidator.ops_port)}/readyz` },
 ];
 
 const { result, commands } = concurrently(
@@ -104,7 +109,9 @@ console.log(`
   API            ${apiUrl}/api/v1   (route: POST ${apiUrl}/api/v1/route)
   Health         ${apiUrl}/healthz  ${apiUrl}/readyz
   Metrics        ${apiUrl}/metrics
+  Queues         ${apiUrl}/admin/queues   (admin key as the password)
   Mock provider  ${mockUrl}/v1
+  Workers        metric-aggregator ${opsUrl(workers.metric_aggregator.ops_port)}  health-checker ${opsUrl(workers.health_checker.ops_port)}  cache-invalidator ${opsUrl(workers.cache_invalidator.ops_port)}  (/healthz /readyz /metrics)
   Admin key      from configs/model-router.yaml or ADMIN_API_KEY
   Stop with Ctrl-C.
 `);

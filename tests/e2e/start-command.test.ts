@@ -4,6 +4,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import pg from 'pg';
 import { createTestEnv, freePort, type Spawned, spawnCommand, type TestEnv } from '../support/index.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -12,10 +13,18 @@ let env: TestEnv;
 let system: Spawned;
 let apiUrl: string;
 let mockUrl: string;
+let workerUrls: string[];
 
 beforeAll(async () => {
   env = await createTestEnv();
-  const [apiPort, mockPort] = [await freePort(), await freePort()];
+  const [apiPort, mockPort, aggregatorPort, checkerPort, invalidatorPort] = [
+    await freePort(),
+    await freePort(),
+    await freePort(),
+    await freePort(),
+    await freePort(),
+  ];
+  workerUrls = [aggregatorPort, checkerPort, invalidatorPort].map((port) => `http://127.0.0.1:${port}`);
   apiUrl = `http://127.0.0.1:${apiPort}`;
   mockUrl = `http://127.0.0.1:${mockPort}`;
   system = spawnCommand('make', ['up'], {
@@ -23,6 +32,9 @@ beforeAll(async () => {
     env: env.processEnv({
       PORT: String(apiPort),
       MOCK_PROVIDER_PORT: String(mockPort),
+      METRIC_AGGREGATOR_PORT: String(aggregatorPort),
+      HEALTH_CHECKER_PORT: String(checkerPort),
+      CACHE_INVALIDATOR_PORT: String(invalidatorPort),
       CATALOG_ENDPOINT_BASE_URL: `${mockUrl}/v1`,
       LOG_LEVEL: 'info',
     }),
@@ -69,6 +81,29 @@ describe('the start command', () => {
   it('every service reports ready', async () => {
     expect((await fetch(`${apiUrl}/readyz`)).status).toBe(200);
     expect((await fetch(`${mockUrl}/healthz`)).status).toBe(200);
+    for (const url of workerUrls) expect((await fetch(`${url}/readyz`)).status).toBe(200);
+  });
+
+  it('persists a reported metric through the queue to Postgres', async () => {
+    const post = await fetch(`${apiUrl}/api/v1/metrics`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model_id: 'gpt-4o', success: true, latency_ms: 321, prompt_tokens: 10, completion_tokens: 20, event_id: 'e2e-metric-1' }),
+    });
+    expect(post.status).toBe(202);
+    const pool = new pg.Pool({ connectionString: env.databaseUrl });
+    try {
+      const started = Date.now();
+      let rows: Array<{ latency_ms: number }> = [];
+      while (Date.now() - started < 20_000) {
+        rows = (await pool.query(`SELECT latency_ms FROM model_router.metric_events WHERE event_id = 'e2e-metric-1'`)).rows;
+        if (rows.length) break;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(rows).toEqual([{ latency_ms: 321 }]);
+    } finally {
+      await pool.end();
+    }
   });
   it('stops every service gracefully on SIGTERM (as Ctrl-C does)', async () => {
     await system.stop('SIGTERM');
@@ -77,7 +112,7 @@ describe('the start command', () => {
       .split('\n')
       .filter((line) => line.includes('"msg":"stopped"'))
       .map((line) => /^\[([\w-]+)\]/.exec(line)?.[1]);
-    if (new Set(stopped).size !== 2) console.log(system.output().slice(-3000));
-    expect(new Set(stopped)).toEqual(new Set(['api', 'mock-provider']));
+    if (new Set(stopped).size !== 5) console.log(system.output().slice(-3000));
+    expect(new Set(stopped)).toEqual(new Set(['api', 'mock-provider', 'metric-aggregator', 'health-checker', 'cache-invalidator']));
   });
 });

@@ -75,6 +75,10 @@ export const configSchema = z
           .refine((w) => w.cost + w.latency + w.availability > 0, 'at least one weight must be positive'),
         // The snapshot also reloads on every change notice; the timer is the safety net.
         snapshot_refresh_interval: duration.default(30_000),
+        // Observed latency (p50) and success rate come from the rollups of this recent window…
+        stats_window: duration.default(900_000),
+        // … reloaded this often.
+        stats_refresh_interval: duration.default(10_000),
       })
       .strict()
       .prefault({}),

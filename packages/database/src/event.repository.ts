@@ -854,6 +854,34 @@ export class EventRepository {
   }
 
   /** Request-level aggregates of each variant of an A/B test. */
+  /**
+   * What routing observed of each model over the last `windowMinutes` (minute rollups): calls,
+   * successes and the median latency from the merged histograms.
+   */
+  async recentModelStats(windowMinutes: number): Promise<Map<string, { sample_count: number; success_count: number; p50_latency_ms: number | null }>> {
+    const { rows } = await this.pool.query(
+      `SELECT model_id, sum(request_count) AS n, sum(success_count) AS s, min(latency_min) AS lo, max(latency_max) AS hi,
+              model_router.sum_buckets(latency_buckets) AS buckets
+       FROM model_router.model_rollups
+       WHERE granularity = 'minute' AND bucket_start >= now() - make_interval(mins => $1)
+       GROUP BY model_id`,
+      [windowMinutes],
+    );
+    return new Map(
+      rows.map((row) => {
+        const buckets = (row.buckets as unknown[]).map(Number);
+        return [
+          row.model_id as string,
+          {
+            sample_count: Number(row.n),
+            success_count: Number(row.s),
+            p50_latency_ms: estimateLatencyQuantile(buckets, 0.5, { min: Number(row.lo), max: Number(row.hi) }),
+          },
+        ];
+      }),
+    );
+  }
+
   async abTestVariantRollups(abTestId: string): Promise<AbTestVariantRollup[]> {
     const { rows } = await this.pool.query(
       `SELECT ab_test_id, variant_id, request_count, success_count, latency_sum, latency_sum_sq, latency_min,

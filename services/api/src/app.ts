@@ -9,6 +9,7 @@ import {
   requestId,
   requireApiKey,
 } from '@model-router/http';
+import type { CircuitStore } from '@model-router/health';
 import type { Logger } from '@model-router/logger';
 import type { EventPublisher } from '@model-router/queue';
 import type { Redis } from '@model-router/redis';
@@ -35,6 +36,8 @@ export interface AppDeps {
   publisher: EventPublisher;
   outcomes: OutcomeReporter;
   changes: ConfigChanges;
+  /** Shared circuit breakers: trial permits for half-open models and the health endpoint. */
+  circuits: CircuitStore;
 }
 
 export interface App {
@@ -130,6 +133,7 @@ export function createApp(deps: AppDeps): App {
       assigner: config.abtest.enabled
         ? new AbAssigner(redis, config.redis.key_prefix, config.abtest.user_variant_cache_ttl)
         : null,
+      acquireTrial: (modelId) => deps.circuits.tryAcquireTrial(modelId),
       onEventLost,
     }),
   );
@@ -149,7 +153,7 @@ export function createApp(deps: AppDeps): App {
       requireClient,
     }),
   );
-  api.use(modelRoutes({ models, snapshots, changes: deps.changes, requireAdmin, requireReader: requireClient }));
+  api.use(modelRoutes({ models, snapshots, changes: deps.changes, circuits: deps.circuits, requireAdmin, requireReader: requireClient }));
   app.use('/api/v1', api);
 
   app.use(notFoundHandler);

@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import type { Config } from '@model-router/config';
-import { AbTestRepository, createPool, ModelRepository, startBoss } from '@model-router/database';
+import { AbTestRepository, createPool, EventRepository, ModelRepository, startBoss } from '@model-router/database';
 import { closeServer, createMetricsRegistry } from '@model-router/http';
 import type { Logger } from '@model-router/logger';
 import { EventPublisher } from '@model-router/queue';
@@ -11,6 +11,7 @@ import { createApp } from './app.js';
 import { prepareDatabase } from './bootstrap.js';
 import { ConfigChanges } from './events/config-changes.js';
 import { OutcomeReporter } from './events/outcome-reporter.js';
+import { RuntimeTracker } from './routing/runtime-tracker.js';
 import { SnapshotStore } from './routing/snapshot-store.js';
 
 export interface RunningApi {
@@ -38,8 +39,10 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
   let publisher: EventPublisher | null = null;
   let outcomes: OutcomeReporter | null = null;
   let snapshots: SnapshotStore | null = null;
+  let tracker: RuntimeTracker | null = null;
   const closeClients = async (): Promise<void> => {
     snapshots?.stop();
+    await tracker?.stop();
     await outcomes?.stop();
     await publisher?.close();
     await boss?.stop({ graceful: true, timeout: 5000 }).catch(() => undefined);
@@ -59,12 +62,19 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
     // A notice sent while we were disconnected is lost: refresh on every reconnect.
     subscriber.on('ready', refreshOnChange);
     snapshots.startTimer(config.routing.snapshot_refresh_interval);
+    tracker = new RuntimeTracker(redis, subscriber, snapshots, new EventRepository(pool), {
+      keyPrefix: config.redis.key_prefix,
+      policy: config.circuit_breaker,
+      statsWindowMs: config.routing.stats_window,
+      statsRefreshMs: config.routing.stats_refresh_interval,
+    }, logger);
+    await tracker.start();
 
     publisher = new EventPublisher(redis, { keyPrefix: config.redis.key_prefix });
     outcomes = new OutcomeReporter(publisher, logger);
     const changes = new ConfigChanges(pool, boss, redis, snapshots, config.redis.key_prefix, logger);
     const registry = createMetricsRegistry('api');
-    const { app } = createApp({ config, logger, pool, redis, snapshots, registry, publisher, outcomes, changes });
+    const { app } = createApp({ config, logger, pool, redis, snapshots, registry, publisher, outcomes, changes, circuits: tracker.store });
 
     const server = app.listen(config.server.port, config.server.host);
     await new Promise<void>((resolve, reject) => {

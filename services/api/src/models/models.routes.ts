@@ -1,5 +1,6 @@
 import { DuplicateModelError, ModelRepository, type StoredModel } from '@model-router/database';
 import { type Model, UNKNOWN_RUNTIME } from '@model-router/domain';
+import type { CircuitStore } from '@model-router/health';
 import { ApiError, validationError } from '@model-router/http';
 import express, { type RequestHandler, type Router } from 'express';
 import type { ZodType } from 'zod';
@@ -11,6 +12,7 @@ export interface ModelRoutesDeps {
   models: ModelRepository;
   snapshots: SnapshotStore;
   changes: ConfigChanges;
+  circuits: CircuitStore;
   requireAdmin: RequestHandler;
   requireReader: RequestHandler;
 }
@@ -48,6 +50,27 @@ export function modelRoutes(deps: ModelRoutesDeps): Router {
     const model = await deps.models.get(id);
     if (!model) throw notFound(id);
     res.json(present(model));
+  });
+
+  /** The model's circuit and health as every replica shares them (read from Redis, not the snapshot). */
+  router.get('/models/:id/health', deps.requireReader, async (req, res) => {
+    const id = pathId(req.params.id);
+    const model = await deps.models.get(id);
+    if (!model) throw notFound(id);
+    const live = (await deps.circuits.getRuntime([id])).get(id);
+    const runtime = deps.snapshots.current.runtime.get(id) ?? UNKNOWN_RUNTIME;
+    res.json({
+      model_id: id,
+      enabled: model.enabled,
+      endpoint: model.endpoint,
+      health: live?.health ?? 'unknown',
+      circuit: live?.circuit ?? 'closed',
+      opened_at: live?.opened_at ?? null,
+      retry_at: live?.retry_at ?? null,
+      consecutive_failures: live?.consecutive_failures ?? 0,
+      window: live?.window ?? null,
+      observed: runtime.stats,
+    });
   });
 
   router.post('/models', deps.requireAdmin, async (req, res) => {

@@ -2,6 +2,9 @@ import {
   type Candidate,
   countPromptTokens,
   route,
+  type RouteQuery,
+  type RoutingSnapshot,
+  runtimeOf,
   type RouteDecision,
   type RoutingOptions,
   type RoutingStrategy,
@@ -23,6 +26,11 @@ export interface RouteDeps {
   publisher: EventPublisher;
   /** A/B assignment; null when A/B testing is disabled in config. */
   assigner: AbAssigner | null;
+  /**
+   * Takes one of a half-open circuit's trial permits (shared by every replica); false when none is
+   * left. Called only when the chosen model's circuit is half-open, the one time routing reads Redis.
+   */
+  acquireTrial: ((modelId: string) => Promise<boolean>) | null;
   /** Called when a route event could not be stored (Redis down): the answer still goes out. */
   onEventLost: (error: unknown) => void;
 }
@@ -69,7 +77,17 @@ function applyAssignment(decision: Decided, assignment: Assignment, maxFallbacks
   };
 }
 
-/** POST /api/v1/route: answers from the in-memory snapshot; only a weighted_random A/B test reads Redis. */
+/** The snapshot with one model's circuit taken as open (its half-open trials are used up). */
+function withCircuitOpen(snapshot: RoutingSnapshot, modelId: string): RoutingSnapshot {
+  const runtime = new Map(snapshot.runtime);
+  runtime.set(modelId, { ...runtimeOf(snapshot, modelId), circuit: 'open' });
+  return { ...snapshot, runtime };
+}
+
+/**
+ * POST /api/v1/route: answers from the in-memory snapshot. Redis is read only for a weighted_random
+ * A/B test and for a half-open circuit's trial permit.
+ */
 export function routeRoutes(deps: RouteDeps): Router {
   const router = express.Router();
   router.post('/route', deps.requireClient, async (req, res) => {
@@ -78,40 +96,46 @@ export function routeRoutes(deps: RouteDeps): Router {
     const body = parsed.data;
     const strategy = body.strategy ?? deps.defaultStrategy;
     const explain = req.query.explain === 'true' || req.query.explain === '1';
-    const snapshot = deps.snapshots.current;
+    let snapshot: RoutingSnapshot = deps.snapshots.current;
+    const current = deps.snapshots.current;
 
     let assignment: Assignment | null = null;
     if (body.enable_ab_test && deps.assigner) {
-      const test = deps.assigner.pickTest(snapshot.runningTestList, snapshot.runningTests, body.ab_test_id);
+      const test = deps.assigner.pickTest(current.runningTestList, current.runningTests, body.ab_test_id);
       if (test) assignment = await deps.assigner.assign(test, body.user_id);
     }
 
     const started = process.hrtime.bigint();
     const promptTokens = countPromptTokens(body.prompt);
-    const decision = route(
-      snapshot,
-      {
-        prompt_tokens: promptTokens,
-        max_tokens: body.max_tokens,
-        strategy,
-        required_capabilities: body.required_capabilities,
-        providers: body.providers,
-        max_cost_usd: body.max_cost_usd,
-        max_latency_ms: body.max_latency_ms,
-      },
-      deps.options,
-    );
+    const query: RouteQuery = {
+      prompt_tokens: promptTokens,
+      max_tokens: body.max_tokens,
+      strategy,
+      required_capabilities: body.required_capabilities,
+      providers: body.providers,
+      max_cost_usd: body.max_cost_usd,
+      max_latency_ms: body.max_latency_ms,
+    };
+    const decide = (): [Decided, Answer] => {
+      const decision = route(snapshot, query, deps.options);
+      if (!decision.ok) {
+        throw new ApiError('NO_ELIGIBLE_MODEL', 'no model satisfies the request', {
+          prompt_tokens: promptTokens,
+          excluded: decision.excluded,
+        });
+      }
+      return [decision, assignment ? applyAssignment(decision, assignment, deps.options.max_fallbacks) : decision];
+    };
+    let [decision, answer] = decide();
     deps.metrics.routeDecisionSeconds.observe({ strategy }, Number(process.hrtime.bigint() - started) / 1e9);
 
-    if (!decision.ok) {
-      throw new ApiError('NO_ELIGIBLE_MODEL', 'no model satisfies the request', {
-        prompt_tokens: promptTokens,
-        excluded: decision.excluded,
-      });
+    // A half-open circuit admits a limited number of trial requests across all replicas.
+    while (deps.acquireTrial && runtimeOf(snapshot, answer.chosen.model.id).circuit === 'half_open') {
+      if (await deps.acquireTrial(answer.chosen.model.id).catch(() => false)) break;
+      snapshot = withCircuitOpen(snapshot, answer.chosen.model.id);
+      [decision, answer] = decide();
     }
-    const { chosen, fallbacks, reason } = assignment
-      ? applyAssignment(decision, assignment, deps.options.max_fallbacks)
-      : decision;
+    const { chosen, fallbacks, reason } = answer;
     const requestId = res.locals.requestId as string;
     deps.metrics.routeDecisions.inc({
       strategy,

@@ -1,5 +1,5 @@
 import type { AbTestRepository, ModelRepository, StoredAbTest } from '@model-router/database';
-import type { Model, ModelRuntime, RoutingSnapshot } from '@model-router/domain';
+import type { CircuitState, HealthState, Model, ModelRuntime, ModelStats, RoutingSnapshot } from '@model-router/domain';
 import type { Logger } from '@model-router/logger';
 
 /** The routing snapshot plus the lookups the API needs next to it. */
@@ -26,6 +26,9 @@ export class SnapshotStore {
     budget_blocked: new Map<string, string>(),
     version: 0,
   };
+  /** Live state kept apart from the models so either can change without reloading the other. */
+  private circuits = new Map<string, { health: HealthState; circuit: CircuitState }>();
+  private stats = new Map<string, ModelStats>();
   private running: Promise<void> | null = null;
   private again = false;
   private timer: NodeJS.Timeout | null = null;
@@ -38,6 +41,28 @@ export class SnapshotStore {
 
   get current(): ApiSnapshot {
     return this.snapshot;
+  }
+
+  /** Applies circuit/health updates (from Redis) to the snapshot the hot path reads. */
+  setCircuits(updates: Iterable<[string, { health: HealthState; circuit: CircuitState }]>): void {
+    for (const [id, state] of updates) this.circuits.set(id, state);
+    this.publishRuntime();
+  }
+
+  /** Replaces the observed stats (from the rollups). */
+  setStats(stats: Map<string, ModelStats>): void {
+    this.stats = stats;
+    this.publishRuntime();
+  }
+
+  /** A new snapshot object with the combined runtime: readers keep a consistent view of the old one. */
+  private publishRuntime(): void {
+    const runtime = new Map<string, ModelRuntime>();
+    for (const id of new Set([...this.circuits.keys(), ...this.stats.keys()])) {
+      const c = this.circuits.get(id);
+      runtime.set(id, { health: c?.health ?? 'unknown', circuit: c?.circuit ?? 'closed', stats: this.stats.get(id) ?? null });
+    }
+    this.snapshot = { ...this.snapshot, runtime, version: this.snapshot.version + 1 };
   }
 
   refresh(): Promise<void> {
