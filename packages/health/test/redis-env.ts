@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { REDIS_URL } from '@model-router/tests/support';
 import { Redis } from 'ioredis';
+
+const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 export { REDIS_URL };
 

@@ -24,27 +24,39 @@ export function closeServer(server: Server, timeoutMs: number): Promise<void> {
   });
 }
 
+/** Exits once the logger has written everything (a log line is not lost to process.exit). */
+function exitAfterLogs(logger: Logger, code: number): void {
+  const fallback = setTimeout(() => process.exit(code), 1000);
+  fallback.unref();
+  logger.once('finish', () => process.exit(code));
+  logger.end();
+}
+
 /**
- * Runs `shutdown` once on SIGTERM or SIGINT, then exits (0 on success, 1 on failure). A second
- * signal while shutting down exits at once.
+ * Runs `shutdown` once on SIGTERM or SIGINT, then exits (0 on success, 1 on failure). A process
+ * group often gets the same signal twice at once (Ctrl-C reaches every process, and a supervisor
+ * forwards it too), so repeats within the first second are ignored; a signal after that means
+ * "now" and exits at once.
  */
 export function onShutdownSignal(logger: Logger, shutdown: () => Promise<void>): void {
-  let stopping = false;
+  let stoppingSince = 0;
   const handler = (signal: NodeJS.Signals): void => {
-    if (stopping) {
+    if (stoppingSince) {
+      if (Date.now() - stoppingSince < 1000) return;
       logger.warn('second signal while shutting down: exiting now', { signal });
-      process.exit(1);
+      exitAfterLogs(logger, 1);
+      return;
     }
-    stopping = true;
+    stoppingSince = Date.now();
     logger.info('shutting down', { signal });
     shutdown().then(
       () => {
         logger.info('stopped');
-        process.exit(0);
+        exitAfterLogs(logger, 0);
       },
       (error: unknown) => {
         logger.error('shutdown failed', { err: error });
-        process.exit(1);
+        exitAfterLogs(logger, 1);
       },
     );
   };
