@@ -89,6 +89,7 @@ const services = [
   { name: 'metric-aggregator', ready: `${opsUrl(workers.metric_aggregator.ops_port)}/readyz` },
   { name: 'health-checker', ready: `${opsUrl(workers.health_checker.ops_port)}/readyz` },
   { name: 'cache-invalidator', ready: `${opsUrl(workers.cache_invalidator.ops_port)}/readyz` },
+  { name: 'budget-enforcer', ready: `${opsUrl(workers.budget_enforcer.ops_port)}/readyz` },
 ];
 
 const { result, commands } = concurrently(
@@ -109,9 +110,10 @@ console.log(`
   API            ${apiUrl}/api/v1   (route: POST ${apiUrl}/api/v1/route)
   Health         ${apiUrl}/healthz  ${apiUrl}/readyz
   Metrics        ${apiUrl}/metrics
+  Operator page  ${apiUrl}/admin          (admin key as the password)
   Queues         ${apiUrl}/admin/queues   (admin key as the password)
   Mock provider  ${mockUrl}/v1
-  Workers        metric-aggregator ${opsUrl(workers.metric_aggregator.ops_port)}  health-checker ${opsUrl(workers.health_checker.ops_port)}  cache-invalidator ${opsUrl(workers.cache_invalidator.ops_port)}  (/healthz /readyz /metrics)
+  Workers        metric-aggregator ${opsUrl(workers.metric_aggregator.ops_port)}  health-checker ${opsUrl(workers.health_checker.ops_port)}  cache-invalidator ${opsUrl(workers.cache_invalidator.ops_port)}  budget-enforcer ${opsUrl(workers.budget_enforcer.ops_port)}  (/healthz /readyz /metrics)
   Admin key      from configs/model-router.yaml or ADMIN_API_KEY
   Stop with Ctrl-C.
 `);

@@ -17,14 +17,15 @@ let workerUrls: string[];
 
 beforeAll(async () => {
   env = await createTestEnv();
-  const [apiPort, mockPort, aggregatorPort, checkerPort, invalidatorPort] = [
+  const [apiPort, mockPort, aggregatorPort, checkerPort, invalidatorPort, enforcerPort] = [
+    await freePort(),
     await freePort(),
     await freePort(),
     await freePort(),
     await freePort(),
     await freePort(),
   ];
-  workerUrls = [aggregatorPort, checkerPort, invalidatorPort].map((port) => `http://127.0.0.1:${port}`);
+  workerUrls = [aggregatorPort, checkerPort, invalidatorPort, enforcerPort].map((port) => `http://127.0.0.1:${port}`);
   apiUrl = `http://127.0.0.1:${apiPort}`;
   mockUrl = `http://127.0.0.1:${mockPort}`;
   system = spawnCommand('make', ['up'], {
@@ -35,6 +36,7 @@ beforeAll(async () => {
       METRIC_AGGREGATOR_PORT: String(aggregatorPort),
       HEALTH_CHECKER_PORT: String(checkerPort),
       CACHE_INVALIDATOR_PORT: String(invalidatorPort),
+      BUDGET_ENFORCER_PORT: String(enforcerPort),
       CATALOG_ENDPOINT_BASE_URL: `${mockUrl}/v1`,
       LOG_LEVEL: 'info',
     }),

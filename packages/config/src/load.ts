@@ -24,6 +24,7 @@ export const ENV_OVERRIDES: Readonly<Record<string, readonly string[]>> = {
   REDIS_KEY_PREFIX: ['redis', 'key_prefix'],
   ADMIN_API_KEY: ['auth', 'admin_api_key'],
   CLIENT_API_KEY: ['auth', 'client_api_key'],
+  READONLY_API_KEY: ['auth', 'readonly_api_key'],
   LOG_LEVEL: ['log', 'level'],
   NODE_ENV: ['service', 'environment'],
   ROUTING_DEFAULT_STRATEGY: ['routing', 'default_strategy'],

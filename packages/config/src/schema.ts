@@ -57,6 +57,8 @@ export const configSchema = z
         admin_api_key: z.string().min(16, 'must be at least 16 characters'),
         // When unset, the route and metrics endpoints are open (as in the seed's examples).
         client_api_key: z.string().min(16, 'must be at least 16 characters').optional(),
+        // Optional: may view the operator page (/admin) and a read-only queue dashboard, nothing else.
+        readonly_api_key: z.string().min(16, 'must be at least 16 characters').optional(),
       })
       .strict(),
     routing: z
@@ -157,6 +159,19 @@ export const configSchema = z
       .object({
         raw_events_days: z.coerce.number().int().min(1).default(14),
         minute_rollups_days: z.coerce.number().int().min(1).default(7),
+      })
+      .strict()
+      .prefault({}),
+    budgets: z
+      .object({
+        // budget.threshold_crossed alerts are POSTed here as JSON; unset, they are logged and counted only.
+        webhook_url: z.string().url().nullable().default(null),
+        webhook_timeout: duration.default(5_000),
+        // Delivery attempts per alert (pg-boss retries with exponential backoff), then it is given up.
+        webhook_attempts: z.coerce.number().int().min(1).max(100).default(10),
+        // Safety net (pg-boss cron, UTC): Redis counters and every replica's budget state are re-synced
+        // from Postgres, and budgets whose period just began are announced clean.
+        reconcile_cron: z.string().min(9).default('* * * * *'),
       })
       .strict()
       .prefault({}),

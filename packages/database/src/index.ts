@@ -22,3 +22,5 @@ export {
   type RouteTotals,
 } from './event.repository.js';
 export { type AbTestFilter, AbTestRepository, DuplicateAbTestError, type NewAbTest, type StoredAbTest } from './abtest.repository.js';
+export { type BudgetAlertRecord, type BudgetInput, BudgetRepository, DuplicateBudgetError, type SpendTotal, spendKey, type StoredBudget } from './budget.repository.js';
+export { USAGE_GROUPS, type UsageGroup, UsageRepository, type UsageRow, usageSegments } from './usage.repository.js';

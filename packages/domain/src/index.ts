@@ -6,3 +6,4 @@ export * from './routing/filters.js';
 export * from './routing/router.js';
 export * from './health/index.js';
 export * from './abtest/index.js';
+export * from './budget/index.js';

@@ -47,3 +47,38 @@ export function requireApiKey(keys: readonly string[], realm: string, options: A
     next();
   };
 }
+
+/**
+ * Like `requireApiKey`, for endpoints several kinds of key may use: accepts a key of any role in
+ * `keysByRole` and sets `res.locals.apiKeyRole` to the role whose key was presented (the first
+ * role listed wins if two share a key). No key → 401; a key of no role → 403.
+ */
+export function requireApiKeyOfRole<R extends string>(
+  keysByRole: Partial<Record<R, readonly string[]>>,
+  realm: string,
+  options: ApiKeyOptions = {},
+): RequestHandler {
+  const expected = (Object.entries(keysByRole) as [R, readonly string[]][]).flatMap(([role, keys]) =>
+    keys.map((key) => ({ role, digest: digest(key) })),
+  );
+  const challenge = options.browserPrompt ? { 'WWW-Authenticate': `Basic realm="model-router ${realm}", charset="UTF-8"` } : undefined;
+  return (req, res, next) => {
+    const key = presentedKey(req.headers.authorization);
+    if (key === null) {
+      next(new ApiError('UNAUTHORIZED', `${realm} API key required: send "Authorization: Bearer <key>"`, undefined, challenge));
+      return;
+    }
+    const given = digest(key);
+    // Every candidate is compared, so the time taken does not tell which role's key was close.
+    let role: R | null = null;
+    for (const candidate of expected) {
+      if (timingSafeEqual(candidate.digest, given) && role === null) role = candidate.role;
+    }
+    if (role === null) {
+      next(new ApiError('FORBIDDEN', `the API key is not valid for ${realm} endpoints`));
+      return;
+    }
+    res.locals.apiKeyRole = role;
+    next();
+  };
+}

@@ -1,9 +1,10 @@
+import { isSpanContextValid, trace } from '@opentelemetry/api';
 import winston from 'winston';
 
 export type Logger = winston.Logger;
 
 // Keys whose values must never reach a log line, wherever they appear in the metadata.
-const REDACTED_KEYS = new Set(['prompt', 'authorization', 'api_key', 'admin_api_key', 'client_api_key', 'password']);
+const REDACTED_KEYS = new Set(['prompt', 'authorization', 'api_key', 'admin_api_key', 'client_api_key', 'readonly_api_key', 'password']);
 
 const redact = winston.format((info) => {
   for (const key of Object.keys(info)) {
@@ -20,6 +21,19 @@ const renameMessage = winston.format((info) => {
   return info;
 });
 
+/** `trace_id` and `span_id` of the active span, so a line can be found from its trace and back. */
+const traceContext = winston.format((info) => {
+  const span = trace.getActiveSpan();
+  if (span) {
+    const context = span.spanContext();
+    if (isSpanContextValid(context)) {
+      info.trace_id = context.traceId;
+      info.span_id = context.spanId;
+    }
+  }
+  return info;
+});
+
 export function createLogger(service: string, level = 'info'): Logger {
   return winston.createLogger({
     level,
@@ -27,6 +41,7 @@ export function createLogger(service: string, level = 'info'): Logger {
     format: winston.format.combine(
       winston.format.errors({ stack: true }),
       redact(),
+      traceContext(),
       winston.format.timestamp(),
       renameMessage(),
       winston.format.json(),

@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import {
   configChangedEvent,
+  costRecordedEvent,
   healthProbeEvent,
   metricRecordedEvent,
   modelOutcomesEvent,
@@ -86,6 +87,17 @@ export const JOB_CATALOG = {
     backoff: { type: 'fixed', delay: 0 },
     removeOnComplete: { age: HOUR, count: 100 },
     removeOnFail: { age: HOUR, count: 100 },
+  },
+  'cost.recorded': {
+    queue: 'cost-events',
+    event: costRecordedEvent,
+    consumer: 'budget-enforcer',
+    maxBatch: 1000,
+    // Spend must not be lost while Postgres is away: retry for ~35 minutes, like metric events.
+    attempts: 12,
+    backoff: { type: 'exponential', delay: 1000 },
+    removeOnComplete: { age: HOUR, count: 1000 },
+    removeOnFail: { age: WEEK, count: 10_000 },
   },
 } as const satisfies Record<string, JobDefinition>;
 

@@ -85,6 +85,22 @@ export const modelOutcomesEvent = z.strictObject({
 });
 export type ModelOutcomesEvent = z.infer<typeof modelOutcomesEvent>;
 
+/**
+ * The cost of one reported call outcome, for the budget enforcer (published next to its
+ * metric.recorded, with the same event_id, only when the cost is above zero).
+ */
+export const costRecordedEvent = z.strictObject({
+  event_id: id,
+  /** When the call happened: it decides the budget period the cost counts in. */
+  occurred_at: isoTime,
+  model_id: id,
+  provider: id,
+  user_id: id.nullable(),
+  /** Cost in nano-dollars (USD × 1e9). */
+  cost_nanos: nonNegativeInt,
+});
+export type CostRecordedEvent = z.infer<typeof costRecordedEvent>;
+
 /** USD → nano-dollars, rounded to the nearest nano-dollar. */
 export function usdToNanos(usd: number): number {
   return Math.round(usd * 1e9);

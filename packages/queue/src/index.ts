@@ -12,3 +12,5 @@ export {
   startWorkers,
   type WorkerRunnerOptions,
 } from './worker.js';
+export { JOB_STATES, JobMetrics, type JobOutcome, registerQueueDepthGauge } from './queue-metrics.js';
+export { traceparentSchema } from './tracing.js';

@@ -1,10 +1,13 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { type EventName, type EventOf, JOB_CATALOG, queuePrefix, QUEUE_NAMES } from './catalog.js';
+import { endProducerSpan, startProducerSpan } from './tracing.js';
 
 interface Pending {
   events: unknown[];
   waiters: Array<{ resolve: () => void; reject: (error: Error) => void }>;
+  /** Traced publishes: events [from, to) were published under `traceparent` (empty when tracing is off). */
+  traces: Array<{ from: number; to: number; traceparent: string }>;
 }
 
 export interface PublisherOptions {
@@ -49,14 +52,30 @@ export class EventPublisher {
     if (events.length === 0) return Promise.resolve();
     const schema = JOB_CATALOG[name].event;
     for (const event of events) schema.parse(event);
+    const producer = startProducerSpan(JOB_CATALOG[name].queue, name, events.length);
     return new Promise((resolve, reject) => {
       let entry = this.pending.get(name);
       if (!entry) {
-        entry = { events: [], waiters: [] };
+        entry = { events: [], waiters: [], traces: [] };
         this.pending.set(name, entry);
       }
+      const from = entry.events.length;
       for (const event of events) entry.events.push(event);
-      entry.waiters.push({ resolve, reject });
+      if (producer) {
+        entry.traces.push({ from, to: entry.events.length, traceparent: producer.traceparent });
+        entry.waiters.push({
+          resolve: () => {
+            endProducerSpan(producer);
+            resolve();
+          },
+          reject: (error) => {
+            endProducerSpan(producer, error);
+            reject(error);
+          },
+        });
+      } else {
+        entry.waiters.push({ resolve, reject });
+      }
       this.schedule(name);
     });
   }
@@ -94,9 +113,11 @@ export class EventPublisher {
     const def = JOB_CATALOG[name];
     const jobs = [];
     for (let i = 0; i < entry.events.length; i += def.maxBatch) {
+      const end = i + def.maxBatch;
+      const trace = entry.traces.filter((t) => t.from < end && t.to > i).map((t) => t.traceparent);
       jobs.push({
         name,
-        data: { events: entry.events.slice(i, i + def.maxBatch) },
+        data: trace.length ? { events: entry.events.slice(i, end), trace } : { events: entry.events.slice(i, end) },
         opts: {
           attempts: def.attempts,
           backoff: def.backoff,

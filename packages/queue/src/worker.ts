@@ -3,6 +3,7 @@ import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 /** Thrown by a handler for a batch that can never succeed (bad data): the job fails at once, without retries. */
 export { UnrecoverableError as PermanentEventError };
 import type { Redis } from 'ioredis';
+import type { Registry } from 'prom-client';
 import { z } from 'zod';
 import {
   type ConsumerService,
@@ -12,6 +13,8 @@ import {
   JOB_CATALOG,
   queuePrefix,
 } from './catalog.js';
+import { type JobOutcome, JobMetrics, registerQueueDepthGauge } from './queue-metrics.js';
+import { traceparentSchema, withConsumerSpan } from './tracing.js';
 
 export interface JobContext {
   jobId: string;
@@ -36,6 +39,12 @@ export interface WorkerRunnerOptions {
   concurrency?: number;
   onFailed?: (name: string, jobId: string | undefined, reason: string) => void;
   onError?: (error: Error) => void;
+  /**
+   * The service's Prometheus registry: job counts, durations and failures per queue
+   * (`model_router_queue_jobs_processed_total`, `…_job_duration_seconds`, `…_job_wait_seconds`) and
+   * the depth of the consumed queues (`model_router_queue_jobs`).
+   */
+  registry?: Registry;
 }
 
 export class HandlerRegistrationError extends Error {}
@@ -62,7 +71,11 @@ function payloadSchema(name: EventName): z.ZodType {
   let schema = payloadSchemas.get(name);
   if (!schema) {
     const def = JOB_CATALOG[name];
-    schema = z.strictObject({ events: z.array(def.event).min(1).max(def.maxBatch) });
+    schema = z.strictObject({
+      events: z.array(def.event).min(1).max(def.maxBatch),
+      // Trace context of the publishes whose events are in the job (see tracing.ts).
+      trace: z.array(traceparentSchema).min(1).max(def.maxBatch).optional(),
+    });
     payloadSchemas.set(name, schema);
   }
   return schema;
@@ -101,12 +114,42 @@ export function startWorkers(
         .join('; ');
       throw new UnrecoverableError(`invalid payload for "${job.name}": ${issues}`);
     }
-    const { events } = parsed.data as { events: EventOf<EventName>[] };
-    await h.handle(events as never, { jobId: job.id ?? '', attemptsMade: job.attemptsMade });
+    const { events, trace } = parsed.data as { events: EventOf<EventName>[]; trace?: string[] };
+    const context = { jobId: job.id ?? '', attemptsMade: job.attemptsMade };
+    await withConsumerSpan(
+      {
+        queue: job.queueName,
+        jobId: context.jobId,
+        eventName: job.name,
+        eventCount: events.length,
+        attempt: job.attemptsMade + 1,
+        consumer: service,
+        traceparents: trace,
+      },
+      () => h.handle(events as never, context),
+    );
   };
 
+  const metrics = options.registry ? new JobMetrics(options.registry) : null;
+  const measured = metrics
+    ? async (job: Job): Promise<void> => {
+        metrics.started(job);
+        const started = performance.now();
+        let outcome: JobOutcome = 'completed';
+        try {
+          await process(job);
+        } catch (error) {
+          const lastAttempt = error instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+          outcome = lastAttempt ? 'failed' : 'retrying';
+          throw error;
+        } finally {
+          metrics.finished(job, outcome, (performance.now() - started) / 1000);
+        }
+      }
+    : process;
+
   const workers = queueNames.map((queue) => {
-    const worker = new Worker(queue, process, {
+    const worker = new Worker(queue, measured, {
       connection,
       prefix,
       concurrency: options.concurrency ?? 4,
@@ -121,6 +164,7 @@ export function startWorkers(
     return worker;
   });
   const queues = queueNames.map((queue) => new Queue(queue, { connection, prefix }));
+  if (options.registry) registerQueueDepthGauge(options.registry, queues);
 
   return {
     workers,

@@ -1,7 +1,17 @@
 import type { AddressInfo } from 'node:net';
 import { type Config, ConfigError, loadConfig } from '@model-router/config';
 import { createPool, type Pool } from '@model-router/database';
-import { closeServer, createMetricsRegistry, errorHandler, notFoundHandler, onShutdownSignal, opsRouter, requestId } from '@model-router/http';
+import {
+  closeServer,
+  countHttpRequests,
+  createHttpMetrics,
+  createMetricsRegistry,
+  errorHandler,
+  notFoundHandler,
+  onShutdownSignal,
+  opsRouter,
+  requestId,
+} from '@model-router/http';
 import { createLogger, type Logger } from '@model-router/logger';
 import { createRedis, type Redis } from '@model-router/redis';
 import express from 'express';
@@ -57,6 +67,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     const app = express();
     app.disable('x-powered-by');
     app.use(requestId);
+    app.use(countHttpRequests(createHttpMetrics(registry)));
     app.use(
       opsRouter(registry, {
         postgres: async () => {
@@ -104,6 +115,8 @@ export async function runServiceMain(
   name: string,
   opsPortOf: (config: Config) => number,
   setup: ServiceOptions['setup'],
+  /** The process's tracing (`initTelemetry`), flushed after the service stops. */
+  telemetry?: { shutdown(): Promise<void> },
 ): Promise<void> {
   let config: Config;
   try {
@@ -117,7 +130,10 @@ export async function runServiceMain(
   try {
     const service = await startService({ name, config, logger, opsPort: opsPortOf(config), setup });
     logger.info(`${name} started`, { url: service.url });
-    onShutdownSignal(logger, service.stop);
+    onShutdownSignal(logger, async () => {
+      await service.stop();
+      await telemetry?.shutdown();
+    });
   } catch (error) {
     logger.error(`${name} failed to start`, { err: error });
     process.exit(1);

@@ -1,23 +1,32 @@
 import type { Config } from '@model-router/config';
-import { AbTestRepository, EventRepository, ModelRepository, type Pool } from '@model-router/database';
+import { AbTestRepository, BudgetRepository, EventRepository, ModelRepository, type Pool, UsageRepository } from '@model-router/database';
 import type { RoutingOptions } from '@model-router/domain';
 import {
+  accessLog,
   ApiError,
+  countHttpRequests,
   errorHandler,
   notFoundHandler,
   opsRouter,
   requestId,
   requireApiKey,
+  requireApiKeyOfRole,
 } from '@model-router/http';
 import type { CircuitStore } from '@model-router/health';
 import type { Logger } from '@model-router/logger';
-import type { EventPublisher } from '@model-router/queue';
+import { type EventPublisher, registerQueueDepthGauge } from '@model-router/queue';
 import type { Redis } from '@model-router/redis';
+import { traceHttpRequests } from '@model-router/telemetry';
 import express, { type Express, type RequestHandler } from 'express';
 import type { Registry } from 'prom-client';
-import { QUEUE_DASHBOARD_PATH, queueDashboard } from './admin/queue-dashboard.js';
+import { budgetOverview } from './admin/budget-overview.js';
+import { operatorPage } from './admin/operator-page.js';
+import { QUEUE_DASHBOARD_PATH, queueDashboardByRole } from './admin/queue-dashboard.js';
 import { AbAssigner } from './abtests/ab-assigner.js';
 import { abTestRoutes } from './abtests/abtests.routes.js';
+import type { BudgetTracker } from './budgets/budget-tracker.js';
+import { budgetRoutes } from './budgets/budgets.routes.js';
+import { costRoutes } from './cost/cost.routes.js';
 import type { ConfigChanges } from './events/config-changes.js';
 import type { OutcomeReporter } from './events/outcome-reporter.js';
 import { type ApiMetrics, createApiMetrics } from './metrics.js';
@@ -25,6 +34,7 @@ import { metricsRoutes } from './metrics/metrics.routes.js';
 import { modelRoutes } from './models/models.routes.js';
 import { routeRoutes } from './routing/route.routes.js';
 import type { SnapshotStore } from './routing/snapshot-store.js';
+import { usageRoutes } from './usage/usage.routes.js';
 
 export interface AppDeps {
   config: Config;
@@ -38,6 +48,10 @@ export interface AppDeps {
   changes: ConfigChanges;
   /** Shared circuit breakers: trial permits for half-open models and the health endpoint. */
   circuits: CircuitStore;
+  /** This replica's budget state; routing applies it without I/O. */
+  budgets: BudgetTracker;
+  /** Wall clock of budget periods and usage defaults (injected by tests). */
+  clock: () => number;
 }
 
 export interface App {
@@ -64,22 +78,10 @@ const requireJsonBody: RequestHandler = (req, _res, next) => {
   next();
 };
 
-/** Counts every answered request by route pattern (never the raw path: ids would explode cardinality). */
-function httpMetrics(metrics: ApiMetrics): RequestHandler {
-  return (req, res, next) => {
-    const started = process.hrtime.bigint();
-    res.once('finish', () => {
-      const route = req.route?.path ? `${req.baseUrl}${req.route.path as string}` : 'unmatched';
-      metrics.httpRequests.inc({ method: req.method, route, status: String(res.statusCode) });
-      metrics.httpRequestSeconds.observe({ method: req.method, route }, Number(process.hrtime.bigint() - started) / 1e9);
-    });
-    next();
-  };
-}
-
 export function createApp(deps: AppDeps): App {
   const { config, logger, pool, redis, snapshots, registry, publisher } = deps;
   const metrics = createApiMetrics(registry);
+  registerQueueDepthGauge(registry, publisher.allQueues);
   const models = new ModelRepository(pool);
 
   const adminKeys = [config.auth.admin_api_key];
@@ -102,7 +104,11 @@ export function createApp(deps: AppDeps): App {
   app.set('etag', false);
   app.set('query parser', 'simple');
   app.use(requestId);
-  app.use(httpMetrics(metrics));
+  // Tracing and the access log cost nothing unless enabled (OTEL_* variables; log level debug).
+  app.use(traceHttpRequests());
+  const requestLog = accessLog(logger);
+  if (requestLog) app.use(requestLog);
+  app.use(countHttpRequests({ requests: metrics.httpRequests, duration: metrics.httpRequestSeconds }));
   app.use(
     opsRouter(registry, {
       postgres: async () => {
@@ -113,10 +119,24 @@ export function createApp(deps: AppDeps): App {
       },
     }),
   );
+  // Dashboards: the admin key, or the read-only key (which sees everything and changes nothing).
+  const requireViewer = requireApiKeyOfRole(
+    { admin: adminKeys, readonly: config.auth.readonly_api_key ? [config.auth.readonly_api_key] : [] },
+    'admin',
+    { browserPrompt: true },
+  );
+  app.use(QUEUE_DASHBOARD_PATH, requireViewer, queueDashboardByRole(publisher.allQueues));
   app.use(
-    QUEUE_DASHBOARD_PATH,
-    requireApiKey(adminKeys, 'admin', { browserPrompt: true }),
-    queueDashboard(publisher.allQueues),
+    operatorPage(
+      {
+        snapshots,
+        events: new EventRepository(pool),
+        queues: publisher.allQueues,
+        alpha: config.abtest.alpha,
+        budgets: budgetOverview(new BudgetRepository(pool), deps.clock),
+      },
+      requireViewer,
+    ),
   );
   app.use(requireJsonBody);
   app.use(express.json({ limit: config.server.body_limit, strict: true }));
@@ -135,6 +155,7 @@ export function createApp(deps: AppDeps): App {
         : null,
       acquireTrial: (modelId) => deps.circuits.tryAcquireTrial(modelId),
       onEventLost,
+      budgets: deps.budgets,
     }),
   );
   api.use(metricsRoutes({ snapshots, publisher, outcomes: deps.outcomes, requireClient }));
@@ -154,6 +175,11 @@ export function createApp(deps: AppDeps): App {
     }),
   );
   api.use(modelRoutes({ models, snapshots, changes: deps.changes, circuits: deps.circuits, requireAdmin, requireReader: requireClient }));
+  api.use(costRoutes({ snapshots, requireClient }));
+  api.use(
+    budgetRoutes({ budgets: new BudgetRepository(pool), snapshots, changes: deps.changes, clock: deps.clock, requireAdmin, requireReader: requireClient }),
+  );
+  api.use(usageRoutes({ usage: new UsageRepository(pool), clock: deps.clock, requireReader: requireClient }));
   app.use('/api/v1', api);
 
   app.use(notFoundHandler);

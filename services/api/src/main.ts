@@ -1,10 +1,16 @@
-/** The API process: loads config, starts the server, and shuts down cleanly on SIGTERM/SIGINT. */
-import { type Config, ConfigError, loadConfig } from '@model-router/config';
-import { onShutdownSignal } from '@model-router/http';
-import { createLogger } from '@model-router/logger';
-import { startApi } from './server.js';
+/**
+ * The API process: tracing first (what it instruments, pg, must be imported after it, hence the
+ * dynamic imports), then config, the server, and a clean shutdown on SIGTERM/SIGINT.
+ */
+import { initTelemetry } from '@model-router/telemetry';
 
-let config: Config;
+const telemetry = await initTelemetry('api');
+const { ConfigError, loadConfig } = await import('@model-router/config');
+const { onShutdownSignal } = await import('@model-router/http');
+const { createLogger } = await import('@model-router/logger');
+const { startApi } = await import('./server.js');
+
+let config: ReturnType<typeof loadConfig>;
 try {
   config = loadConfig();
 } catch (error) {
@@ -15,8 +21,11 @@ try {
 const logger = createLogger('api', config.log.level);
 try {
   const api = await startApi(config, logger);
-  logger.info('api listening', { url: api.url });
-  onShutdownSignal(logger, api.stop);
+  logger.info('api listening', { url: api.url, tracing: telemetry.enabled });
+  onShutdownSignal(logger, async () => {
+    await api.stop();
+    await telemetry.shutdown();
+  });
 } catch (error) {
   logger.error('api failed to start', { err: error });
   process.exit(1);

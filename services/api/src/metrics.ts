@@ -1,3 +1,4 @@
+import { createHttpMetrics } from '@model-router/http';
 import { Counter, Histogram, type Registry } from 'prom-client';
 
 export interface ApiMetrics {
@@ -6,9 +7,11 @@ export interface ApiMetrics {
   httpRequests: Counter<'method' | 'route' | 'status'>;
   httpRequestSeconds: Histogram<'method' | 'route'>;
   eventsLost: Counter<'event'>;
+  abAssignments: Counter<'ab_test' | 'variant'>;
 }
 
 export function createApiMetrics(registry: Registry): ApiMetrics {
+  const http = createHttpMetrics(registry);
   return {
     routeDecisions: new Counter({
       name: 'model_router_route_decisions_total',
@@ -24,23 +27,18 @@ export function createApiMetrics(registry: Registry): ApiMetrics {
       buckets: [5e-6, 10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 5e-3, 25e-3],
       registers: [registry],
     }),
-    httpRequests: new Counter({
-      name: 'model_router_http_requests_total',
-      help: 'HTTP requests answered, by method, route pattern and status code.',
-      labelNames: ['method', 'route', 'status'],
-      registers: [registry],
-    }),
-    httpRequestSeconds: new Histogram({
-      name: 'model_router_http_request_duration_seconds',
-      help: 'HTTP request duration, by method and route pattern.',
-      labelNames: ['method', 'route'],
-      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
-      registers: [registry],
-    }),
+    httpRequests: http.requests,
+    httpRequestSeconds: http.duration,
     eventsLost: new Counter({
       name: 'model_router_events_lost_total',
       help: 'Events the API could not store in Redis (route events while Redis was down); accepted (202) events are never lost.',
       labelNames: ['event'],
+      registers: [registry],
+    }),
+    abAssignments: new Counter({
+      name: 'model_router_abtest_assignments_total',
+      help: 'Route requests put in an A/B test variant, by test and variant (tests are few and have at most 10 variants).',
+      labelNames: ['ab_test', 'variant'],
       registers: [registry],
     }),
   };

@@ -1,14 +1,16 @@
 import type { AddressInfo } from 'node:net';
 import type { Config } from '@model-router/config';
-import { AbTestRepository, createPool, EventRepository, ModelRepository, startBoss } from '@model-router/database';
+import { AbTestRepository, BudgetRepository, createPool, EventRepository, ModelRepository, startBoss } from '@model-router/database';
 import { closeServer, createMetricsRegistry } from '@model-router/http';
 import type { Logger } from '@model-router/logger';
 import { EventPublisher } from '@model-router/queue';
+import { subscribeBudgetSpend } from '@model-router/budgets';
 import { createRedis, type Redis, subscribeConfigChanges } from '@model-router/redis';
 import type { Express } from 'express';
 import type { PgBoss } from 'pg-boss';
 import { createApp } from './app.js';
 import { prepareDatabase } from './bootstrap.js';
+import { BudgetTracker } from './budgets/budget-tracker.js';
 import { ConfigChanges } from './events/config-changes.js';
 import { OutcomeReporter } from './events/outcome-reporter.js';
 import { RuntimeTracker } from './routing/runtime-tracker.js';
@@ -28,7 +30,13 @@ export interface RunningApi {
  * listening. `stop` closes in reverse order: stop accepting, finish in-flight requests, flush what
  * was accepted to Redis, close pools.
  */
-export async function startApi(config: Config, logger: Logger): Promise<RunningApi> {
+export interface StartApiOptions {
+  /** The wall clock of budget periods (tests inject one to cross a time zone's midnight). */
+  clock?: () => number;
+}
+
+export async function startApi(config: Config, logger: Logger, options: StartApiOptions = {}): Promise<RunningApi> {
+  const clock = options.clock ?? Date.now;
   const pool = createPool(config.database.url, config.database.pool_size, 'model-router-api', (error) =>
     logger.warn('idle Postgres connection lost', { err: error.message }),
   );
@@ -54,11 +62,17 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
     await prepareDatabase(config, pool, logger);
     boss = await startBoss(config.database.url, { onError: (error) => logger.warn('pg-boss error', { err: error }) });
     snapshots = new SnapshotStore(new ModelRepository(pool), new AbTestRepository(pool), logger);
+    const budgets = new BudgetTracker(new BudgetRepository(pool), clock, logger);
+    const budgetSnapshots = snapshots;
+    budgets.onBlockedChange((blocked) => budgetSnapshots.setBudgetBlocked(blocked));
+    snapshots.useBudgets(budgets);
     await snapshots.refresh();
     const store = snapshots;
     const refreshOnChange = () =>
       store.refresh().catch((error: unknown) => logger.warn('snapshot refresh failed', { err: error }));
     await subscribeConfigChanges(subscriber, config.redis.key_prefix, refreshOnChange);
+    // Spend the budget enforcer committed: every replica applies a crossed limit within milliseconds.
+    await subscribeBudgetSpend(subscriber, config.redis.key_prefix, (spend) => budgets.applySpend(spend));
     // A notice sent while we were disconnected is lost: refresh on every reconnect.
     subscriber.on('ready', refreshOnChange);
     snapshots.startTimer(config.routing.snapshot_refresh_interval);
@@ -74,7 +88,7 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
     outcomes = new OutcomeReporter(publisher, logger);
     const changes = new ConfigChanges(pool, boss, redis, snapshots, config.redis.key_prefix, logger);
     const registry = createMetricsRegistry('api');
-    const { app } = createApp({ config, logger, pool, redis, snapshots, registry, publisher, outcomes, changes, circuits: tracker.store });
+    const { app } = createApp({ config, logger, pool, redis, snapshots, registry, publisher, outcomes, changes, circuits: tracker.store, budgets, clock });
 
     const server = app.listen(config.server.port, config.server.host);
     await new Promise<void>((resolve, reject) => {

@@ -55,6 +55,7 @@ export async function setupCacheInvalidator(ctx: ServiceContext): Promise<Starte
       concurrency: 1,
       onFailed: (name, jobId, reason) => logger.warn('job failed', { event: name, job_id: jobId, reason }),
       onError: (error) => logger.error('worker error', { err: error }),
+      registry,
     },
   );
 

@@ -1,4 +1,8 @@
-import { runServiceMain } from '@model-router/service-runtime';
-import { setupCacheInvalidator } from './invalidator.js';
+import { initTelemetry } from '@model-router/telemetry';
 
-await runServiceMain('cache-invalidator', (config) => config.workers.cache_invalidator.ops_port, setupCacheInvalidator);
+// Tracing first: what it instruments (pg) must be imported after it, hence the dynamic imports.
+const telemetry = await initTelemetry('cache-invalidator');
+const { runServiceMain } = await import('@model-router/service-runtime');
+const { setupCacheInvalidator } = await import('./invalidator.js');
+
+await runServiceMain('cache-invalidator', (config) => config.workers.cache_invalidator.ops_port, setupCacheInvalidator, telemetry);

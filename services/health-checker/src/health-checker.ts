@@ -49,6 +49,7 @@ export async function setupHealthChecker(
     keyPrefix: config.redis.key_prefix,
     onFailed: (name, jobId, reason) => logger.warn('job failed', { event: name, job_id: jobId, reason }),
     onError: (error) => logger.error('worker error', { err: error }),
+    registry: ctx.registry,
   });
   try {
     await upsertProbeSchedule(workers.queues, config);

@@ -1,5 +1,4 @@
-import type { RunningWorkers } from '@model-router/queue';
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Histogram, type Registry } from 'prom-client';
 
 export interface AggregatorMetrics {
   batchSize: Histogram<'event'>;
@@ -38,24 +37,4 @@ export function createAggregatorMetrics(registry: Registry): AggregatorMetrics {
       registers: [registry],
     }),
   };
-}
-
-const JOB_STATES = ['waiting', 'active', 'delayed', 'failed', 'completed', 'prioritized'] as const;
-
-/** `model_router_queue_jobs{queue,state}` of the queues this service consumes, read at scrape time. */
-export function registerQueueGauge(registry: Registry, workers: RunningWorkers): void {
-  new Gauge({
-    name: 'model_router_queue_jobs',
-    help: 'Jobs in each state of the queues this service consumes.',
-    labelNames: ['queue', 'state'],
-    registers: [registry],
-    async collect() {
-      await Promise.all(
-        workers.queues.map(async (queue) => {
-          const counts = await queue.getJobCounts(...JOB_STATES);
-          for (const state of JOB_STATES) this.set({ queue: queue.name, state }, counts[state] ?? 0);
-        }),
-      );
-    },
-  });
 }

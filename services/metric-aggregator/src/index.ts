@@ -3,7 +3,7 @@ import { ensureDatabase, EventRepository, migrate } from '@model-router/database
 import type { Logger } from '@model-router/logger';
 import { type RunningWorkers, startWorkers } from '@model-router/queue';
 import { type RunningService, type ServiceContext, type StartedService, startService } from '@model-router/service-runtime';
-import { createAggregatorMetrics, registerQueueGauge } from './aggregator-metrics.js';
+import { createAggregatorMetrics } from './aggregator-metrics.js';
 import { eventHandlers } from './event-handlers.js';
 import { PARTITION_DAYS_AHEAD, startMaintenanceSchedules } from './maintenance-schedules.js';
 
@@ -41,8 +41,8 @@ export async function setupMetricAggregator(context: ServiceContext): Promise<St
       concurrency: config.workers.metric_aggregator.concurrency,
       onFailed: (name, jobId, reason) => logger.warn('event job failed', { event: name, job_id: jobId, reason }),
       onError: (error) => logger.error('queue worker error', { err: error.message }),
+      registry,
     });
-    registerQueueGauge(registry, workers);
   } catch (error) {
     await schedules.stop(1000).catch(() => undefined);
     throw error;

@@ -4,3 +4,4 @@ export * from './statistics.js';
 export * from './histogram.js';
 export * from './analysis.js';
 export * from './lifecycle.js';
+export * from './intervals.js';

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { type Model, roundUsd } from '@model-router/domain';
 import { ApiError, validationError } from '@model-router/http';
-import type { EventPublisher, MetricRecordedEvent } from '@model-router/queue';
+import type { CostRecordedEvent, EventPublisher, MetricRecordedEvent } from '@model-router/queue';
 import { usdToNanos } from '@model-router/queue';
 import express, { type RequestHandler, type Router } from 'express';
 import type { OutcomeReporter } from '../events/outcome-reporter.js';
@@ -71,10 +71,20 @@ export function toEvents(metrics: MetricInput[], models: ReadonlyMap<string, Mod
   });
 }
 
-/** Publishes events and answers 202 only once Redis holds them; 503 with Retry-After if it cannot. */
+/**
+ * Publishes events, and the cost of each costing one for the budget enforcer (cost.recorded, same
+ * event_id), and answers 202 only once Redis holds both; 503 with Retry-After if it cannot. A retry
+ * with the same event_ids is safe: each consumer counts an id once.
+ */
 export async function acceptEvents(publisher: EventPublisher, events: MetricRecordedEvent[]): Promise<void> {
+  const costs: CostRecordedEvent[] = [];
+  for (const e of events) {
+    if (e.cost_nanos > 0) {
+      costs.push({ event_id: e.event_id, occurred_at: e.occurred_at, model_id: e.model_id, provider: e.provider, user_id: e.user_id, cost_nanos: e.cost_nanos });
+    }
+  }
   try {
-    await publisher.publishMany('metric.recorded', events);
+    await Promise.all([publisher.publishMany('metric.recorded', events), publisher.publishMany('cost.recorded', costs)]);
   } catch {
     throw new ApiError('SERVICE_UNAVAILABLE', 'the event queue is unavailable; nothing was accepted, retry later', undefined, {
       'Retry-After': '1',

@@ -13,7 +13,9 @@ import { ApiError, validationError } from '@model-router/http';
 import { type EventPublisher, usdToNanos } from '@model-router/queue';
 import express, { type RequestHandler, type Router } from 'express';
 import type { AbAssigner, Assignment } from '../abtests/ab-assigner.js';
+import type { BudgetTracker } from '../budgets/budget-tracker.js';
 import type { ApiMetrics } from '../metrics.js';
+import { assignTraced, traceDecision } from './route-tracing.js';
 import { routeRequestSchema } from './route.schema.js';
 import type { SnapshotStore } from './snapshot-store.js';
 
@@ -33,6 +35,8 @@ export interface RouteDeps {
   acquireTrial: ((modelId: string) => Promise<boolean>) | null;
   /** Called when a route event could not be stored (Redis down): the answer still goes out. */
   onEventLost: (error: unknown) => void;
+  /** Budget enforcement from this replica's in-memory budget state; absent: budgets are not applied. */
+  budgets?: BudgetTracker | null;
 }
 
 type Decided = RouteDecision & { ok: true };
@@ -102,7 +106,8 @@ export function routeRoutes(deps: RouteDeps): Router {
     let assignment: Assignment | null = null;
     if (body.enable_ab_test && deps.assigner) {
       const test = deps.assigner.pickTest(current.runningTestList, current.runningTests, body.ab_test_id);
-      if (test) assignment = await deps.assigner.assign(test, body.user_id);
+      if (test) assignment = await assignTraced(deps.assigner, test, body.user_id);
+      if (assignment) deps.metrics.abAssignments.inc({ ab_test: assignment.test.id, variant: assignment.variant.id });
     }
 
     const started = process.hrtime.bigint();
@@ -116,8 +121,16 @@ export function routeRoutes(deps: RouteDeps): Router {
       max_cost_usd: body.max_cost_usd,
       max_latency_ms: body.max_latency_ms,
     };
+    // Budgets: models a budget removes for this request, and cheapest-first under a downgrade.
+    const budgetPlan = deps.budgets?.plan(snapshot.models, { user_id: body.user_id, prompt_tokens: promptTokens, max_tokens: body.max_tokens });
+    if (budgetPlan) {
+      if (budgetPlan.blocked !== snapshot.budget_blocked) snapshot = { ...snapshot, budget_blocked: budgetPlan.blocked };
+      if (budgetPlan.downgraded_by !== null) query.strategy = 'cheapest';
+    }
     const decide = (): [Decided, Answer] => {
       const decision = route(snapshot, query, deps.options);
+      // Names the budget behind each exclusion; 429 BUDGET_EXCEEDED when budgets left nothing.
+      if (budgetPlan) deps.budgets!.applyVerdict(decision, budgetPlan);
       if (!decision.ok) {
         throw new ApiError('NO_ELIGIBLE_MODEL', 'no model satisfies the request', {
           prompt_tokens: promptTokens,
@@ -136,6 +149,7 @@ export function routeRoutes(deps: RouteDeps): Router {
       [decision, answer] = decide();
     }
     const { chosen, fallbacks, reason } = answer;
+    traceDecision(started, { strategy, maxTokens: body.max_tokens, promptTokens, decision, chosen, fallbacks, assignment });
     const requestId = res.locals.requestId as string;
     deps.metrics.routeDecisions.inc({
       strategy,

@@ -2,6 +2,11 @@ import type { AbTestRepository, ModelRepository, StoredAbTest } from '@model-rou
 import type { CircuitState, HealthState, Model, ModelRuntime, ModelStats, RoutingSnapshot } from '@model-router/domain';
 import type { Logger } from '@model-router/logger';
 
+/** Budgets as the snapshot needs them: reloaded with it, answering the models every request loses. */
+export interface BudgetSource {
+  reload(models: readonly Model[]): Promise<ReadonlyMap<string, string>>;
+}
+
 /** The routing snapshot plus the lookups the API needs next to it. */
 export interface ApiSnapshot extends RoutingSnapshot {
   modelsById: ReadonlyMap<string, Model>;
@@ -29,6 +34,8 @@ export class SnapshotStore {
   /** Live state kept apart from the models so either can change without reloading the other. */
   private circuits = new Map<string, { health: HealthState; circuit: CircuitState }>();
   private stats = new Map<string, ModelStats>();
+  /** Budgets, reloaded with every refresh; null until the API wires them (services/api/src/budgets). */
+  private budgets: BudgetSource | null = null;
   private running: Promise<void> | null = null;
   private again = false;
   private timer: NodeJS.Timeout | null = null;
@@ -53,6 +60,17 @@ export class SnapshotStore {
   setStats(stats: Map<string, ModelStats>): void {
     this.stats = stats;
     this.publishRuntime();
+  }
+
+  /** Reloads `source` with every refresh; its answer becomes the snapshot's `budget_blocked`. */
+  useBudgets(source: BudgetSource): void {
+    this.budgets = source;
+  }
+
+  /** Replaces the models a budget removes (after a spend notice or at a period's end). */
+  setBudgetBlocked(blocked: ReadonlyMap<string, string>): void {
+    if (blocked === this.snapshot.budget_blocked) return;
+    this.snapshot = { ...this.snapshot, budget_blocked: blocked, version: this.snapshot.version + 1 };
   }
 
   /** A new snapshot object with the combined runtime: readers keep a consistent view of the old one. */
@@ -100,13 +118,14 @@ export class SnapshotStore {
   private async load(): Promise<void> {
     const [stored, runningTestList] = await Promise.all([this.models.list(), this.abtests.listRunning()]);
     const models = stored.map(({ created_at: _c, updated_at: _u, ...model }): Model => model);
+    const budgetBlocked = this.budgets ? await this.budgets.reload(models) : this.snapshot.budget_blocked;
     this.snapshot = {
       models,
       modelsById: new Map(models.map((m) => [m.id, m])),
       runningTests: new Map(runningTestList.map((t) => [t.id, t])),
       runningTestList,
       runtime: this.snapshot.runtime,
-      budget_blocked: this.snapshot.budget_blocked,
+      budget_blocked: budgetBlocked,
       version: this.snapshot.version + 1,
     };
   }

@@ -1,0 +1,47 @@
+import type { RequestHandler } from 'express';
+import { Counter, Histogram, type Registry } from 'prom-client';
+
+export interface HttpMetrics {
+  requests: Counter<'method' | 'route' | 'status'>;
+  duration: Histogram<'method' | 'route'>;
+}
+
+/** `model_router_http_requests_total` and `model_router_http_request_duration_seconds`. */
+export function createHttpMetrics(registry: Registry): HttpMetrics {
+  return {
+    requests: new Counter({
+      name: 'model_router_http_requests_total',
+      help: 'HTTP requests answered, by method, route pattern and status code.',
+      labelNames: ['method', 'route', 'status'],
+      registers: [registry],
+    }),
+    duration: new Histogram({
+      name: 'model_router_http_request_duration_seconds',
+      help: 'HTTP request duration, by method and route pattern.',
+      labelNames: ['method', 'route'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
+      registers: [registry],
+    }),
+  };
+}
+
+/**
+ * The route pattern a request matched (`/api/v1/models/:id`), never the raw path: ids would explode
+ * the label's cardinality. Requests no route matched (404s, mounted sub-apps) are `unmatched`.
+ */
+export function routeLabel(req: { baseUrl: string; route?: { path?: unknown } }): string {
+  return typeof req.route?.path === 'string' ? `${req.baseUrl}${req.route.path}` : 'unmatched';
+}
+
+/** Counts and times every answered request by method, route pattern and status. */
+export function countHttpRequests(metrics: HttpMetrics): RequestHandler {
+  return (req, res, next) => {
+    const started = process.hrtime.bigint();
+    res.once('finish', () => {
+      const route = routeLabel(req);
+      metrics.requests.inc({ method: req.method, route, status: String(res.statusCode) });
+      metrics.duration.observe({ method: req.method, route }, Number(process.hrtime.bigint() - started) / 1e9);
+    });
+    next();
+  };
+}

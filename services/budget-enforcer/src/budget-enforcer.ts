@@ -1,0 +1,111 @@
+import { BudgetRepository, ensureDatabase, migrate, startBoss } from '@model-router/database';
+import { handler, type RunningWorkers, startWorkers } from '@model-router/queue';
+import type { ServiceContext, StartedService } from '@model-router/service-runtime';
+import type { PgBoss } from 'pg-boss';
+import { createEnforcerMetrics } from './enforcer-metrics.js';
+import { SpendRecorder } from './spend-recorder.js';
+import { createAlertQueue, startAlertDelivery } from './threshold-alerts.js';
+
+export const SERVICE_NAME = 'budget-enforcer';
+
+/** The enforcer's pg-boss schedules (UTC cron). */
+export const ENFORCER_JOBS = {
+  /** Re-sync Redis and the replicas from Postgres; the cron is `budgets.reconcile_cron`. */
+  reconcile: 'budget-enforcer.reconcile',
+  /** Forget ledger entries past raw-event retention. */
+  pruneLedger: { queue: 'budget-enforcer.prune-ledger', cron: '35 0 * * *' },
+} as const;
+
+export interface BudgetEnforcerOptions {
+  /** The wall clock that says which period is current (tests inject one). */
+  clock?: () => number;
+}
+
+export interface StartedBudgetEnforcer extends StartedService {
+  recorder: SpendRecorder;
+}
+
+/**
+ * Wires the budget enforcer: migrations, the spend recorder, a first reconciliation (so a Redis
+ * that lost its counters is rebuilt before any new cost is counted), the `cost.recorded` worker,
+ * the reconcile and prune schedules, and alert delivery.
+ */
+export async function setupBudgetEnforcer(ctx: ServiceContext, options: BudgetEnforcerOptions = {}): Promise<StartedBudgetEnforcer> {
+  const { config, logger, pool, redis, registry } = ctx;
+  pool.on('error', (error) => logger.warn('idle Postgres connection lost', { err: error.message }));
+  if (config.database.migrate_on_start) {
+    await ensureDatabase(config.database.url);
+    const applied = await migrate({ databaseUrl: config.database.url });
+    if (applied.length) logger.info('migrations applied', { migrations: applied });
+  }
+
+  const metrics = createEnforcerMetrics(registry);
+  let boss: PgBoss | null = null;
+  let workers: RunningWorkers | null = null;
+  const stop = async (deadlineMs: number): Promise<void> => {
+    // Stop taking batches first: a running one commits or rolls back and is redelivered.
+    await workers?.close(deadlineMs);
+    await boss?.stop({ graceful: true, timeout: deadlineMs, close: true });
+  };
+
+  try {
+    boss = await startBoss(config.database.url, {
+      background: true,
+      onError: (error) => logger.warn('pg-boss error', { err: error.message }),
+    });
+    await createAlertQueue(boss, config);
+    const recorder = new SpendRecorder({
+      pool,
+      redis,
+      keyPrefix: config.redis.key_prefix,
+      boss,
+      deliverAlerts: config.budgets.webhook_url !== null,
+      metrics,
+      logger,
+      clock: options.clock ?? Date.now,
+    });
+    const rebuilt = await recorder.reconcile();
+    logger.info('budget spend reconciled from Postgres', { periods: rebuilt.length });
+
+    const repository = new BudgetRepository(pool);
+    await boss.createQueue(ENFORCER_JOBS.reconcile, { policy: 'stately', retryLimit: 3, retryDelay: 5, expireInSeconds: 300 });
+    await boss.schedule(ENFORCER_JOBS.reconcile, config.budgets.reconcile_cron, null, { tz: 'UTC' });
+    await boss.work(ENFORCER_JOBS.reconcile, async () => {
+      const totals = await recorder.reconcile();
+      return { periods: totals.length };
+    });
+    await boss.createQueue(ENFORCER_JOBS.pruneLedger.queue, { policy: 'stately', retryLimit: 6, retryDelay: 30, retryBackoff: true, expireInSeconds: 3600 });
+    await boss.schedule(ENFORCER_JOBS.pruneLedger.queue, ENFORCER_JOBS.pruneLedger.cron, null, { tz: 'UTC', missed: 'once' });
+    await boss.work(ENFORCER_JOBS.pruneLedger.queue, async () => {
+      const deleted = await repository.pruneProcessedEvents(config.retention.raw_events_days);
+      logger.info('budget ledger pruned', { deleted });
+      return { deleted };
+    });
+    await startAlertDelivery(boss, config, metrics, logger);
+
+    workers = startWorkers(
+      SERVICE_NAME,
+      [
+        handler({
+          name: 'cost.recorded',
+          handle: async (events) => {
+            await recorder.record(events);
+          },
+        }),
+      ],
+      redis,
+      {
+        keyPrefix: config.redis.key_prefix,
+        concurrency: 4,
+        // Queue depth and job counts/durations per queue, the same as every worker's.
+        registry,
+        onFailed: (name, jobId, reason) => logger.warn('event job failed', { event: name, job_id: jobId, reason }),
+        onError: (error) => logger.error('queue worker error', { err: error.message }),
+      },
+    );
+    return { recorder, stop };
+  } catch (error) {
+    await stop(1000).catch(() => undefined);
+    throw error;
+  }
+}
