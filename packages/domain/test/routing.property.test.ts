@@ -332,4 +332,21 @@ describe('routing properties', () => {
       RUNS,
     );
   });
+  it('ranking only the top (the hot path) gives the same choice, fallbacks and exclusions as ranking all', () => {
+    fc.assert(
+      fc.property(scenarioArb, ({ entries, query, opts }) => {
+        const full = route(snapshotOf(entries), query, opts, { rankAll: true });
+        const top = route(snapshotOf(entries), query, opts, { rankAll: false });
+        expect(top.ok).toBe(full.ok);
+        expect(top.excluded).toEqual(full.excluded);
+        if (!full.ok || !top.ok) return;
+        expect(top.chosen).toEqual(full.chosen);
+        expect(top.fallbacks).toEqual(full.fallbacks);
+        expect(top.reason).toBe(full.reason);
+        expect(top.ranked).toEqual(full.ranked.slice(0, 1 + opts.max_fallbacks));
+        expect(idsOf(top.candidates).sort()).toEqual(idsOf(full.ranked).sort());
+      }),
+      RUNS,
+    );
+  });
 });

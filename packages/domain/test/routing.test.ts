@@ -233,7 +233,7 @@ describe('route: filters', () => {
       const d = mustRoute(snap, { ...q, strategy }, options());
       expect(ids(d.ranked)).toEqual(['ok']);
       expect(d.fallbacks).toEqual([]);
-      expect(d.excluded).toEqual([{ model_id: x.id, reason }]);
+      expect(d.excluded).toEqual([{ model_id: x.id, reason, ...(reason === 'budget_exceeded' ? { detail: 'budget-monthly-openai' } : {}) }]);
     }
   }
 
@@ -348,7 +348,10 @@ describe('route: filters', () => {
     });
     const d = route(snapshot(catalog, runtimes, blocked), q, options());
     expect(d.ok).toBe(false);
-    expect(d.excluded).toEqual(EXCLUSION_REASONS.map((reason) => ({ model_id: `fails-${reason}`, reason })));
+    // A budget exclusion names the budget that removed the model.
+    expect(d.excluded).toEqual(
+      EXCLUSION_REASONS.map((reason) => ({ model_id: `fails-${reason}`, reason, ...(reason === 'budget_exceeded' ? { detail: 'b1' } : {}) })),
+    );
   });
 });
 
@@ -453,3 +456,4 @@ describe('route: purity', () => {
     expect(snap.models.map((m) => m.id)).toEqual(['a', 'b', 'c']);
   });
 });
+

@@ -1,4 +1,4 @@
-import { estimateCost } from '../cost.js';
+import { roundUsd } from '../cost.js';
 import type { Model, ModelRuntime } from '../model.js';
 import { exclusionReason, runtimeOf } from './filters.js';
 import type {
@@ -109,46 +109,106 @@ function describe(strategy: RoutingStrategy, chosen: Candidate, eligible: number
   }
 }
 
+/** What a decision needs of each model that does not depend on the request, computed once per snapshot. */
+interface Prepared {
+  model: Model;
+  runtime: ModelRuntime;
+  latency: number;
+  successRate: number;
+}
+
+// Models and runtime maps are immutable once published: the per-model work is done once per
+// (models, runtime, options), not per request. Budgets change per request (a user's budget, a
+// downgrade's remaining amount), so they are looked up in the loop instead.
+const preparedCache = new WeakMap<readonly Model[], WeakMap<ReadonlyMap<string, ModelRuntime>, WeakMap<RoutingOptions, Prepared[]>>>();
+
+function prepare(snapshot: RoutingSnapshot, opts: RoutingOptions): Prepared[] {
+  let byRuntime = preparedCache.get(snapshot.models);
+  if (!byRuntime) {
+    byRuntime = new WeakMap();
+    preparedCache.set(snapshot.models, byRuntime);
+  }
+  let byOptions = byRuntime.get(snapshot.runtime);
+  if (!byOptions) {
+    byOptions = new WeakMap();
+    byRuntime.set(snapshot.runtime, byOptions);
+  }
+  let prepared = byOptions.get(opts);
+  if (!prepared) {
+    prepared = snapshot.models.map((model) => {
+      const runtime = runtimeOf(snapshot, model.id);
+      return { model, runtime, latency: expectedLatencyMs(model, runtime, opts), successRate: expectedSuccessRate(runtime) };
+    });
+    byOptions.set(opts, prepared);
+  }
+  return prepared;
+}
+
+/** Inserts `c` into `top` (sorted by `cmp`, at most `k` long), dropping what falls off the end. */
+function insertTop(top: Candidate[], c: Candidate, k: number, cmp: (a: Candidate, b: Candidate) => number): void {
+  if (top.length === k && cmp(c, top[k - 1]!) >= 0) return;
+  let i = top.length < k ? top.length : k - 1;
+  if (top.length < k) top.push(c);
+  while (i > 0 && cmp(c, top[i - 1]!) < 0) {
+    top[i] = top[i - 1]!;
+    i--;
+  }
+  top[i] = c;
+}
+
+export interface RouteOptions {
+  /**
+   * Rank every eligible model (for `?explain=true`). Otherwise only the chosen model and its
+   * fallbacks are ranked, which is what a decision needs and much cheaper.
+   */
+  rankAll?: boolean;
+}
+
 /** Chooses a model for `query` from `snapshot`. Pure: no I/O, no clock, no randomness. */
-export function route(snapshot: RoutingSnapshot, query: RouteQuery, opts: RoutingOptions): RouteDecision {
+export function route(
+  snapshot: RoutingSnapshot,
+  query: RouteQuery,
+  opts: RoutingOptions,
+  routeOptions: RouteOptions = { rankAll: true },
+): RouteDecision {
   const candidates: Candidate[] = [];
   const excluded: Exclusion[] = [];
-  for (const model of snapshot.models) {
-    const runtime = runtimeOf(snapshot, model.id);
-    const cost = estimateCost(model, query.prompt_tokens, query.max_tokens).estimated_cost;
-    const latency = expectedLatencyMs(model, runtime, opts);
-    const reason = exclusionReason(model, {
-      query,
-      snapshot,
-      runtime,
-      estimated_cost: cost,
-      estimated_latency_ms: latency,
-    });
+  const prompt = query.prompt_tokens;
+  const completion = query.max_tokens;
+  const budgets = snapshot.budget_blocked.size > 0 ? snapshot.budget_blocked : null;
+  for (const p of prepare(snapshot, opts)) {
+    const model = p.model;
+    const cost = roundUsd((prompt * model.input_price_per_1k + completion * model.output_price_per_1k) / 1000);
+    const budgetId = budgets?.get(model.id);
+    const reason = exclusionReason(model, query, p.runtime, budgetId !== undefined, cost, p.latency);
     if (reason) {
-      excluded.push({ model_id: model.id, reason });
+      excluded.push(reason === 'budget_exceeded' ? { model_id: model.id, reason, detail: budgetId! } : { model_id: model.id, reason });
       continue;
     }
-    candidates.push({
-      model,
-      score: 0,
-      estimated_cost: cost,
-      estimated_latency_ms: latency,
-      success_rate: expectedSuccessRate(runtime),
-    });
+    candidates.push({ model, score: 0, estimated_cost: cost, estimated_latency_ms: p.latency, success_rate: p.successRate });
   }
   if (candidates.length === 0) return { ok: false, excluded };
 
   score(candidates, query.strategy, opts);
-  candidates.sort(compare(query.strategy));
-  const chosen = candidates[0]!;
+  const cmp = compare(query.strategy);
+  let ranked: Candidate[];
+  if (routeOptions.rankAll) {
+    ranked = candidates.slice().sort(cmp);
+  } else {
+    ranked = [];
+    const k = 1 + opts.max_fallbacks;
+    for (const c of candidates) insertTop(ranked, c, k, cmp);
+  }
+  const chosen = ranked[0]!;
   const fallbacks: string[] = [];
-  for (let i = 1; i < candidates.length && fallbacks.length < opts.max_fallbacks; i++) {
-    fallbacks.push(candidates[i]!.model.id);
+  for (let i = 1; i < ranked.length && fallbacks.length < opts.max_fallbacks; i++) {
+    fallbacks.push(ranked[i]!.model.id);
   }
   return {
     ok: true,
     chosen,
-    ranked: candidates,
+    ranked,
+    candidates,
     fallbacks,
     excluded,
     reason: describe(query.strategy, chosen, candidates.length),

@@ -73,8 +73,13 @@ export type RouteDecision =
   | {
       ok: true;
       chosen: Candidate;
-      /** Every eligible model, best first (the chosen one included at index 0). */
+      /**
+       * Best first, the chosen one at index 0: every eligible model when the whole ranking was asked
+       * for (the default), else just the chosen model and its fallbacks.
+       */
       ranked: Candidate[];
+      /** Every eligible model, in snapshot order. */
+      candidates: Candidate[];
       fallbacks: string[];
       excluded: Exclusion[];
       reason: string;

@@ -64,7 +64,7 @@ export function traceDecision(startedNs: bigint, d: DecisionTrace): void {
     [ATTR.GEN_AI_PROVIDER_NAME]: d.chosen.model.provider,
     [ATTR.GEN_AI_REQUEST_MAX_TOKENS]: d.maxTokens,
     [ATTR.ROUTING_PROMPT_TOKENS]: d.promptTokens,
-    [ATTR.ROUTING_ELIGIBLE_MODELS]: d.decision.ranked.length,
+    [ATTR.ROUTING_ELIGIBLE_MODELS]: d.decision.candidates.length,
     [ATTR.ROUTING_EXCLUDED_MODELS]: d.decision.excluded.length,
     [ATTR.ROUTING_ESTIMATED_COST_USD]: d.chosen.estimated_cost,
     [ATTR.ROUTING_ESTIMATED_LATENCY_MS]: d.chosen.estimated_latency_ms,

@@ -67,10 +67,9 @@ interface Answer {
 function applyAssignment(decision: Decided, assignment: Assignment, maxFallbacks: number): Answer {
   const { test, variant } = assignment;
   const label = `A/B Test: ${test.id}, Variant: ${variant.id}`;
-  const index = decision.ranked.findIndex((c) => c.model.id === variant.model_id);
-  if (index >= 0) {
-    const chosen = decision.ranked[index]!;
-    const fallbacks = decision.ranked.filter((_, i) => i !== index).slice(0, maxFallbacks).map((c) => c.model.id);
+  const chosen = decision.candidates.find((c) => c.model.id === variant.model_id);
+  if (chosen) {
+    const fallbacks = decision.ranked.filter((c) => c !== chosen).slice(0, maxFallbacks).map((c) => c.model.id);
     return { chosen, fallbacks, reason: label };
   }
   const why = decision.excluded.find((e) => e.model_id === variant.model_id)?.reason ?? 'not_in_registry';
@@ -128,7 +127,8 @@ export function routeRoutes(deps: RouteDeps): Router {
       if (budgetPlan.downgraded_by !== null) query.strategy = 'cheapest';
     }
     const decide = (): [Decided, Answer] => {
-      const decision = route(snapshot, query, deps.options);
+      // Ranking every eligible model is needed only to explain; a decision needs the top few.
+      const decision = route(snapshot, query, deps.options, { rankAll: explain });
       // Names the budget behind each exclusion; 429 BUDGET_EXCEEDED when budgets left nothing.
       if (budgetPlan) deps.budgets!.applyVerdict(decision, budgetPlan);
       if (!decision.ok) {
