@@ -33,14 +33,30 @@ export function routeLabel(req: { baseUrl: string; route?: { path?: unknown } })
   return typeof req.route?.path === 'string' ? `${req.baseUrl}${req.route.path}` : 'unmatched';
 }
 
-/** Counts and times every answered request by method, route pattern and status. */
+/**
+ * Counts and times every answered request by method, route pattern and status. The labelled
+ * children are cached per label set: resolving labels on each request is measurable on the hot path.
+ */
 export function countHttpRequests(metrics: HttpMetrics): RequestHandler {
+  const children = new Map<string, { count: { inc(): void }; time: { observe(value: number): void } }>();
+  const childrenOf = (method: string, route: string, status: number) => {
+    const key = `${method} ${route} ${status}`;
+    let child = children.get(key);
+    if (!child) {
+      child = {
+        count: metrics.requests.labels({ method, route, status: String(status) }),
+        time: metrics.duration.labels({ method, route }),
+      };
+      children.set(key, child);
+    }
+    return child;
+  };
   return (req, res, next) => {
     const started = process.hrtime.bigint();
     res.once('finish', () => {
-      const route = routeLabel(req);
-      metrics.requests.inc({ method: req.method, route, status: String(res.statusCode) });
-      metrics.duration.observe({ method: req.method, route }, Number(process.hrtime.bigint() - started) / 1e9);
+      const child = childrenOf(req.method, routeLabel(req), res.statusCode);
+      child.count.inc();
+      child.time.observe(Number(process.hrtime.bigint() - started) / 1e9);
     });
     next();
   };

@@ -15,6 +15,12 @@ export interface PublisherOptions {
   keyPrefix: string;
   /** Jobs being written at once per event name; more events wait and ride in a larger batch. */
   maxInFlight?: number;
+  /**
+   * How long the first event of a batch waits for company before the batch is written (group
+   * commit). Larger batches cost Redis and BullMQ far less per event; a 202 waits at most this long
+   * more. 0 flushes at the end of the current event-loop turn.
+   */
+  lingerMs?: number;
 }
 
 /**
@@ -29,6 +35,7 @@ export class EventPublisher {
   private readonly inFlight = new Map<EventName, number>();
   private readonly scheduled = new Set<EventName>();
   private readonly maxInFlight: number;
+  private readonly lingerMs: number;
   private closed = false;
 
   constructor(
@@ -36,6 +43,7 @@ export class EventPublisher {
     private readonly options: PublisherOptions,
   ) {
     this.maxInFlight = options.maxInFlight ?? 4;
+    this.lingerMs = options.lingerMs ?? 2;
     for (const name of QUEUE_NAMES) {
       this.queues.set(name, new Queue(name, { connection, prefix: queuePrefix(options.keyPrefix), skipWaitingForReady: true }));
     }
@@ -76,7 +84,9 @@ export class EventPublisher {
       } else {
         entry.waiters.push({ resolve, reject });
       }
-      this.schedule(name);
+      // A full batch goes at once; a partial one waits up to lingerMs for company.
+      if (entry.events.length >= JOB_CATALOG[name].maxBatch) this.flush(name);
+      else this.schedule(name);
     });
   }
 
@@ -98,10 +108,12 @@ export class EventPublisher {
   private schedule(name: EventName): void {
     if (this.scheduled.has(name)) return;
     this.scheduled.add(name);
-    setImmediate(() => {
+    const flush = (): void => {
       this.scheduled.delete(name);
       this.flush(name);
-    });
+    };
+    if (this.lingerMs > 0) setTimeout(flush, this.lingerMs);
+    else setImmediate(flush);
   }
 
   private flush(name: EventName): void {

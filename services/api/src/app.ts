@@ -16,7 +16,7 @@ import type { CircuitStore } from '@model-router/health';
 import type { Logger } from '@model-router/logger';
 import { type EventPublisher, registerQueueDepthGauge } from '@model-router/queue';
 import type { Redis } from '@model-router/redis';
-import { traceHttpRequests } from '@model-router/telemetry';
+import { traceHttpRequests, tracingEnabled } from '@model-router/telemetry';
 import express, { type Express, type RequestHandler } from 'express';
 import type { Registry } from 'prom-client';
 import { budgetOverview } from './admin/budget-overview.js';
@@ -105,41 +105,10 @@ export function createApp(deps: AppDeps): App {
   app.set('query parser', 'simple');
   app.use(requestId);
   // Tracing and the access log cost nothing unless enabled (OTEL_* variables; log level debug).
-  app.use(traceHttpRequests());
+  if (tracingEnabled()) app.use(traceHttpRequests());
   const requestLog = accessLog(logger);
   if (requestLog) app.use(requestLog);
   app.use(countHttpRequests({ requests: metrics.httpRequests, duration: metrics.httpRequestSeconds }));
-  app.use(
-    opsRouter(registry, {
-      postgres: async () => {
-        await pool.query('SELECT 1');
-      },
-      redis: async () => {
-        await redis.ping();
-      },
-    }),
-  );
-  // Dashboards: the admin key, or the read-only key (which sees everything and changes nothing).
-  const requireViewer = requireApiKeyOfRole(
-    { admin: adminKeys, readonly: config.auth.readonly_api_key ? [config.auth.readonly_api_key] : [] },
-    'admin',
-    { browserPrompt: true },
-  );
-  app.use(QUEUE_DASHBOARD_PATH, requireViewer, queueDashboardByRole(publisher.allQueues));
-  app.use(
-    operatorPage(
-      {
-        snapshots,
-        events: new EventRepository(pool),
-        queues: publisher.allQueues,
-        alpha: config.abtest.alpha,
-        budgets: budgetOverview(new BudgetRepository(pool), deps.clock),
-      },
-      requireViewer,
-    ),
-  );
-  app.use(requireJsonBody);
-  app.use(express.json({ limit: config.server.body_limit, strict: true }));
 
   const api = express.Router();
   api.use(
@@ -180,7 +149,37 @@ export function createApp(deps: AppDeps): App {
     budgetRoutes({ budgets: new BudgetRepository(pool), snapshots, changes: deps.changes, clock: deps.clock, requireAdmin, requireReader: requireClient }),
   );
   api.use(usageRoutes({ usage: new UsageRepository(pool), clock: deps.clock, requireReader: requireClient }));
-  app.use('/api/v1', api);
+  // The API first: a route request passes the fewest middleware layers (it is the hot path).
+  app.use('/api/v1', requireJsonBody, express.json({ limit: config.server.body_limit, strict: true }), api);
+  app.use(
+    opsRouter(registry, {
+      postgres: async () => {
+        await pool.query('SELECT 1');
+      },
+      redis: async () => {
+        await redis.ping();
+      },
+    }),
+  );
+  // Dashboards: the admin key, or the read-only key (which sees everything and changes nothing).
+  const requireViewer = requireApiKeyOfRole(
+    { admin: adminKeys, readonly: config.auth.readonly_api_key ? [config.auth.readonly_api_key] : [] },
+    'admin',
+    { browserPrompt: true },
+  );
+  app.use(QUEUE_DASHBOARD_PATH, requireViewer, queueDashboardByRole(publisher.allQueues));
+  app.use(
+    operatorPage(
+      {
+        snapshots,
+        events: new EventRepository(pool),
+        queues: publisher.allQueues,
+        alpha: config.abtest.alpha,
+        budgets: budgetOverview(new BudgetRepository(pool), deps.clock),
+      },
+      requireViewer,
+    ),
+  );
 
   app.use(notFoundHandler);
   app.use(errorHandler(logger));

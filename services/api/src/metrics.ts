@@ -43,3 +43,20 @@ export function createApiMetrics(registry: Registry): ApiMetrics {
     }),
   };
 }
+
+/**
+ * Caches a metric's labelled children by their label values, so the hot path does not rebuild and
+ * hash a label object on every request.
+ */
+export function childCache<T>(make: (...values: string[]) => T): (...values: string[]) => T {
+  const cache = new Map<string, T>();
+  return (...values) => {
+    const key = values.join('\u0000');
+    let child = cache.get(key);
+    if (!child) {
+      child = make(...values);
+      cache.set(key, child);
+    }
+    return child;
+  };
+}

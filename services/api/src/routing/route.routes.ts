@@ -14,7 +14,7 @@ import { type EventPublisher, usdToNanos } from '@model-router/queue';
 import express, { type RequestHandler, type Router } from 'express';
 import type { AbAssigner, Assignment } from '../abtests/ab-assigner.js';
 import type { BudgetTracker } from '../budgets/budget-tracker.js';
-import type { ApiMetrics } from '../metrics.js';
+import { type ApiMetrics, childCache } from '../metrics.js';
 import { assignTraced, traceDecision } from './route-tracing.js';
 import { routeRequestSchema } from './route.schema.js';
 import type { SnapshotStore } from './snapshot-store.js';
@@ -93,6 +93,10 @@ function withCircuitOpen(snapshot: RoutingSnapshot, modelId: string): RoutingSna
  */
 export function routeRoutes(deps: RouteDeps): Router {
   const router = express.Router();
+  const decisionsOf = childCache((strategy, model, provider, abTest) =>
+    deps.metrics.routeDecisions.labels(strategy, model, provider, abTest),
+  );
+  const decisionSecondsOf = childCache((strategy) => deps.metrics.routeDecisionSeconds.labels(strategy));
   router.post('/route', deps.requireClient, async (req, res) => {
     const parsed = routeRequestSchema.safeParse(req.body);
     if (!parsed.success) throw validationError(parsed.error);
@@ -140,7 +144,7 @@ export function routeRoutes(deps: RouteDeps): Router {
       return [decision, assignment ? applyAssignment(decision, assignment, deps.options.max_fallbacks) : decision];
     };
     let [decision, answer] = decide();
-    deps.metrics.routeDecisionSeconds.observe({ strategy }, Number(process.hrtime.bigint() - started) / 1e9);
+    decisionSecondsOf(strategy).observe(Number(process.hrtime.bigint() - started) / 1e9);
 
     // A half-open circuit admits a limited number of trial requests across all replicas.
     while (deps.acquireTrial && runtimeOf(snapshot, answer.chosen.model.id).circuit === 'half_open') {
@@ -151,12 +155,7 @@ export function routeRoutes(deps: RouteDeps): Router {
     const { chosen, fallbacks, reason } = answer;
     traceDecision(started, { strategy, maxTokens: body.max_tokens, promptTokens, decision, chosen, fallbacks, assignment });
     const requestId = res.locals.requestId as string;
-    deps.metrics.routeDecisions.inc({
-      strategy,
-      model: chosen.model.id,
-      provider: chosen.model.provider,
-      ab_test: assignment ? 'true' : 'false',
-    });
+    decisionsOf(strategy, chosen.model.id, chosen.model.provider, assignment ? 'true' : 'false').inc();
     res.json({
       request_id: requestId,
       model_id: chosen.model.id,
