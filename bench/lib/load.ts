@@ -1,0 +1,91 @@
+/**
+ * Load generation with autocannon, run programmatically in the bench process. Latency is also
+ * recorded here per response with microsecond resolution (autocannon's own histogram keeps whole
+ * milliseconds, too coarse for a p50 around one millisecond).
+ */
+import autocannon from 'autocannon';
+import { SampleBuffer } from './stats.js';
+
+export interface LoadOptions {
+  url: string;
+  body: string;
+  connections: number;
+  durationSeconds: number;
+  headers?: Record<string, string>;
+  /** Bodies sent in turn (each connection rotates through them); `body` when absent. */
+  bodies?: readonly string[];
+}
+
+export interface LoadResult {
+  requests_per_second: number;
+  requests_total: number;
+  duration_s: number;
+  latency_ms: { p50: number; p90: number; p99: number; p999: number; mean: number; max: number };
+  /** autocannon's own whole-millisecond p99, as a cross-check. */
+  autocannon_p99_ms: number;
+  /** CPU time the server process used during the run, per answered request (user + system). */
+  server_cpu_us_per_request?: number;
+  /**
+   * CPU in use during the run, in cores (of 2): the whole machine, the bench (load generator),
+   * the server, interrupts/softirqs (loopback TCP), and every other process (Redis and Postgres
+   * serving the API count there too).
+   */
+  cpu?: { machine_busy_cores: number; bench_cores: number; server_cores: number; irq_cores: number; other_cores: number };
+  status_counts: Record<string, number>;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+}
+
+/** An autocannon request whose body is the next of `bodies` each time it is sent. */
+function rotatingBodies(bodies: readonly string[]): autocannon.Request {
+  let next = 0;
+  return {
+    setupRequest: (request) => {
+      request.body = bodies[next]!;
+      next = (next + 1) % bodies.length;
+      return request;
+    },
+  };
+}
+
+export function runLoad(options: LoadOptions): Promise<LoadResult> {
+  const latencies = new SampleBuffer(1 << 18);
+  const statuses = new Map<number, number>();
+  return new Promise((resolve, reject) => {
+    const instance = autocannon(
+      {
+        url: options.url,
+        method: 'POST',
+        body: options.body,
+        headers: { 'content-type': 'application/json', ...options.headers },
+        connections: options.connections,
+        pipelining: 1,
+        duration: options.durationSeconds,
+        ...(options.bodies?.length ? { requests: [rotatingBodies(options.bodies)] } : {}),
+      },
+      (error, result) => {
+        if (error) {
+          reject(error);
+          return;
+        }
+        const s = latencies.summary();
+        resolve({
+          requests_per_second: result.requests.average,
+          requests_total: result.requests.total,
+          duration_s: result.duration,
+          latency_ms: { p50: s.p50, p90: s.p90, p99: s.p99, p999: s.p999, mean: s.mean, max: s.max },
+          autocannon_p99_ms: result.latency.p99,
+          status_counts: Object.fromEntries([...statuses].map(([code, n]) => [String(code), n])),
+          non2xx: result.non2xx,
+          errors: result.errors,
+          timeouts: result.timeouts,
+        });
+      },
+    );
+    instance.on('response', (_client, statusCode, _bytes, responseTime) => {
+      latencies.push(responseTime);
+      statuses.set(statusCode, (statuses.get(statusCode) ?? 0) + 1);
+    });
+  });
+}

@@ -1,0 +1,125 @@
+/**
+ * Helpers of the sections that need the real workers (metric-aggregator, budget-enforcer) beside
+ * the bench API (bench/servers/api.ts): the bench database and Redis prefix, starting a worker's
+ * own main.ts as a child process, and small JSON calls to the API.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+
+/** Same database, Redis and key prefix as bench/servers/api.ts. */
+export const BENCH_DATABASE_URL = process.env.BENCH_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/model_router_bench';
+export const BENCH_REDIS_URL = process.env.BENCH_REDIS_URL || 'redis://127.0.0.1:6379';
+export const BENCH_KEY_PREFIX = 'mrbench';
+/** bench/servers/api.ts loads configs/model-router.yaml with an empty environment: its dev admin key. */
+export const BENCH_ADMIN_KEY = process.env.BENCH_ADMIN_API_KEY || 'dev-admin-key-change-me';
+
+export interface Worker {
+  name: string;
+  pid: number;
+  opsUrl: string;
+  stop: () => Promise<void>;
+}
+
+/** Variables of the machine's shell that would change what the worker does: never inherited. */
+const SCRUBBED = [
+  'DATABASE_URL', 'DATABASE_POOL_SIZE', 'REDIS_URL', 'REDIS_KEY_PREFIX', 'ADMIN_API_KEY', 'CLIENT_API_KEY', 'READONLY_API_KEY',
+  'MODEL_ROUTER_CONFIG', 'PORT', 'HOST', 'METRIC_AGGREGATOR_PORT', 'HEALTH_CHECKER_PORT', 'CACHE_INVALIDATOR_PORT', 'BUDGET_ENFORCER_PORT',
+];
+
+/**
+ * Starts `node --import tsx <script>` (a service's main.ts) on the bench database and prefix, and
+ * waits until its ops server answers /readyz.
+ */
+export async function startWorker(options: {
+  name: string;
+  script: string;
+  cwd: string;
+  portVariable: string;
+  port: number;
+  env?: Record<string, string>;
+  timeoutMs?: number;
+}): Promise<Worker> {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const key of SCRUBBED) delete env[key];
+  Object.assign(env, {
+    DATABASE_URL: BENCH_DATABASE_URL,
+    REDIS_URL: BENCH_REDIS_URL,
+    REDIS_KEY_PREFIX: BENCH_KEY_PREFIX,
+    NODE_ENV: 'production',
+    LOG_LEVEL: 'error',
+    [options.portVariable]: String(options.port),
+    ...options.env,
+  });
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', options.script], {
+    cwd: options.cwd,
+    env,
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const opsUrl = `http://127.0.0.1:${options.port}`;
+  const stop = async (): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    const exited = once(child, 'exit');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    await exited;
+    clearTimeout(timer);
+  };
+  const deadline = Date.now() + (options.timeoutMs ?? 90_000);
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${options.name}: exited before it was ready (code ${child.exitCode})`);
+    try {
+      const res = await fetch(`${opsUrl}/readyz`);
+      if (res.ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`${options.name}: /readyz not ready after ${options.timeoutMs ?? 90_000} ms`);
+    }
+    await sleep(200);
+  }
+  return { name: options.name, pid: child.pid!, opsUrl, stop };
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+export interface JsonAnswer {
+  status: number;
+  body: unknown;
+  text: string;
+}
+
+/** One JSON request; `admin` sends the bench admin key. */
+export async function callJson(method: string, url: string, body?: unknown, admin = false): Promise<JsonAnswer> {
+  const headers: Record<string, string> = {};
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  if (admin) headers.authorization = `Bearer ${BENCH_ADMIN_KEY}`;
+  const res = await fetch(url, { method, headers, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
+  const text = await res.text();
+  let parsed: unknown = null;
+  try {
+    parsed = text ? JSON.parse(text) : null;
+  } catch {
+    parsed = null;
+  }
+  return { status: res.status, body: parsed, text };
+}
+
+/** Deletes every key of the named BullMQ queues under the bench prefix ("{mrbench}:<queue>:*"). */
+export async function clearQueues(redisUrl: string, queues: readonly string[]): Promise<number> {
+  const { Redis } = await import('ioredis');
+  const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  await redis.connect();
+  let deleted = 0;
+  try {
+    for (const queue of queues) {
+      const keys: string[] = [];
+      for await (const batch of redis.scanStream({ match: `{${BENCH_KEY_PREFIX}}:${queue}:*`, count: 1000 })) keys.push(...(batch as string[]));
+      for (let i = 0; i < keys.length; i += 1000) deleted += await redis.unlink(...keys.slice(i, i + 1000));
+    }
+  } finally {
+    redis.disconnect();
+  }
+  return deleted;
+}
