@@ -3,7 +3,8 @@
  * of SPEC.md ("Non-functional targets") with pass/fail, and writes bench/results/latest.json.
  *
  *   pnpm bench                          every section
- *   pnpm bench -- --only routing        some sections (comma-separated names)
+ *   pnpm bench -- --only routing        some sections (comma-separated names); latest.json keeps
+ *                                       the other sections' last figures
  *   pnpm bench -- --list                the section names
  *   pnpm bench -- --strict              exit 1 when a target is missed
  *
@@ -14,7 +15,7 @@
  * A new section (metric ingestion, A/B routing …) is a `Section` in bench/sections/ added to
  * SECTIONS below. Figures are for people and docs/benchmarks.md; no test depends on them.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -56,6 +57,59 @@ function parseArgs(argv: string[]): Args {
     }
   }
   return args;
+}
+
+interface RunInfo {
+  started_at: string;
+  finished_at: string;
+  command: string;
+  env: Record<string, string | undefined>;
+  machine: ReturnType<typeof machineInfo>;
+  load_average_1m: { before: number; after: number };
+}
+
+interface ResultsFile extends RunInfo {
+  targets: TargetCheck[];
+  sections: Record<string, unknown>;
+  /** The run each section's figures come from (they differ after `--only` runs). */
+  section_runs: Record<string, RunInfo>;
+}
+
+/**
+ * Writes bench/results/latest.json. A run of every section replaces the file; an `--only` run
+ * replaces just its own sections and targets, so the file keeps the latest figures of every
+ * section, each with the run it came from in `section_runs`.
+ */
+function writeResults(run: RunInfo, targets: TargetCheck[], results: Record<string, SectionResult>, partial: boolean): void {
+  let previous: Partial<ResultsFile> = {};
+  if (partial && existsSync(RESULTS_FILE)) {
+    try {
+      previous = JSON.parse(readFileSync(RESULTS_FILE, 'utf8')) as Partial<ResultsFile>;
+    } catch {
+      previous = {}; // unreadable: start afresh
+    }
+  }
+  const ran = new Set(Object.keys(results));
+  const previousRuns: Record<string, RunInfo> = { ...previous.section_runs };
+  // A file from before `section_runs` existed: its sections came from its own top-level run.
+  if (!previous.section_runs && previous.sections && previous.started_at) {
+    const { targets: _t, sections: _s, section_runs: _r, ...info } = previous as ResultsFile;
+    for (const name of Object.keys(previous.sections)) previousRuns[name] = info;
+  }
+  const file: ResultsFile = {
+    ...run,
+    targets: [...(previous.targets ?? []).filter((t) => !ran.has(t.section)), ...targets],
+    sections: {
+      ...Object.fromEntries(Object.entries(previous.sections ?? {}).filter(([name]) => !ran.has(name))),
+      ...Object.fromEntries(Object.entries(results).map(([name, r]) => [name, r.data])),
+    },
+    section_runs: {
+      ...Object.fromEntries(Object.entries(previousRuns).filter(([name]) => !ran.has(name))),
+      ...Object.fromEntries([...ran].map((name) => [name, run])),
+    },
+  };
+  mkdirSync(dirname(RESULTS_FILE), { recursive: true });
+  writeFileSync(RESULTS_FILE, `${JSON.stringify(file, null, 2)}\n`);
 }
 
 function formatTable(table: Table): string {
@@ -114,24 +168,16 @@ async function main(): Promise<number> {
     }).trimStart(),
   );
 
-  mkdirSync(dirname(RESULTS_FILE), { recursive: true });
-  writeFileSync(
-    RESULTS_FILE,
-    `${JSON.stringify(
-      {
-        started_at: startedAt.toISOString(),
-        finished_at: new Date().toISOString(),
-        command: `pnpm bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).filter((a) => a !== '--').join(' ')}` : ''}`,
-        env: Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('BENCH_') && k !== 'BENCH_BARE_BODY')),
-        machine,
-        load_average_1m: { before: Number(loadBefore.toFixed(2)), after: Number(loadAfter.toFixed(2)) },
-        targets,
-        sections: Object.fromEntries(Object.entries(results).map(([name, r]) => [name, r.data])),
-      },
-      null,
-      2,
-    )}\n`,
-  );
+  const command = `pnpm bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).filter((a) => a !== '--').join(' ')}` : ''}`;
+  const run: RunInfo = {
+    started_at: startedAt.toISOString(),
+    finished_at: new Date().toISOString(),
+    command,
+    env: Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('BENCH_') && k !== 'BENCH_BARE_BODY')),
+    machine,
+    load_average_1m: { before: Number(loadBefore.toFixed(2)), after: Number(loadAfter.toFixed(2)) },
+  };
+  writeResults(run, targets, results, args.only !== null);
   console.log(`\nResults written to ${relative(ROOT, RESULTS_FILE)}`);
   const failed = targets.filter((t) => !t.pass).length;
   return args.strict && failed > 0 ? 1 : 0;

@@ -267,7 +267,10 @@ export const httpRouteSection: Section = {
             'it moves less than req/s when other work shares the 2 cores, and bare/route CPU approximates the req/s ratio when the server process is the bottleneck.',
           `Response: ${responseBody.length} bytes, answered from a snapshot of ${String(api.ready.models)} models (the seeded catalog of the bench database).`,
           'Included: each answered request publishes its route.decided event to a BullMQ queue in Redis (group commit, after the answer is sent). ' +
-            'Not included: the metric-aggregator draining that queue into Postgres (no consumer runs here; the queued events are counted, then deleted), and A/B test resolution.',
+            'Not included: the metric-aggregator draining that queue into Postgres (no consumer runs here; the queued events are counted, then deleted).',
+          (JSON.parse(responseBody) as { is_ab_test?: unknown }).is_ab_test === true
+            ? 'A/B: the captured answer came from an A/B test (a running test was found in the bench database).'
+            : 'A/B: no test is running in the bench database, so enable_ab_test finds none and no assignment is made (the abtest-route section measures that path).',
         ],
         data: {
           connections,

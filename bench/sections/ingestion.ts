@@ -252,8 +252,9 @@ export const ingestionSection: Section = {
 async function opsCpu(opsUrl: string): Promise<number | null> {
   try {
     const text = await (await fetch(`${opsUrl}/metrics`)).text();
-    const line = text.split('\n').find((l) => l.startsWith('model_router_process_cpu_seconds_total '));
-    return line ? Number(line.split(' ')[1]) : null;
+    // e.g. model_router_process_cpu_seconds_total{service="metric-aggregator"} 12.3
+    const line = text.split('\n').find((l) => /^model_router_process_cpu_seconds_total[{ ]/.test(l));
+    return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : null;
   } catch {
     return null;
   }

@@ -1,6 +1,6 @@
 export * from './events.js';
 export * from './catalog.js';
-export { EventPublisher, type PublisherOptions } from './publisher.js';
+export { EventPublisher, type PublishOptions, type PublisherOptions } from './publisher.js';
 export {
   checkHandlers,
   type EventHandler,

@@ -10,6 +10,15 @@ interface Pending {
   traces: Array<{ from: number; to: number; traceparent: string }>;
 }
 
+export interface PublishOptions {
+  /**
+   * The producer built the event itself from values it had already validated (the route event on
+   * the hot path): skip the producer-side schema check, which costs ~15 µs there. The type system
+   * still checks its shape, and the consumer validates every job's payload against the catalog.
+   */
+  trusted?: boolean;
+}
+
 export interface PublisherOptions {
   /** Deployment key prefix (config `redis.key_prefix`). */
   keyPrefix: string;
@@ -50,16 +59,18 @@ export class EventPublisher {
   }
 
   /** Validates and enqueues one event; resolves when it is stored in Redis. */
-  publish<N extends EventName>(name: N, event: EventOf<N>): Promise<void> {
-    return this.publishMany(name, [event]);
+  publish<N extends EventName>(name: N, event: EventOf<N>, options: PublishOptions = {}): Promise<void> {
+    return this.publishMany(name, [event], options);
   }
 
   /** Validates and enqueues events of one name; resolves when every one is stored in Redis. */
-  publishMany<N extends EventName>(name: N, events: readonly EventOf<N>[]): Promise<void> {
+  publishMany<N extends EventName>(name: N, events: readonly EventOf<N>[], options: PublishOptions = {}): Promise<void> {
     if (this.closed) return Promise.reject(new Error('publisher is closed'));
     if (events.length === 0) return Promise.resolve();
-    const schema = JOB_CATALOG[name].event;
-    for (const event of events) schema.parse(event);
+    if (!options.trusted) {
+      const schema = JOB_CATALOG[name].event;
+      for (const event of events) schema.parse(event);
+    }
     const producer = startProducerSpan(JOB_CATALOG[name].queue, name, events.length);
     return new Promise((resolve, reject) => {
       let entry = this.pending.get(name);
