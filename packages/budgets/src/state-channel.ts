@@ -1,3 +1,4 @@
+import { subscribeJson } from '@model-router/redis';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { budgetKeys } from './keys.js';
@@ -22,27 +23,10 @@ export async function publishBudgetSpend(redis: Redis, prefix: string, spend: re
  * Calls `onSpend` with each valid notice on the budget-state channel, using `subscriber` (a
  * connection in subscriber mode; it may listen to other channels too). Returns an unsubscribe.
  */
-export async function subscribeBudgetSpend(
+export function subscribeBudgetSpend(
   subscriber: Redis,
   prefix: string,
   onSpend: (spend: BudgetSpendNotice[]) => void,
 ): Promise<() => Promise<void>> {
-  const channel = budgetKeys(prefix).stateChannel;
-  const listener = (from: string, raw: string): void => {
-    if (from !== channel) return;
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(raw);
-    } catch {
-      return;
-    }
-    const result = messageSchema.safeParse(parsed);
-    if (result.success) onSpend(result.data.spend);
-  };
-  subscriber.on('message', listener);
-  await subscriber.subscribe(channel);
-  return async () => {
-    subscriber.off('message', listener);
-    await subscriber.unsubscribe(channel);
-  };
+  return subscribeJson(subscriber, budgetKeys(prefix).stateChannel, messageSchema, (message) => onSpend(message.spend));
 }

@@ -13,6 +13,7 @@ import {
   type HealthPolicy,
 } from '@model-router/domain';
 import type { Redis } from 'ioredis';
+import { subscribeJson } from '@model-router/redis';
 import { z } from 'zod';
 import { circuitKey, decodeCircuit, runtimeChannel } from './circuit.codec.js';
 
@@ -83,27 +84,10 @@ export type RuntimeChange = z.infer<typeof runtimeChangeSchema>;
  * connection: a subscribed client can run no other commands). Returns an unsubscribe. Notices sent
  * while disconnected are lost: call `loadRuntime` again on every reconnect.
  */
-export async function subscribeRuntimeChanges(
+export function subscribeRuntimeChanges(
   subscriber: Redis,
   prefix: string,
   onChange: (change: RuntimeChange) => void,
 ): Promise<() => Promise<void>> {
-  const channel = runtimeChannel(prefix);
-  const listener = (from: string, raw: string): void => {
-    if (from !== channel) return;
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(raw);
-    } catch {
-      return;
-    }
-    const result = runtimeChangeSchema.safeParse(parsed);
-    if (result.success) onChange(result.data);
-  };
-  subscriber.on('message', listener);
-  await subscriber.subscribe(channel);
-  return async () => {
-    subscriber.off('message', listener);
-    await subscriber.unsubscribe(channel);
-  };
+  return subscribeJson(subscriber, runtimeChannel(prefix), runtimeChangeSchema, onChange);
 }

@@ -60,15 +60,17 @@ export async function publishConfigChange(redis: Redis, prefix: string, change: 
 }
 
 /**
- * Calls `onChange` for each valid change notice on the config channel, using `subscriber` (a
- * dedicated connection: a subscribed client can run no other commands). Returns an unsubscribe.
+ * Calls `onMessage` for each message on `channel` that parses as JSON and matches `schema` (others
+ * are ignored), using `subscriber`: a connection in subscriber mode, which may listen to other
+ * channels too. Returns an unsubscribe. Messages sent while disconnected are lost: a listener
+ * reloads what it tracks on every reconnect.
  */
-export async function subscribeConfigChanges(
+export async function subscribeJson<T>(
   subscriber: Redis,
-  prefix: string,
-  onChange: (change: ConfigChange) => void,
+  channel: string,
+  schema: z.ZodType<T>,
+  onMessage: (message: T) => void,
 ): Promise<() => Promise<void>> {
-  const channel = keys(prefix).configChannel;
   const listener = (from: string, raw: string): void => {
     if (from !== channel) return;
     let parsed: unknown;
@@ -77,8 +79,8 @@ export async function subscribeConfigChanges(
     } catch {
       return;
     }
-    const result = configChangeSchema.safeParse(parsed);
-    if (result.success) onChange(result.data);
+    const result = schema.safeParse(parsed);
+    if (result.success) onMessage(result.data);
   };
   subscriber.on('message', listener);
   await subscriber.subscribe(channel);
@@ -86,4 +88,13 @@ export async function subscribeConfigChanges(
     subscriber.off('message', listener);
     await subscriber.unsubscribe(channel);
   };
+}
+
+/** Calls `onChange` for each valid change notice on the config channel (see subscribeJson). */
+export function subscribeConfigChanges(
+  subscriber: Redis,
+  prefix: string,
+  onChange: (change: ConfigChange) => void,
+): Promise<() => Promise<void>> {
+  return subscribeJson(subscriber, keys(prefix).configChannel, configChangeSchema, onChange);
 }
