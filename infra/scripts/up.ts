@@ -93,16 +93,28 @@ const services = [
 ];
 
 const { result, commands } = concurrently(
-  // tsx straight away (not through `pnpm start`), so a signal reaches each service directly.
-  services.map((s) => ({ name: s.name, command: 'tsx src/main.ts', cwd: `services/${s.name}` })),
-  { prefix: 'name', killOthersOn: ['failure'], killSignal: 'SIGTERM' },
+  // Node itself with the tsx loader (no wrapper process): a signal reaches each service directly,
+  // and nothing in between turns a second signal into a kill while a service is still stopping.
+  services.map((s) => ({ name: s.name, command: 'node --import tsx src/main.ts', cwd: `services/${s.name}` })),
+  { prefix: 'name', killSignal: 'SIGTERM' },
 );
 
+/** Stops every service once: on Ctrl-C/SIGTERM, or when one of them dies on its own. */
+let stopping = false;
 const stop = (): void => {
+  if (stopping) return;
+  stopping = true;
   for (const command of commands) command.kill('SIGTERM');
 };
 process.on('SIGINT', stop);
 process.on('SIGTERM', stop);
+for (const command of commands) {
+  command.close.subscribe((event) => {
+    if (stopping) return;
+    console.error(`\n✖ ${command.name} exited (${String(event.exitCode)}): stopping the others\n`);
+    stop();
+  });
+}
 
 await Promise.all(services.map((s) => waitReady(s.name, s.ready)));
 console.log(`
@@ -118,6 +130,7 @@ console.log(`
   Stop with Ctrl-C.
 `);
 
+// Every service stopped: 0 when each stopped cleanly, 1 otherwise.
 await result.then(
   () => process.exit(0),
   () => process.exit(1),
