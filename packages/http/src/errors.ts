@@ -1,5 +1,5 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
-import type { ZodError } from 'zod';
+import type { ZodError, ZodType } from 'zod';
 import type { Logger } from '@model-router/logger';
 
 /** The closed set of error codes, each with its HTTP status and whether a retry can help. */
@@ -65,6 +65,13 @@ export function validationError(error: ZodError, what = 'request body'): ApiErro
   const first = details[0];
   const summary = first ? `${first.path}: ${first.message}` : 'invalid';
   return new ApiError('VALIDATION_ERROR', `invalid ${what}: ${summary}`, details);
+}
+
+/** Parses input with `schema`; a failure becomes a 400 VALIDATION_ERROR naming each bad field. */
+export function parseInput<T>(schema: ZodType<T>, value: unknown, what?: string): T {
+  const result = schema.safeParse(value);
+  if (!result.success) throw validationError(result.error, what);
+  return result.data;
 }
 
 export const notFoundHandler: RequestHandler = (req, _res, next) => {

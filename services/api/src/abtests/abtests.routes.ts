@@ -14,10 +14,9 @@ import {
   nextStatus,
   validateVariants,
 } from '@model-router/domain';
-import { ApiError, validationError } from '@model-router/http';
+import { ApiError, parseInput as parse } from '@model-router/http';
 import type { EventPublisher, MetricRecordedEvent } from '@model-router/queue';
 import express, { type RequestHandler, type Router } from 'express';
-import type { ZodType } from 'zod';
 import type { ConfigChanges } from '../events/config-changes.js';
 import type { OutcomeReporter } from '../events/outcome-reporter.js';
 import { acceptEvents, toEvents } from '../metrics/metrics.routes.js';
@@ -43,12 +42,6 @@ export interface AbTestRoutesDeps {
   requireAdmin: RequestHandler;
   requireReader: RequestHandler;
   requireClient: RequestHandler;
-}
-
-function parse<T>(schema: ZodType<T>, value: unknown, what?: string): T {
-  const result = schema.safeParse(value);
-  if (!result.success) throw validationError(result.error, what);
-  return result.data;
 }
 
 const notFound = (id: string) => new ApiError('AB_TEST_NOT_FOUND', `A/B test "${id}" does not exist`);

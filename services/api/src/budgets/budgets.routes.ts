@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { type BudgetInput, BudgetRepository, DuplicateBudgetError, spendKey, type StoredBudget } from '@model-router/database';
 import { budgetStatus, nanosToUsd, periodWindow, usdToNanos } from '@model-router/domain';
-import { ApiError, validationError } from '@model-router/http';
+import { ApiError, parseInput as parse } from '@model-router/http';
 import express, { type RequestHandler, type Router } from 'express';
-import type { ZodType } from 'zod';
 import type { ConfigChanges } from '../events/config-changes.js';
 import type { SnapshotStore } from '../routing/snapshot-store.js';
 import { type BudgetBody, budgetIdSchema, createBudgetSchema, replaceBudgetSchema } from './budget.schema.js';
@@ -15,12 +14,6 @@ export interface BudgetRoutesDeps {
   clock: () => number;
   requireAdmin: RequestHandler;
   requireReader: RequestHandler;
-}
-
-function parse<T>(schema: ZodType<T>, value: unknown, what?: string): T {
-  const result = schema.safeParse(value);
-  if (!result.success) throw validationError(result.error, what);
-  return result.data;
 }
 
 const pathId = (raw: unknown): string => parse(budgetIdSchema, raw, 'budget id');

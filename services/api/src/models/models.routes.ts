@@ -1,9 +1,8 @@
 import { DuplicateModelError, ModelRepository, type StoredModel } from '@model-router/database';
 import { type Model, UNKNOWN_RUNTIME } from '@model-router/domain';
 import type { CircuitStore } from '@model-router/health';
-import { ApiError, validationError } from '@model-router/http';
+import { ApiError, parseInput as parse } from '@model-router/http';
 import express, { type RequestHandler, type Router } from 'express';
-import type { ZodType } from 'zod';
 import type { ConfigChanges } from '../events/config-changes.js';
 import type { SnapshotStore } from '../routing/snapshot-store.js';
 import { createModelSchema, modelIdSchema, patchModelSchema, replaceModelSchema } from './model.schema.js';
@@ -15,12 +14,6 @@ export interface ModelRoutesDeps {
   circuits: CircuitStore;
   requireAdmin: RequestHandler;
   requireReader: RequestHandler;
-}
-
-function parse<T>(schema: ZodType<T>, value: unknown, what?: string): T {
-  const result = schema.safeParse(value);
-  if (!result.success) throw validationError(result.error, what);
-  return result.data;
 }
 
 function pathId(raw: string | string[] | undefined): string {
