@@ -1,5 +1,6 @@
 export * from './model.js';
 export * from './cost.js';
+export * from './random.js';
 export * from './tokens.js';
 export * from './routing/types.js';
 export * from './routing/filters.js';

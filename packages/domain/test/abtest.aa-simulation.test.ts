@@ -18,22 +18,11 @@ import {
   type RatioSums,
   twoProportionZTest,
   welchTTest,
+  seededRandom,
 } from '../src/index.js';
 
 // Local bindings: under jest's vm context each global lookup (Math.*) in a hot loop is slow.
 const { exp, log, sqrt, cos, sin, floor, PI } = Math;
-const imul = Math.imul;
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = imul(t ^ (t >>> 15), t | 1);
-    t ^= t + imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Standard normal draws by Box–Muller (both outputs used). */
 function normalSource(random: () => number): () => number {
@@ -143,7 +132,7 @@ function simulateRun(random: () => number, normal: () => number): [Arm, Arm] {
 
 describe('A/A simulation: false-positive rates at α = 0.05', () => {
   it(`the user-level test holds its level over ${RUNS} runs of ${USERS_PER_RUN} heterogeneous users; request-level Welch does not`, () => {
-    const random = mulberry32(20240601);
+    const random = seededRandom(20240601);
     const normal = normalSource(random);
     const hits = { userLatency: 0, userCost: 0, userSuccess: 0, reqLatency: 0, reqCost: 0, reqSuccess: 0 };
     let requests = 0;

@@ -13,19 +13,8 @@ import {
   pearsonChiSquareTable,
   srmTest,
   validateVariants,
+  seededRandom,
 } from '../src/index.js';
-
-/** mulberry32: a small seeded PRNG (uniform in [0, 1) with 2^-32 resolution). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * An independent MurmurHash3_x86_32, transcribed from Austin Appleby's C++ reference
@@ -309,7 +298,7 @@ describe('weighted-random assignment', () => {
 
   it('splits seeded draws as the weights (χ², p > 0.001)', () => {
     const t = test('wr', [v('a', 0.25), v('b', 0.75)], 'weighted_random');
-    const random = mulberry32(12345);
+    const random = seededRandom(12345);
     const counts = [0, 0];
     for (let i = 0; i < 100_000; i++) counts[assignVariant(t, `u${i}`, random)!.id === 'a' ? 0 : 1]!++;
     expect(srmTest(counts, [0.25, 0.75]).p_value).toBeGreaterThan(0.001);

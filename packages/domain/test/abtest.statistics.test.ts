@@ -30,6 +30,7 @@ import {
   userLevelSumsFromTotals,
   varianceOf,
   welchTTest,
+  seededRandom,
 } from '../src/index.js';
 
 /**
@@ -45,17 +46,6 @@ function expectSig(actual: number | null, expected: string): void {
 function expectRel(actual: number | null, expected: number, rel: number): void {
   expect(actual).not.toBeNull();
   expect(Math.abs((actual as number) - expected)).toBeLessThanOrEqual(rel * Math.abs(expected));
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 describe('distributions (stdlib) against SciPy 1.17 (scipy.stats t.sf, t.ppf, norm.sf, chi2.sf)', () => {
@@ -263,7 +253,7 @@ describe('user-level ratio metrics (delta method)', () => {
   });
 
   it('with one request per user equals Welch’s t-test on the same values', () => {
-    const random = mulberry32(99);
+    const random = seededRandom(99);
     const xa = Array.from({ length: 300 }, () => 500 + 400 * random());
     const xb = Array.from({ length: 420 }, () => 450 + 600 * random() ** 2);
     const welch = welchTTest(momentsFromValues(xa), momentsFromValues(xb));
@@ -291,7 +281,7 @@ describe('user-level ratio metrics (delta method)', () => {
   });
 
   it('incremental updates of the stored sums equal the sums of the final per-user totals', () => {
-    const random = mulberry32(5);
+    const random = seededRandom(5);
     const totals = new Map<string, UserTotals>();
     let stored = emptyUserLevelSums();
     for (let k = 0; k < 5000; k++) {
@@ -343,7 +333,7 @@ describe('latency histogram percentiles', () => {
   });
 
   it('is close to the exact percentiles of a uniform sample', () => {
-    const random = mulberry32(11);
+    const random = seededRandom(11);
     const bounds = Array.from({ length: 100 }, (_, i) => (i + 1) * 20); // 20 ms buckets to 2 s
     let counts = emptyHistogramCounts(bounds);
     const values: number[] = [];
@@ -376,7 +366,7 @@ describe('latency histogram percentiles', () => {
 
 describe('analyze', () => {
   function arm(id: string, weight: number, users: number, seed: number, latencyShift = 0): AbVariantStats {
-    const random = mulberry32(seed);
+    const random = seededRandom(seed);
     const totals: UserTotals[] = [];
     const latencies: number[] = [];
     const costs: number[] = [];

@@ -29,6 +29,18 @@ export interface JobDefinition<S extends z.ZodType = z.ZodType> {
 const HOUR = 3600;
 const WEEK = 7 * 24 * HOUR;
 
+/** Bounded retention: an hour of completed jobs, a week of failed ones to inspect. */
+const RETENTION = {
+  removeOnComplete: { age: HOUR, count: 1000 },
+  removeOnFail: { age: WEEK, count: 10_000 },
+} as const;
+
+/** Events that must reach Postgres: retry for ~35 minutes, Postgres may be away that long. */
+const UNTIL_POSTGRES_RETURNS = {
+  attempts: 12,
+  backoff: { type: 'exponential', delay: 1000 },
+} as const;
+
 /**
  * The typed job catalog: every event name, its schema, queue, consumer, retry policy and retention.
  * Producers can publish only these names with valid events; a worker service must handle exactly
@@ -40,21 +52,16 @@ export const JOB_CATALOG = {
     event: routeDecidedEvent,
     consumer: 'metric-aggregator',
     maxBatch: 1000,
-    // Postgres may be away for minutes: retry for ~35 minutes before a job is parked as failed.
-    attempts: 12,
-    backoff: { type: 'exponential', delay: 1000 },
-    removeOnComplete: { age: HOUR, count: 1000 },
-    removeOnFail: { age: WEEK, count: 10_000 },
+    ...UNTIL_POSTGRES_RETURNS,
+    ...RETENTION,
   },
   'metric.recorded': {
     queue: 'metric-events',
     event: metricRecordedEvent,
     consumer: 'metric-aggregator',
     maxBatch: 1000,
-    attempts: 12,
-    backoff: { type: 'exponential', delay: 1000 },
-    removeOnComplete: { age: HOUR, count: 1000 },
-    removeOnFail: { age: WEEK, count: 10_000 },
+    ...UNTIL_POSTGRES_RETURNS,
+    ...RETENTION,
   },
   'config.changed': {
     queue: 'config-events',
@@ -63,8 +70,7 @@ export const JOB_CATALOG = {
     maxBatch: 100,
     attempts: 20,
     backoff: { type: 'exponential', delay: 200 },
-    removeOnComplete: { age: HOUR, count: 1000 },
-    removeOnFail: { age: WEEK, count: 10_000 },
+    ...RETENTION,
   },
   'model.outcomes': {
     queue: 'model-outcomes',
@@ -74,8 +80,7 @@ export const JOB_CATALOG = {
     // Stale outcomes are worth little: a few quick retries, then the next window's summary counts.
     attempts: 3,
     backoff: { type: 'fixed', delay: 200 },
-    removeOnComplete: { age: HOUR, count: 1000 },
-    removeOnFail: { age: WEEK, count: 10_000 },
+    ...RETENTION,
   },
   'health.probe': {
     queue: 'health-probes',
@@ -93,11 +98,9 @@ export const JOB_CATALOG = {
     event: costRecordedEvent,
     consumer: 'budget-enforcer',
     maxBatch: 1000,
-    // Spend must not be lost while Postgres is away: retry for ~35 minutes, like metric events.
-    attempts: 12,
-    backoff: { type: 'exponential', delay: 1000 },
-    removeOnComplete: { age: HOUR, count: 1000 },
-    removeOnFail: { age: WEEK, count: 10_000 },
+    // Spend must not be lost while Postgres is away.
+    ...UNTIL_POSTGRES_RETURNS,
+    ...RETENTION,
   },
 } as const satisfies Record<string, JobDefinition>;
 
