@@ -6,8 +6,10 @@
 install:
 	@bash infra/scripts/install.sh
 
+# Not through `pnpm start`: pnpm kills its children when it gets Ctrl-C/SIGTERM, before the
+# services have logged their graceful stop. node_modules/.bin first: its `node` is the pinned Node 24.
 up: install
-	@pnpm start
+	@PATH="$(CURDIR)/node_modules/.bin:$$PATH" exec node --import tsx infra/scripts/up.ts
 
 test: install
 	@pnpm test

@@ -1,5 +1,5 @@
 /**
- * `pnpm start` (what `make up` runs): checks Postgres and Redis, applies migrations, then starts the
+ * `make up` (and `pnpm start`): checks Postgres and Redis, applies migrations, then starts the
  * mock provider, the API and every worker, waits until each is ready and prints the URLs. Ctrl-C
  * (or SIGTERM) stops them all gracefully.
  */
@@ -95,7 +95,8 @@ const services = [
 const { result, commands } = concurrently(
   // Node itself with the tsx loader (no wrapper process): a signal reaches each service directly,
   // and nothing in between turns a second signal into a kill while a service is still stopping.
-  services.map((s) => ({ name: s.name, command: 'node --import tsx src/main.ts', cwd: `services/${s.name}` })),
+  // process.execPath: the same (pinned) Node that runs this script, whatever PATH says.
+  services.map((s) => ({ name: s.name, command: `${process.execPath} --import tsx src/main.ts`, cwd: `services/${s.name}` })),
   { prefix: 'name', killSignal: 'SIGTERM' },
 );
 
