@@ -2,6 +2,9 @@ import { type AbVariant, assignVariant, type RandomSource } from '@model-router/
 import type { StoredAbTest } from '@model-router/database';
 import { keys, type Redis } from '@model-router/redis';
 
+/** Said by `AbAssigner.assignWithoutIo` when the assignment needs a Redis round trip. */
+export const NEEDS_REDIS = Symbol('needs redis');
+
 export interface Assignment {
   test: StoredAbTest;
   variant: AbVariant;
@@ -28,14 +31,22 @@ export class AbAssigner {
     return running[0] ?? null;
   }
 
-  async assign(test: StoredAbTest, userId: string | undefined): Promise<Assignment | null> {
+  /**
+   * The assignment when it needs no I/O (no user, or consistent_hash), else `NEEDS_REDIS`: the route
+   * handler stays synchronous for every request that does not have to wait for Redis.
+   */
+  assignWithoutIo(test: StoredAbTest, userId: string | undefined): Assignment | null | typeof NEEDS_REDIS {
     if (!userId) return null;
-    if (test.strategy === 'consistent_hash') {
-      const variant = assignVariant(test, userId);
-      return variant ? { test, variant } : null;
-    }
-    const drawn = assignVariant(test, userId, this.random)!;
-    const key = keys(this.keyPrefix).abtestUser(test.id, userId);
+    if (test.strategy !== 'consistent_hash') return NEEDS_REDIS;
+    const variant = assignVariant(test, userId);
+    return variant ? { test, variant } : null;
+  }
+
+  async assign(test: StoredAbTest, userId: string | undefined): Promise<Assignment | null> {
+    const now = this.assignWithoutIo(test, userId);
+    if (now !== NEEDS_REDIS) return now;
+    const drawn = assignVariant(test, userId!, this.random)!;
+    const key = keys(this.keyPrefix).abtestUser(test.id, userId!);
     // SET … NX GET answers the value already there (the user's sticky variant) or null (ours was set).
     const earlier = (await this.redis.call('SET', key, drawn.id, 'PX', String(this.userTtlMs), 'NX', 'GET')) as string | null;
     const variant = earlier === null ? drawn : test.variants.find((v) => v.id === earlier);

@@ -12,7 +12,8 @@ import type { AbAssigner, Assignment } from '../abtests/ab-assigner.js';
 
 const tracer = trace.getTracer('@model-router/api');
 
-const traced = (): boolean => tracingEnabled() && trace.getActiveSpan()?.isRecording() === true;
+/** Is this request recorded by a tracer? (A boolean and nothing else when tracing is off.) */
+export const traced = (): boolean => tracingEnabled() && trace.getActiveSpan()?.isRecording() === true;
 
 /** Puts the user in a variant of `test`, inside an `abtest.assign` span when the request is traced. */
 export async function assignTraced(assigner: AbAssigner, test: StoredAbTest, userId: string | undefined): Promise<Assignment | null> {

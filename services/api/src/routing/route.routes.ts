@@ -1,4 +1,5 @@
 import {
+  type BudgetRoutePlan,
   type Candidate,
   countPromptTokens,
   route,
@@ -11,12 +12,12 @@ import {
 } from '@model-router/domain';
 import { ApiError, validationError } from '@model-router/http';
 import { type EventPublisher, usdToNanos } from '@model-router/queue';
-import express, { type RequestHandler, type Router } from 'express';
-import type { AbAssigner, Assignment } from '../abtests/ab-assigner.js';
+import type { Request, RequestHandler, Response } from 'express';
+import { type AbAssigner, type Assignment, NEEDS_REDIS } from '../abtests/ab-assigner.js';
 import type { BudgetTracker } from '../budgets/budget-tracker.js';
 import { type ApiMetrics, childCache } from '../metrics.js';
-import { assignTraced, traceDecision } from './route-tracing.js';
-import { parseRouteRequestFast, routeRequestSchema } from './route.schema.js';
+import { assignTraced, traceDecision, traced } from './route-tracing.js';
+import { parseRouteRequestFast, type RouteRequest, routeRequestSchema } from './route.schema.js';
 import type { SnapshotStore } from './snapshot-store.js';
 
 export interface RouteDeps {
@@ -24,7 +25,6 @@ export interface RouteDeps {
   options: RoutingOptions;
   defaultStrategy: RoutingStrategy;
   metrics: ApiMetrics;
-  requireClient: RequestHandler;
   publisher: EventPublisher;
   /** A/B assignment; null when A/B testing is disabled in config. */
   assigner: AbAssigner | null;
@@ -87,17 +87,39 @@ function withCircuitOpen(snapshot: RoutingSnapshot, modelId: string): RoutingSna
   return { ...snapshot, runtime };
 }
 
+/** One route request on its way to an answer (an object, not closures: this is the hot path). */
+interface Pending {
+  body: RouteRequest;
+  strategy: RoutingStrategy;
+  explain: boolean;
+  assignment: Assignment | null;
+  snapshot: RoutingSnapshot;
+  query: RouteQuery;
+  budgetPlan: BudgetRoutePlan | undefined;
+  /** `process.hrtime.bigint()` before tokenizing: the decision's start. */
+  started: bigint;
+  decision: Decided | null;
+  answer: Answer | null;
+}
+
 /**
  * POST /api/v1/route: answers from the in-memory snapshot. Redis is read only for a weighted_random
- * A/B test and for a half-open circuit's trial permit.
+ * A/B test and for a half-open circuit's trial permit; every other request is answered
+ * synchronously (no promise, no extra turn of the event loop).
  */
-export function routeRoutes(deps: RouteDeps): Router {
-  const router = express.Router();
-  const decisionsOf = childCache((strategy, model, provider, abTest) =>
-    deps.metrics.routeDecisions.labels(strategy, model, provider, abTest),
-  );
-  const decisionSecondsOf = childCache((strategy) => deps.metrics.routeDecisionSeconds.labels(strategy));
-  router.post('/route', deps.requireClient, async (req, res) => {
+class RouteEndpoint {
+  private readonly decisionsOf;
+  private readonly decisionSecondsOf;
+
+  constructor(private readonly deps: RouteDeps) {
+    this.decisionsOf = childCache((strategy, model, provider, abTest) =>
+      deps.metrics.routeDecisions.labels(strategy, model, provider, abTest),
+    );
+    this.decisionSecondsOf = childCache((strategy) => deps.metrics.routeDecisionSeconds.labels(strategy));
+  }
+
+  handle(req: Request, res: Response): Promise<void> | undefined {
+    const { deps } = this;
     let body = parseRouteRequestFast(req.body);
     if (!body) {
       const parsed = routeRequestSchema.safeParse(req.body);
@@ -106,59 +128,106 @@ export function routeRoutes(deps: RouteDeps): Router {
     }
     const strategy = body.strategy ?? deps.defaultStrategy;
     const explain = req.query.explain === 'true' || req.query.explain === '1';
-    let snapshot: RoutingSnapshot = deps.snapshots.current;
-    const current = deps.snapshots.current;
-
-    let assignment: Assignment | null = null;
     if (body.enable_ab_test && deps.assigner) {
+      const current = deps.snapshots.current;
       const test = deps.assigner.pickTest(current.runningTestList, current.runningTests, body.ab_test_id);
-      if (test) assignment = await assignTraced(deps.assigner, test, body.user_id);
-      if (assignment) deps.metrics.abAssignments.inc({ ab_test: assignment.test.id, variant: assignment.variant.id });
+      if (test) {
+        const now = traced() ? NEEDS_REDIS : deps.assigner.assignWithoutIo(test, body.user_id);
+        if (now === NEEDS_REDIS) {
+          return assignTraced(deps.assigner, test, body.user_id).then((assignment) =>
+            this.answer(res, body, strategy, explain, assignment),
+          );
+        }
+        return this.answer(res, body, strategy, explain, now);
+      }
     }
+    return this.answer(res, body, strategy, explain, null);
+  }
 
+  private answer(res: Response, body: RouteRequest, strategy: RoutingStrategy, explain: boolean, assignment: Assignment | null): Promise<void> | undefined {
+    const { deps } = this;
+    if (assignment) deps.metrics.abAssignments.inc({ ab_test: assignment.test.id, variant: assignment.variant.id });
     const started = process.hrtime.bigint();
     const promptTokens = countPromptTokens(body.prompt);
-    const query: RouteQuery = {
-      prompt_tokens: promptTokens,
-      max_tokens: body.max_tokens,
+    const p: Pending = {
+      body,
       strategy,
-      required_capabilities: body.required_capabilities,
-      providers: body.providers,
-      max_cost_usd: body.max_cost_usd,
-      max_latency_ms: body.max_latency_ms,
+      explain,
+      assignment,
+      snapshot: deps.snapshots.current,
+      query: {
+        prompt_tokens: promptTokens,
+        max_tokens: body.max_tokens,
+        strategy,
+        required_capabilities: body.required_capabilities,
+        providers: body.providers,
+        max_cost_usd: body.max_cost_usd,
+        max_latency_ms: body.max_latency_ms,
+      },
+      budgetPlan: undefined,
+      started,
+      decision: null,
+      answer: null,
     };
     // Budgets: models a budget removes for this request, and cheapest-first under a downgrade.
-    const budgetPlan = deps.budgets?.plan(snapshot.models, { user_id: body.user_id, prompt_tokens: promptTokens, max_tokens: body.max_tokens });
-    if (budgetPlan) {
-      if (budgetPlan.blocked !== snapshot.budget_blocked) snapshot = { ...snapshot, budget_blocked: budgetPlan.blocked };
-      if (budgetPlan.downgraded_by !== null) query.strategy = 'cheapest';
+    const plan = deps.budgets?.plan(p.snapshot.models, { user_id: body.user_id, prompt_tokens: promptTokens, max_tokens: body.max_tokens });
+    if (plan) {
+      p.budgetPlan = plan;
+      if (plan.blocked !== p.snapshot.budget_blocked) p.snapshot = { ...p.snapshot, budget_blocked: plan.blocked };
+      if (plan.downgraded_by !== null) p.query.strategy = 'cheapest';
     }
-    const decide = (): [Decided, Answer] => {
-      // Ranking every eligible model is needed only to explain; a decision needs the top few.
-      const decision = route(snapshot, query, deps.options, { rankAll: explain });
-      // Names the budget behind each exclusion; 429 BUDGET_EXCEEDED when budgets left nothing.
-      if (budgetPlan) deps.budgets!.applyVerdict(decision, budgetPlan);
-      if (!decision.ok) {
-        throw new ApiError('NO_ELIGIBLE_MODEL', 'no model satisfies the request', {
-          prompt_tokens: promptTokens,
-          excluded: decision.excluded,
-        });
-      }
-      return [decision, assignment ? applyAssignment(decision, assignment, deps.options.max_fallbacks) : decision];
-    };
-    let [decision, answer] = decide();
-    decisionSecondsOf(strategy).observe(Number(process.hrtime.bigint() - started) / 1e9);
+    this.decide(p);
+    this.decisionSecondsOf(strategy).observe(Number(process.hrtime.bigint() - started) / 1e9);
+    if (!this.halfOpen(p)) {
+      this.respond(res, p);
+      return undefined;
+    }
+    return this.withTrialPermit(res, p);
+  }
 
-    // A half-open circuit admits a limited number of trial requests across all replicas.
-    while (deps.acquireTrial && runtimeOf(snapshot, answer.chosen.model.id).circuit === 'half_open') {
-      if (await deps.acquireTrial(answer.chosen.model.id).catch(() => false)) break;
-      snapshot = withCircuitOpen(snapshot, answer.chosen.model.id);
-      [decision, answer] = decide();
+  private decide(p: Pending): void {
+    // Ranking every eligible model is needed only to explain; a decision needs the top few.
+    const decision = route(p.snapshot, p.query, this.deps.options, { rankAll: p.explain });
+    // Names the budget behind each exclusion; 429 BUDGET_EXCEEDED when budgets left nothing.
+    if (p.budgetPlan) this.deps.budgets!.applyVerdict(decision, p.budgetPlan);
+    if (!decision.ok) {
+      throw new ApiError('NO_ELIGIBLE_MODEL', 'no model satisfies the request', {
+        prompt_tokens: p.query.prompt_tokens,
+        excluded: decision.excluded,
+      });
     }
-    const { chosen, fallbacks, reason } = answer;
-    traceDecision(started, { strategy, maxTokens: body.max_tokens, promptTokens, decision, chosen, fallbacks, assignment });
+    p.decision = decision;
+    p.answer = p.assignment ? applyAssignment(decision, p.assignment, this.deps.options.max_fallbacks) : decision;
+  }
+
+  /** Is the chosen model's circuit half-open (so it needs one of the shared trial permits)? */
+  private halfOpen(p: Pending): boolean {
+    return this.deps.acquireTrial !== null && runtimeOf(p.snapshot, p.answer!.chosen.model.id).circuit === 'half_open';
+  }
+
+  /**
+   * A half-open circuit admits a limited number of trial requests across all replicas: the one
+   * case where the decision waits for Redis. Without a permit the model counts as open.
+   */
+  private async withTrialPermit(res: Response, p: Pending): Promise<void> {
+    while (this.halfOpen(p)) {
+      const modelId = p.answer!.chosen.model.id;
+      if (await this.deps.acquireTrial!(modelId).catch(() => false)) break;
+      p.snapshot = withCircuitOpen(p.snapshot, modelId);
+      this.decide(p);
+    }
+    this.respond(res, p);
+  }
+
+  private respond(res: Response, p: Pending): void {
+    const { deps } = this;
+    const { body, strategy, assignment } = p;
+    const decision = p.decision!;
+    const { chosen, fallbacks, reason } = p.answer!;
+    const promptTokens = p.query.prompt_tokens;
+    traceDecision(p.started, { strategy, maxTokens: body.max_tokens, promptTokens, decision, chosen, fallbacks, assignment });
     const requestId = res.locals.requestId as string;
-    decisionsOf(strategy, chosen.model.id, chosen.model.provider, assignment ? 'true' : 'false').inc();
+    this.decisionsOf(strategy, chosen.model.id, chosen.model.provider, assignment ? 'true' : 'false').inc();
     res.json({
       request_id: requestId,
       model_id: chosen.model.id,
@@ -174,30 +243,41 @@ export function routeRoutes(deps: RouteDeps): Router {
       variant_id: assignment?.variant.id ?? null,
       is_ab_test: assignment !== null,
       fallbacks,
-      ...(explain ? explainOf(decision) : {}),
+      ...(p.explain ? explainOf(decision) : {}),
     });
     // After the answer: routing stays available when Redis is not, and a lost event is counted.
     deps.publisher
       .publish(
         'route.decided',
         {
-        event_id: requestId,
-        occurred_at: new Date().toISOString(),
-        model_id: chosen.model.id,
-        provider: chosen.model.provider,
-        strategy,
-        user_id: body.user_id ?? null,
-        ab_test_id: assignment?.test.id ?? null,
-        variant_id: assignment?.variant.id ?? null,
-        prompt_tokens: promptTokens,
-        max_tokens: body.max_tokens,
-        estimated_cost_nanos: usdToNanos(chosen.estimated_cost),
-        estimated_latency_ms: chosen.estimated_latency_ms,
+          event_id: requestId,
+          occurred_at: new Date().toISOString(),
+          model_id: chosen.model.id,
+          provider: chosen.model.provider,
+          strategy,
+          user_id: body.user_id ?? null,
+          ab_test_id: assignment?.test.id ?? null,
+          variant_id: assignment?.variant.id ?? null,
+          prompt_tokens: promptTokens,
+          max_tokens: body.max_tokens,
+          estimated_cost_nanos: usdToNanos(chosen.estimated_cost),
+          estimated_latency_ms: chosen.estimated_latency_ms,
         },
         // Built here from the validated request and the decision: no second schema check.
         { trusted: true },
       )
       .catch(deps.onEventLost);
-  });
-  return router;
+  }
+}
+
+/** The Express handler of POST /api/v1/route (see RouteEndpoint). */
+export function routeHandler(deps: RouteDeps): RequestHandler {
+  const endpoint = new RouteEndpoint(deps);
+  return (req, res, next) => {
+    try {
+      endpoint.handle(req, res)?.catch(next);
+    } catch (error) {
+      next(error);
+    }
+  };
 }

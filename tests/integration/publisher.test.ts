@@ -1,0 +1,100 @@
+/**
+ * The event publisher's group commit on the real Redis: what lands in one BullMQ job, and when
+ * `publish` resolves.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { EventPublisher, JOB_CATALOG, type MetricRecordedEvent, type RouteDecidedEvent } from '@model-router/queue';
+import { Redis } from 'ioredis';
+import { createTestEnv, REDIS_URL, type TestEnv } from '../support/index.js';
+
+let env: TestEnv;
+let redis: Redis;
+let publisher: EventPublisher;
+type Queue = EventPublisher['allQueues'][number];
+
+let routeQueue: Queue;
+let metricQueue: Queue;
+
+beforeAll(async () => {
+  env = await createTestEnv();
+  redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+  publisher = new EventPublisher(redis, { keyPrefix: env.redisPrefix });
+  const queue = (name: string) => publisher.allQueues.find((q) => q.name === name)!;
+  routeQueue = queue('route-events');
+  metricQueue = queue('metric-events');
+});
+
+afterAll(async () => {
+  await publisher?.close();
+  redis?.disconnect();
+  await env?.cleanup();
+});
+
+const routeEvent = (id: string): RouteDecidedEvent => ({
+  event_id: id,
+  occurred_at: new Date().toISOString(),
+  model_id: 'gpt-4o',
+  provider: 'openai',
+  strategy: 'cheapest',
+  user_id: null,
+  ab_test_id: null,
+  variant_id: null,
+  prompt_tokens: 3,
+  max_tokens: 100,
+  estimated_cost_nanos: 1000,
+  estimated_latency_ms: 500,
+});
+
+const metricEvent = (id: string): MetricRecordedEvent => ({
+  event_id: id,
+  occurred_at: new Date().toISOString(),
+  accepted_at: new Date().toISOString(),
+  model_id: 'gpt-4o',
+  provider: 'openai',
+  success: true,
+  latency_ms: 100,
+  prompt_tokens: 1,
+  completion_tokens: 1,
+  cost_nanos: 10,
+  user_id: null,
+  request_id: null,
+  ab_test_id: null,
+  variant_id: null,
+});
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The event ids of each job in the queue, oldest job first. */
+async function jobsOf(queue: Queue): Promise<string[][]> {
+  const jobs = await queue.getJobs(['waiting'], 0, -1, true);
+  return jobs.map((job) => (job.data as { events: Array<{ event_id: string }> }).events.map((e) => e.event_id));
+}
+
+describe('EventPublisher', () => {
+  it('puts route events published within their linger into one job, resolving once it is stored', async () => {
+    const linger = JOB_CATALOG['route.decided'].lingerMs;
+    expect(linger).toBeGreaterThan(10);
+    // Published 5 ms apart: Node fires timers in order of expiry, so the second one is queued
+    // before the first event's linger timer writes the batch, however busy the machine is.
+    const first = publisher.publish('route.decided', routeEvent('r1'), { trusted: true });
+    await sleep(5);
+    const second = publisher.publish('route.decided', routeEvent('r2'), { trusted: true });
+    await Promise.all([first, second]);
+    expect(await jobsOf(routeQueue)).toEqual([['r1', 'r2']]);
+  });
+
+  it('writes metric events (a 202 waits for them) after the short default linger', async () => {
+    expect(JOB_CATALOG['metric.recorded']).not.toHaveProperty('lingerMs');
+    const first = publisher.publish('metric.recorded', metricEvent('m1'));
+    await sleep(15);
+    const second = publisher.publish('metric.recorded', metricEvent('m2'));
+    await Promise.all([first, second]);
+    expect(await jobsOf(metricQueue)).toEqual([['m1'], ['m2']]);
+  });
+
+  it('refuses an invalid event before it reaches Redis', async () => {
+    const bad = { ...metricEvent('m3'), latency_ms: -1 };
+    expect(() => publisher.publish('metric.recorded', bad)).toThrow();
+    expect(await jobsOf(metricQueue)).toHaveLength(2);
+  });
+});
