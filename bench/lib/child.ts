@@ -5,6 +5,7 @@
  * answer named requests (`{ type: 'request', id, name }` → `{ type: 'response', id, value | error }`);
  * every child answers "cpu" with its process.cpuUsage().
  */
+import { resolve } from 'node:path';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 
@@ -162,4 +163,13 @@ export function reportReady(
     );
   });
   send({ type: 'ready', ...message });
+}
+
+/**
+ * BENCH_CPU_PROF=DIR: node arguments that write a V8 CPU profile of a server to DIR/<name> when it
+ * stops (none when the variable is unset).
+ */
+export function profileArgs(name: string): string[] {
+  const dir = process.env.BENCH_CPU_PROF;
+  return dir ? ['--cpu-prof', `--cpu-prof-dir=${resolve(dir, name)}`] : [];
 }

@@ -38,6 +38,8 @@ export async function startWorker(options: {
   port: number;
   env?: Record<string, string>;
   timeoutMs?: number;
+  /** Extra arguments for node (a CPU profile, say). */
+  nodeArgs?: string[];
 }): Promise<Worker> {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const key of SCRUBBED) delete env[key];
@@ -50,7 +52,7 @@ export async function startWorker(options: {
     [options.portVariable]: String(options.port),
     ...options.env,
   });
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', options.script], {
+  const child: ChildProcess = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', options.script], {
     cwd: options.cwd,
     env,
     stdio: ['ignore', 'inherit', 'inherit'],

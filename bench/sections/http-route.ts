@@ -3,8 +3,7 @@
  * answering the same JSON, each in its own child process on loopback, loaded one after the other
  * by autocannon from the bench process.
  */
-import { resolve } from 'node:path';
-import { type ChildServer, startChildServer } from '../lib/child.js';
+import { type ChildServer, profileArgs, startChildServer } from '../lib/child.js';
 import { CpuWindow } from '../lib/machine.js';
 import { type LoadResult, runLoad } from '../lib/load.js';
 import { envNumber, fixed, int, median, percent, round } from '../lib/stats.js';
@@ -80,10 +79,6 @@ async function checkRouteEvents(api: ChildServer, before: QueuedEvents): Promise
   }
 }
 
-/** BENCH_CPU_PROF=DIR writes a V8 CPU profile of each server to DIR/api and DIR/bare when it stops. */
-function profileArgs(dir: string | undefined, name: string): string[] {
-  return dir ? ['--cpu-prof', `--cpu-prof-dir=${resolve(dir, name)}`] : [];
-}
 
 async function withServers<T>(
   ctx: BenchContext,
@@ -91,14 +86,13 @@ async function withServers<T>(
 ): Promise<T> {
   const servers: ChildServer[] = [];
   try {
-    const profileDir = process.env.BENCH_CPU_PROF;
     ctx.log('http-route: starting the API (child process)');
     const api = await startChildServer({
       name: 'api',
       script: 'bench/servers/api.ts',
       cwd: ctx.rootDir,
       env: { NODE_ENV: 'production' },
-      nodeArgs: profileArgs(profileDir, 'api'),
+      nodeArgs: profileArgs('api'),
     });
     servers.push(api);
     const eventsBefore = (await api.request('route-events')) as QueuedEvents;
@@ -116,7 +110,7 @@ async function withServers<T>(
       script: 'bench/servers/bare.ts',
       cwd: ctx.rootDir,
       env: { NODE_ENV: 'production', BENCH_BARE_BODY: captured.text },
-      nodeArgs: profileArgs(profileDir, 'bare'),
+      nodeArgs: profileArgs('bare'),
     });
     servers.push(bare);
     const check = await post(`${bare.ready.url}${ROUTE_PATH}`, requestBody);

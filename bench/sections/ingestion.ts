@@ -9,7 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { type ChildServer, startChildServer } from '../lib/child.js';
+import { type ChildServer, profileArgs, startChildServer } from '../lib/child.js';
 import { CpuWindow } from '../lib/machine.js';
 import { BENCH_DATABASE_URL, BENCH_REDIS_URL, callJson, clearQueues, sleep, startWorker, type Worker } from '../lib/services.js';
 import { envNumber, fixed, int, round } from '../lib/stats.js';
@@ -92,13 +92,20 @@ export const ingestionSection: Section = {
       await clearQueues(BENCH_REDIS_URL, INGEST_QUEUES);
 
       ctx.log('ingestion: starting the API and the metric-aggregator (child processes)');
-      api = await startChildServer({ name: 'api', script: 'bench/servers/api.ts', cwd: ctx.rootDir, env: { NODE_ENV: 'production' } });
+      api = await startChildServer({
+        name: 'api',
+        script: 'bench/servers/api.ts',
+        cwd: ctx.rootDir,
+        env: { NODE_ENV: 'production' },
+        nodeArgs: profileArgs('ingestion-api'),
+      });
       aggregator = await startWorker({
         name: 'metric-aggregator',
         script: 'services/metric-aggregator/src/main.ts',
         cwd: ctx.rootDir,
         portVariable: 'METRIC_AGGREGATOR_PORT',
         port: AGGREGATOR_PORT,
+        nodeArgs: profileArgs('ingestion-aggregator'),
       });
       const models = (await pool.query<{ id: string; provider: string }>('SELECT id, provider FROM model_router.models ORDER BY id LIMIT 8')).rows;
       if (!models.length) throw new Error('the bench database has no models');
