@@ -1,6 +1,6 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { type EventName, type EventOf, JOB_CATALOG, type JobDefinition, queuePrefix, QUEUE_NAMES } from './catalog.js';
+import { type EventName, type EventOf, JOB_CATALOG, queuePrefix, QUEUE_NAMES } from './catalog.js';
 import { endProducerSpan, startProducerSpan } from './tracing.js';
 
 interface Pending {
@@ -27,8 +27,7 @@ export interface PublisherOptions {
   /**
    * How long the first event of a batch waits for company before the batch is written (group
    * commit). Larger batches cost Redis and BullMQ far less per event; a 202 waits at most this long
-   * more. 0 flushes at the end of the current event-loop turn. An event's own `lingerMs` in the
-   * catalog wins.
+   * more. 0 flushes at the end of the current event-loop turn.
    */
   lingerMs?: number;
 }
@@ -124,8 +123,7 @@ export class EventPublisher {
       this.scheduled.delete(name);
       this.flush(name);
     };
-    const lingerMs = (JOB_CATALOG[name] as JobDefinition).lingerMs ?? this.lingerMs;
-    if (lingerMs > 0) setTimeout(flush, lingerMs);
+    if (this.lingerMs > 0) setTimeout(flush, this.lingerMs);
     else setImmediate(flush);
   }
 
