@@ -1,6 +1,6 @@
 # The two commands a newcomer needs (see README.md):
 #   make up    install, migrate, seed and start every service on this machine's Postgres and Redis
-#   make test  install and run the whole test suite (typecheck, unit, integration, end to end)
+#   make test  install (with the Debian packages some tests drive) and run the whole test suite
 .PHONY: up test bench install
 
 install:
@@ -12,6 +12,7 @@ up: install
 	@PATH="$(CURDIR)/node_modules/.bin:$$PATH" exec node --import tsx infra/scripts/up.ts
 
 test: install
+	@bash infra/scripts/install-test-tools.sh
 	@pnpm test
 
 bench: install

@@ -2,12 +2,10 @@
  * End to end: starts the system exactly as the README says (`make up`), on this test's own database,
  * Redis prefix and ports, then routes the seed's example request over real HTTP and stops it.
  */
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
-import { createTestEnv, freePort, type Spawned, spawnCommand, type TestEnv } from '../support/index.js';
-
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+import { createTestEnv, type Spawned, type TestEnv } from '../support/index.js';
+import { startSystem } from '../support/system.js';
 
 let env: TestEnv;
 let system: Spawned;
@@ -17,31 +15,12 @@ let workerUrls: string[];
 
 beforeAll(async () => {
   env = await createTestEnv();
-  const [apiPort, mockPort, aggregatorPort, checkerPort, invalidatorPort, enforcerPort] = [
-    await freePort(),
-    await freePort(),
-    await freePort(),
-    await freePort(),
-    await freePort(),
-    await freePort(),
-  ];
-  workerUrls = [aggregatorPort, checkerPort, invalidatorPort, enforcerPort].map((port) => `http://127.0.0.1:${port}`);
-  apiUrl = `http://127.0.0.1:${apiPort}`;
-  mockUrl = `http://127.0.0.1:${mockPort}`;
-  system = spawnCommand('make', ['up'], {
-    cwd: ROOT,
-    env: env.processEnv({
-      PORT: String(apiPort),
-      MOCK_PROVIDER_PORT: String(mockPort),
-      METRIC_AGGREGATOR_PORT: String(aggregatorPort),
-      HEALTH_CHECKER_PORT: String(checkerPort),
-      CACHE_INVALIDATOR_PORT: String(invalidatorPort),
-      BUDGET_ENFORCER_PORT: String(enforcerPort),
-      CATALOG_ENDPOINT_BASE_URL: `${mockUrl}/v1`,
-      LOG_LEVEL: 'info',
-    }),
-  });
-  await system.waitForOutput('Model Router is up', 120_000);
+  const running = await startSystem(env);
+  system = running.process;
+  apiUrl = running.apiUrl;
+  mockUrl = running.mockUrl;
+  const { urls } = running;
+  workerUrls = [urls['metric-aggregator'], urls['health-checker'], urls['cache-invalidator'], urls['budget-enforcer']];
 }, 150_000);
 
 afterAll(async () => {

@@ -93,3 +93,4 @@ export async function createTestEnv(): Promise<TestEnv> {
 }
 
 export { freePort, type Spawned, spawnCommand } from './processes.js';
+export { ROOT, type RunningSystem, SERVICE_NAMES, type ServiceName, startSystem } from './system.js';
