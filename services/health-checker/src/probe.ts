@@ -5,7 +5,11 @@ export const PROBE_OUTCOMES = ['ok', 'error', 'timeout', 'unreachable'] as const
 export type ProbeOutcome = (typeof PROBE_OUTCOMES)[number];
 
 export interface ProbeResult {
-  /** `ok`: a 2xx answer; `error`: any other status; `timeout`: no answer in time; `unreachable`: no connection. */
+  /**
+   * `ok`: the endpoint answered 2xx, or 401/403 (it is up and wants credentials: the probe sends
+   * none, and real providers refuse anonymous calls, which must not open their circuits);
+   * `error`: any other status; `timeout`: no answer in time; `unreachable`: no connection.
+   */
   outcome: ProbeOutcome;
   latency_ms: number;
   status: number | null;
@@ -17,6 +21,11 @@ export interface ProbeResult {
  */
 export function probeUrl(endpoint: string, modelId: string): string {
   return `${endpoint.replace(/\/+$/, '')}/models/${modelId.split('/').map(encodeURIComponent).join('/')}`;
+}
+
+/** The endpoint is up: it answered, or it refused an anonymous caller (401, 403). */
+function answered(status: number): boolean {
+  return (status >= 200 && status < 300) || status === 401 || status === 403;
 }
 
 /** Probes one model's endpoint once; never throws. */
@@ -33,7 +42,7 @@ export async function probeModel(
     });
     // Read the (small) body so the connection can be reused for the next probe.
     await res.arrayBuffer();
-    return { outcome: res.ok ? 'ok' : 'error', latency_ms: performance.now() - started, status: res.status };
+    return { outcome: answered(res.status) ? 'ok' : 'error', latency_ms: performance.now() - started, status: res.status };
   } catch (error) {
     const name = (error as { name?: string }).name;
     const outcome: ProbeOutcome = name === 'TimeoutError' || name === 'AbortError' ? 'timeout' : 'unreachable';

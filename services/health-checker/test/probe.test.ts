@@ -12,7 +12,8 @@ beforeAll(async () => {
   server = createServer((req, res) => {
     seen.push(req.url ?? '');
     if (req.url?.endsWith('/hang')) return; // never answers
-    res.writeHead(req.url?.endsWith('/down') ? 503 : 200, { 'content-type': 'application/json' });
+    const status = Number(/\/status-(\d{3})$/.exec(req.url ?? '')?.[1] ?? (req.url?.endsWith('/down') ? 503 : 200));
+    res.writeHead(status, { 'content-type': 'application/json' });
     res.end('{"id":"x","object":"model"}');
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -37,6 +38,15 @@ describe('probeModel', () => {
     expect(hang.latency_ms).toBeGreaterThan(0);
     const closed = `http://127.0.0.1:${await freePort()}/v1`;
     expect(await probeModel({ id: 'any', endpoint: closed }, 1000)).toMatchObject({ outcome: 'unreachable' });
+  });
+
+  it('counts a refusal of the anonymous probe (401, 403) as up, and other 4xx/5xx as errors', async () => {
+    for (const status of [401, 403]) {
+      expect(await probeModel({ id: `status-${status}`, endpoint: base }, 1000)).toMatchObject({ outcome: 'ok', status });
+    }
+    for (const status of [400, 404, 429, 500, 502]) {
+      expect(await probeModel({ id: `status-${status}`, endpoint: base }, 1000)).toMatchObject({ outcome: 'error', status });
+    }
   });
 });
 
