@@ -33,31 +33,45 @@ export function routeLabel(req: { baseUrl: string; route?: { path?: unknown } })
   return typeof req.route?.path === 'string' ? `${req.baseUrl}${req.route.path}` : 'unmatched';
 }
 
+/** What the `finish` listener needs, kept on the response (no closure per request). */
+interface Timed {
+  __httpStartedNs?: bigint;
+  __httpRecord?: (req: { method: string; baseUrl: string; route?: { path?: unknown } }, status: number, seconds: number) => void;
+  req: { method: string; baseUrl: string; route?: { path?: unknown } };
+  statusCode: number;
+}
+
+/** One listener shared by every response: `this` is the response that finished. */
+function onFinish(this: Timed): void {
+  this.__httpRecord!(this.req, this.statusCode, Number(process.hrtime.bigint() - this.__httpStartedNs!) / 1e9);
+}
+
 /**
  * Counts and times every answered request by method, route pattern and status. The labelled
- * children are cached per label set: resolving labels on each request is measurable on the hot path.
+ * children are cached per label set, and one shared `finish` listener does the recording: both are
+ * measurable on the hot path otherwise.
  */
 export function countHttpRequests(metrics: HttpMetrics): RequestHandler {
   const children = new Map<string, { count: { inc(): void }; time: { observe(value: number): void } }>();
-  const childrenOf = (method: string, route: string, status: number) => {
-    const key = `${method} ${route} ${status}`;
+  const record: Timed['__httpRecord'] = (req, status, seconds) => {
+    const route = routeLabel(req);
+    const key = `${req.method} ${route} ${status}`;
     let child = children.get(key);
     if (!child) {
       child = {
-        count: metrics.requests.labels({ method, route, status: String(status) }),
-        time: metrics.duration.labels({ method, route }),
+        count: metrics.requests.labels({ method: req.method, route, status: String(status) }),
+        time: metrics.duration.labels({ method: req.method, route }),
       };
       children.set(key, child);
     }
-    return child;
+    child.count.inc();
+    child.time.observe(seconds);
   };
-  return (req, res, next) => {
-    const started = process.hrtime.bigint();
-    res.once('finish', () => {
-      const child = childrenOf(req.method, routeLabel(req), res.statusCode);
-      child.count.inc();
-      child.time.observe(Number(process.hrtime.bigint() - started) / 1e9);
-    });
+  return (_req, res, next) => {
+    const timed = res as unknown as Timed;
+    timed.__httpStartedNs = process.hrtime.bigint();
+    timed.__httpRecord = record;
+    res.on('finish', onFinish);
     next();
   };
 }

@@ -87,6 +87,18 @@ function withCircuitOpen(snapshot: RoutingSnapshot, modelId: string): RoutingSna
   return { ...snapshot, runtime };
 }
 
+let lastIsoMs = 0;
+let lastIso = '';
+/** `new Date().toISOString()`, formatted once per millisecond (many route events share one). */
+function isoNow(): string {
+  const now = Date.now();
+  if (now !== lastIsoMs) {
+    lastIsoMs = now;
+    lastIso = new Date(now).toISOString();
+  }
+  return lastIso;
+}
+
 /** One route request on its way to an answer (an object, not closures: this is the hot path). */
 interface Pending {
   body: RouteRequest;
@@ -109,13 +121,18 @@ interface Pending {
  */
 class RouteEndpoint {
   private readonly decisionsOf;
-  private readonly decisionSecondsOf;
+  private readonly decisionSecondsOf: (strategy: string) => { observe(value: number): void };
 
   constructor(private readonly deps: RouteDeps) {
     this.decisionsOf = childCache((strategy, model, provider, abTest) =>
       deps.metrics.routeDecisions.labels(strategy, model, provider, abTest),
     );
-    this.decisionSecondsOf = childCache((strategy) => deps.metrics.routeDecisionSeconds.labels(strategy));
+    const decisionSeconds = new Map<string, { observe(value: number): void }>();
+    this.decisionSecondsOf = (strategy: string) => {
+      let child = decisionSeconds.get(strategy);
+      if (!child) decisionSeconds.set(strategy, (child = deps.metrics.routeDecisionSeconds.labels(strategy)));
+      return child;
+    };
   }
 
   handle(req: Request, res: Response): Promise<void> | undefined {
@@ -251,7 +268,7 @@ class RouteEndpoint {
         'route.decided',
         {
           event_id: requestId,
-          occurred_at: new Date().toISOString(),
+          occurred_at: isoNow(),
           model_id: chosen.model.id,
           provider: chosen.model.provider,
           strategy,
