@@ -87,9 +87,30 @@ describe('EventPublisher', () => {
     expect(await jobsOf(metricQueue)).toEqual([['m1'], ['m2']]);
   });
 
+  it('stores detached events (nobody waits for them) in the same group commit, and reports none lost', async () => {
+    const lost: Error[] = [];
+    publisher.publishDetached('route.decided', routeEvent('d1'), (error) => lost.push(error));
+    publisher.publishDetached('route.decided', routeEvent('d2'), (error) => lost.push(error));
+    let jobs: string[][] = [];
+    for (let i = 0; i < 100 && jobs.length < 2; i++) {
+      await sleep(20);
+      jobs = await jobsOf(routeQueue);
+    }
+    expect(jobs).toEqual([['r1', 'r2'], ['d1', 'd2']]);
+    expect(lost).toEqual([]);
+  });
+
   it('refuses an invalid event before it reaches Redis', async () => {
     const bad = { ...metricEvent('m3'), latency_ms: -1 };
     expect(() => publisher.publish('metric.recorded', bad)).toThrow();
     expect(await jobsOf(metricQueue)).toHaveLength(2);
+  });
+
+  it('reports a detached event lost at once when the publisher is closed (the API is stopping)', async () => {
+    await publisher.close();
+    const lost: Error[] = [];
+    publisher.publishDetached('route.decided', routeEvent('late'), (error) => lost.push(error));
+    expect(lost.map((e) => e.message)).toEqual(['publisher is closed']);
+    expect((await jobsOf(routeQueue)).flat()).not.toContain('late');
   });
 });

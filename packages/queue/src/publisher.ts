@@ -1,11 +1,18 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { type EventName, type EventOf, JOB_CATALOG, queuePrefix, QUEUE_NAMES } from './catalog.js';
-import { endProducerSpan, startProducerSpan } from './tracing.js';
+import { endProducerSpan, startProducerSpan, producerSpanWanted } from './tracing.js';
+
+interface Waiter {
+  resolve: () => void;
+  reject: (error: Error) => void;
+}
+
+const ignore = (): void => undefined;
 
 interface Pending {
   events: unknown[];
-  waiters: Array<{ resolve: () => void; reject: (error: Error) => void }>;
+  waiters: Waiter[];
   /** Traced publishes: events [from, to) were published under `traceparent` (empty when tracing is off). */
   traces: Array<{ from: number; to: number; traceparent: string }>;
 }
@@ -73,16 +80,8 @@ export class EventPublisher {
     }
     const producer = startProducerSpan(JOB_CATALOG[name].queue, name, events.length);
     return new Promise((resolve, reject) => {
-      let entry = this.pending.get(name);
-      if (!entry) {
-        entry = { events: [], waiters: [], traces: [] };
-        this.pending.set(name, entry);
-      }
-      const from = entry.events.length;
-      for (const event of events) entry.events.push(event);
       if (producer) {
-        entry.traces.push({ from, to: entry.events.length, traceparent: producer.traceparent });
-        entry.waiters.push({
+        this.enqueue(name, events, {
           resolve: () => {
             endProducerSpan(producer);
             resolve();
@@ -91,14 +90,44 @@ export class EventPublisher {
             endProducerSpan(producer, error);
             reject(error);
           },
-        });
+        }, producer.traceparent);
       } else {
-        entry.waiters.push({ resolve, reject });
+        this.enqueue(name, events, { resolve, reject }, null);
       }
-      // A full batch goes at once; a partial one waits up to lingerMs for company.
-      if (entry.events.length >= JOB_CATALOG[name].maxBatch) this.flush(name);
-      else this.schedule(name);
     });
+  }
+
+  /**
+   * Enqueues one event that nobody waits for (the route event, published after its answer is
+   * sent), without a promise per event; `onLost` is called for it if its batch cannot be stored.
+   * The event must be valid by construction: there is no producer-side schema check (`trusted`).
+   */
+  publishDetached<N extends EventName>(name: N, event: EventOf<N>, onLost: (error: Error) => void): void {
+    if (this.closed) {
+      onLost(new Error('publisher is closed'));
+      return;
+    }
+    // A traced request gets its producer span: take the promise path, which ends it.
+    if (producerSpanWanted()) {
+      this.publishMany(name, [event], { trusted: true }).catch(onLost);
+      return;
+    }
+    this.enqueue(name, [event], { resolve: ignore, reject: onLost }, null);
+  }
+
+  private enqueue(name: EventName, events: readonly unknown[], waiter: Waiter, traceparent: string | null): void {
+    let entry = this.pending.get(name);
+    if (!entry) {
+      entry = { events: [], waiters: [], traces: [] };
+      this.pending.set(name, entry);
+    }
+    const from = entry.events.length;
+    for (const event of events) entry.events.push(event);
+    if (traceparent) entry.traces.push({ from, to: entry.events.length, traceparent });
+    entry.waiters.push(waiter);
+    // A full batch goes at once; a partial one waits up to lingerMs for company.
+    if (entry.events.length >= JOB_CATALOG[name].maxBatch) this.flush(name);
+    else this.schedule(name);
   }
 
   /** The BullMQ queues, for dashboards and inspection (never for adding jobs). */

@@ -27,6 +27,11 @@ export interface ProducerTrace {
  * A PRODUCER span for publishing `count` events, when the caller is inside a recorded span (an HTTP
  * request being traced); null otherwise. With tracing off it costs one boolean check.
  */
+/** Would `startProducerSpan` start a span here (tracing on, inside a recorded span)? */
+export function producerSpanWanted(): boolean {
+  return tracingEnabled() && trace.getActiveSpan()?.isRecording() === true;
+}
+
 export function startProducerSpan(queue: string, eventName: string, count: number): ProducerTrace | null {
   if (!tracingEnabled()) return null;
   const parent = trace.getActiveSpan();

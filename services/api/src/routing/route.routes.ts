@@ -262,28 +262,26 @@ class RouteEndpoint {
       fallbacks,
       ...(p.explain ? explainOf(decision) : {}),
     });
-    // After the answer: routing stays available when Redis is not, and a lost event is counted.
-    deps.publisher
-      .publish(
-        'route.decided',
-        {
-          event_id: requestId,
-          occurred_at: isoNow(),
-          model_id: chosen.model.id,
-          provider: chosen.model.provider,
-          strategy,
-          user_id: body.user_id ?? null,
-          ab_test_id: assignment?.test.id ?? null,
-          variant_id: assignment?.variant.id ?? null,
-          prompt_tokens: promptTokens,
-          max_tokens: body.max_tokens,
-          estimated_cost_nanos: usdToNanos(chosen.estimated_cost),
-          estimated_latency_ms: chosen.estimated_latency_ms,
-        },
-        // Built here from the validated request and the decision: no second schema check.
-        { trusted: true },
-      )
-      .catch(deps.onEventLost);
+    // After the answer, and nobody waits for it: routing stays available when Redis is not, and a
+    // lost event is counted. Built here from the validated request and the decision (no schema check).
+    deps.publisher.publishDetached(
+      'route.decided',
+      {
+        event_id: requestId,
+        occurred_at: isoNow(),
+        model_id: chosen.model.id,
+        provider: chosen.model.provider,
+        strategy,
+        user_id: body.user_id ?? null,
+        ab_test_id: assignment?.test.id ?? null,
+        variant_id: assignment?.variant.id ?? null,
+        prompt_tokens: promptTokens,
+        max_tokens: body.max_tokens,
+        estimated_cost_nanos: usdToNanos(chosen.estimated_cost),
+        estimated_latency_ms: chosen.estimated_latency_ms,
+      },
+      deps.onEventLost,
+    );
   }
 }
 
