@@ -1,8 +1,12 @@
 /**
- * Load generation with autocannon, run programmatically in the bench process. Latency is also
- * recorded here per response with microsecond resolution (autocannon's own histogram keeps whole
- * milliseconds, too coarse for a p50 around one millisecond).
+ * Load generation with autocannon, run in a Node process of its own (bench/lib/load-child.ts), so
+ * the latencies it records are not stretched by garbage collection of whatever the bench process
+ * did before (the in-process routing section leaves a large heap). Latency is recorded per
+ * response with microsecond resolution (autocannon's own histogram keeps whole milliseconds, too
+ * coarse for a p50 around one millisecond).
  */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { SampleBuffer } from './stats.js';
 
@@ -31,6 +35,8 @@ export interface LoadResult {
    * serving the API count there too).
    */
   cpu?: { machine_busy_cores: number; bench_cores: number; server_cores: number; irq_cores: number; other_cores: number };
+  /** CPU seconds the load generator's process used during the run. */
+  generator_cpu_s?: number;
   status_counts: Record<string, number>;
   non2xx: number;
   errors: number;
@@ -49,7 +55,8 @@ function rotatingBodies(bodies: readonly string[]): autocannon.Request {
   };
 }
 
-export function runLoad(options: LoadOptions): Promise<LoadResult> {
+/** Runs the load in this process (what the generator process does). */
+export function runLoadHere(options: LoadOptions): Promise<LoadResult> {
   const latencies = new SampleBuffer(1 << 18);
   const statuses = new Map<number, number>();
   return new Promise((resolve, reject) => {
@@ -88,4 +95,62 @@ export function runLoad(options: LoadOptions): Promise<LoadResult> {
       statuses.set(statusCode, (statuses.get(statusCode) ?? 0) + 1);
     });
   });
+}
+
+export interface LoadGenerator {
+  /** Runs one load (warm-up or measured) in the generator process. */
+  run(options: LoadOptions): Promise<LoadResult>;
+  stop(): Promise<void>;
+}
+
+interface ResultMessage {
+  type: 'result';
+  id: number;
+  result?: LoadResult;
+  error?: string;
+}
+
+const CHILD_SCRIPT = fileURLToPath(new URL('./load-child.ts', import.meta.url));
+
+/** Starts a load-generator process (same Node, tsx loader) and waits until it is ready. */
+export async function startLoadGenerator(): Promise<LoadGenerator> {
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', CHILD_SCRIPT], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  await new Promise<void>((resolve, reject) => {
+    const onMessage = (m: { type?: string }) => {
+      if (m?.type === 'ready') {
+        child.off('message', onMessage);
+        resolve();
+      }
+    };
+    child.on('message', onMessage);
+    child.once('exit', (code) => reject(new Error(`load generator exited before it was ready (${code})`)));
+  });
+  let nextId = 0;
+  const pending = new Map<number, { resolve: (r: LoadResult) => void; reject: (e: Error) => void }>();
+  child.on('message', (m: ResultMessage) => {
+    if (m?.type !== 'result') return;
+    const waiter = pending.get(m.id);
+    pending.delete(m.id);
+    if (m.result) waiter?.resolve(m.result);
+    else waiter?.reject(new Error(m.error ?? 'load generator failed'));
+  });
+  child.once('exit', (code) => {
+    for (const waiter of pending.values()) waiter.reject(new Error(`load generator exited (${code})`));
+    pending.clear();
+  });
+  return {
+    run(options) {
+      const id = nextId++;
+      return new Promise((resolve, reject) => {
+        pending.set(id, { resolve, reject });
+        child.send({ type: 'run', id, options });
+      });
+    },
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.send({ type: 'stop' });
+      await exited;
+    },
+  };
 }

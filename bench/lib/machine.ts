@@ -78,8 +78,11 @@ export class CpuWindow {
   private readonly selfStart = process.cpuUsage();
   private readonly wallStart = performance.now();
 
-  /** `accountedS`: CPU seconds of other processes that belong to the measurement (e.g. the server). */
-  finish(accountedS = 0): {
+  /**
+   * `accountedS`: CPU seconds of other processes that belong to the measurement (e.g. the server);
+   * `generatorS`: CPU seconds of the bench's own load-generator process, counted as the bench's.
+   */
+  finish(accountedS = 0, generatorS = 0): {
     wall_s: number;
     machine_busy_cores: number;
     bench_cores: number;
@@ -91,7 +94,7 @@ export class CpuWindow {
     if (!this.machineStart || !end) return null;
     const wall = (performance.now() - this.wallStart) / 1000;
     const self = process.cpuUsage(this.selfStart);
-    const selfS = (self.user + self.system) / 1e6;
+    const selfS = (self.user + self.system) / 1e6 + generatorS;
     const busyS = end.busy_s - this.machineStart.busy_s;
     const irqS = end.irq_s - this.machineStart.irq_s;
     const r = (x: number) => Math.round(x * 100) / 100;

@@ -8,7 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { type ChildServer, startChildServer } from '../lib/child.js';
-import { type LoadResult, runLoad } from '../lib/load.js';
+import { type LoadResult, startLoadGenerator } from '../lib/load.js';
 import { callJson, sleep } from '../lib/services.js';
 import { envNumber, fixed, int, median, percent, round } from '../lib/stats.js';
 import type { Section, SectionResult } from '../lib/types.js';
@@ -117,12 +117,14 @@ export const abtestRouteSection: Section = {
         const order: Target[] = r % 2 === 1 ? ['abtest', 'plain'] : ['plain', 'abtest'];
         for (const target of order) {
           const load = { url: `${base}${ROUTE_PATH}`, body: plainBodies[0]!, bodies: target === 'abtest' ? abBodies : plainBodies, connections };
+          const generator = await startLoadGenerator();
           ctx.log(`abtest-route: round ${r}/${rounds}, ${target}: warm-up ${warmupSeconds} s`);
-          await runLoad({ ...load, durationSeconds: warmupSeconds });
+          await generator.run({ ...load, durationSeconds: warmupSeconds });
           ctx.log(`abtest-route: round ${r}/${rounds}, ${target}: measuring ${durationSeconds} s at ${connections} connections`);
           const cpuBefore = (await api.request('cpu')) as NodeJS.CpuUsage;
-          const result = await runLoad({ ...load, durationSeconds });
+          const result = await generator.run({ ...load, durationSeconds });
           const cpuAfter = (await api.request('cpu')) as NodeJS.CpuUsage;
+          await generator.stop();
           result.server_cpu_us_per_request = (cpuAfter.user - cpuBefore.user + cpuAfter.system - cpuBefore.system) / Math.max(1, result.requests_total);
           measured.push({ round: r, target, result });
         }

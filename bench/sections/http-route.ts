@@ -1,11 +1,11 @@
 /**
  * Section "http-route": POST /api/v1/route of the real API over HTTP, beside a bare Express app
  * answering the same JSON, each in its own child process on loopback, loaded one after the other
- * by autocannon from the bench process.
+ * by autocannon in a load-generator process of its own (bench/lib/load-child.ts).
  */
 import { type ChildServer, profileArgs, startChildServer } from '../lib/child.js';
 import { CpuWindow } from '../lib/machine.js';
-import { type LoadResult, runLoad } from '../lib/load.js';
+import { type LoadResult, startLoadGenerator } from '../lib/load.js';
 import { envNumber, fixed, int, median, percent, round } from '../lib/stats.js';
 import type { BenchContext, Section, SectionResult } from '../lib/types.js';
 
@@ -142,17 +142,20 @@ export const httpRouteSection: Section = {
         const order: Target[] = round % 2 === 1 ? ['route', 'bare'] : ['bare', 'route'];
         for (const target of order) {
           const base = { url: urls[target], body: requestBody, connections };
+          // A fresh load-generator process per server and round, warmed up with the server.
+          const generator = await startLoadGenerator();
           ctx.log(`http-route: round ${round}/${rounds}, ${target}: warm-up ${warmupSeconds} s`);
-          await runLoad({ ...base, durationSeconds: warmupSeconds });
+          await generator.run({ ...base, durationSeconds: warmupSeconds });
           ctx.log(`http-route: round ${round}/${rounds}, ${target}: measuring ${durationSeconds} s at ${connections} connections`);
           const server = target === 'route' ? api : bare;
           const cpuBefore = (await server.request('cpu')) as NodeJS.CpuUsage;
           const window = new CpuWindow();
-          const result = await runLoad({ ...base, durationSeconds });
+          const result = await generator.run({ ...base, durationSeconds });
           const cpuAfter = (await server.request('cpu')) as NodeJS.CpuUsage;
+          await generator.stop();
           const cpuUs = cpuAfter.user - cpuBefore.user + (cpuAfter.system - cpuBefore.system);
           result.server_cpu_us_per_request = cpuUs / Math.max(1, result.requests_total);
-          const usage = window.finish(cpuUs / 1e6);
+          const usage = window.finish(cpuUs / 1e6, result.generator_cpu_s);
           if (usage) {
             result.cpu = {
               machine_busy_cores: usage.machine_busy_cores,
@@ -254,7 +257,7 @@ export const httpRouteSection: Section = {
         ],
         notes: [
           `Request: ${requestBody}`,
-          'Cores: CPU in use during the measured run, out of 2: the bench process (autocannon), the server process, interrupts and softirqs ' +
+          'Cores: CPU in use during the measured run, out of 2: the bench and its load-generator process (autocannon), the server process, interrupts and softirqs ' +
             '(loopback TCP), and every other process (Redis storing the route events counts there; for the bare app "other" should be near 0, ' +
             'else something else was running and the figures are pessimistic).',
           'Server CPU µs/req: user + system CPU time of the server process during the measured run divided by the requests answered; ' +
