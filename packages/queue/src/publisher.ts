@@ -1,7 +1,7 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { type EventName, type EventOf, JOB_CATALOG, queuePrefix, QUEUE_NAMES } from './catalog.js';
-import { endProducerSpan, startProducerSpan, producerSpanWanted } from './tracing.js';
+import { endProducerSpan, producerSpanWanted, startProducerSpan } from './tracing.js';
 
 interface Waiter {
   resolve: () => void;
@@ -80,20 +80,19 @@ export class EventPublisher {
     }
     const producer = startProducerSpan(JOB_CATALOG[name].queue, name, events.length);
     return new Promise((resolve, reject) => {
-      if (producer) {
-        this.enqueue(name, events, {
-          resolve: () => {
-            endProducerSpan(producer);
-            resolve();
-          },
-          reject: (error) => {
-            endProducerSpan(producer, error);
-            reject(error);
-          },
-        }, producer.traceparent);
-      } else {
-        this.enqueue(name, events, { resolve, reject }, null);
-      }
+      const waiter: Waiter = producer
+        ? {
+            resolve: () => {
+              endProducerSpan(producer);
+              resolve();
+            },
+            reject: (error) => {
+              endProducerSpan(producer, error);
+              reject(error);
+            },
+          }
+        : { resolve, reject };
+      this.enqueue(name, events, waiter, producer?.traceparent ?? null);
     });
   }
 
