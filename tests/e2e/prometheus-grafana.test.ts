@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import YAML from 'yaml';
-import { createTestEnv, freePort, ROOT, type RunningSystem, SERVICE_NAMES, startSystem, type TestEnv } from '../support/index.js';
+import { createTestEnv, freePort, ROOT, type RunningSystem, SERVICE_NAMES, startSystem, type TestEnv, waitForDefined } from '../support/index.js';
 
 const PROMETHEUS = '/usr/bin/prometheus';
 /** Route requests made by this test (the decision counters must add up to it). */
@@ -66,16 +66,9 @@ async function query(expr: string): Promise<PromResult> {
   return (await res.json()) as PromResult;
 }
 
-async function eventually<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 45_000): Promise<T> {
-  const started = Date.now();
-  let last: T | undefined;
-  while (Date.now() - started < timeoutMs) {
-    last = await fn();
-    if (last !== undefined) return last;
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  }
-  throw new Error(`timed out waiting for ${what}; Prometheus log:\n${promLog.slice(-3000)}`);
-}
+/** Polls Prometheus (or the system) until `read` gives a value; a timeout shows Prometheus's log. */
+const eventually = <T>(what: string, read: () => Promise<T | undefined>, timeoutMs = 45_000) =>
+  waitForDefined(read, { what, timeoutMs, intervalMs: 500, detail: () => `Prometheus log:\n${promLog.slice(-3000)}` });
 
 /** Grafana's variables, as Grafana would expand them for a short time range. */
 const expand = (expr: string): string => expr.replaceAll('$__rate_interval', '30s').replaceAll('$__range', '5m').replaceAll('$__interval', '5s');

@@ -4,8 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
-import { createTestEnv, type Spawned, type TestEnv } from '../support/index.js';
-import { startSystem } from '../support/system.js';
+import { createTestEnv, type Spawned, startSystem, type TestEnv, waitFor } from '../support/index.js';
 
 let env: TestEnv;
 let system: Spawned;
@@ -74,13 +73,11 @@ describe('the start command', () => {
     expect(post.status).toBe(202);
     const pool = new pg.Pool({ connectionString: env.databaseUrl });
     try {
-      const started = Date.now();
-      let rows: Array<{ latency_ms: number }> = [];
-      while (Date.now() - started < 20_000) {
-        rows = (await pool.query(`SELECT latency_ms FROM model_router.metric_events WHERE event_id = 'e2e-metric-1'`)).rows;
-        if (rows.length) break;
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
+      const rows = await waitFor(
+        async () => (await pool.query(`SELECT latency_ms FROM model_router.metric_events WHERE event_id = 'e2e-metric-1'`)).rows,
+        (found) => found.length > 0,
+        { timeoutMs: 20_000, intervalMs: 100, what: 'the metric row' },
+      );
       expect(rows).toEqual([{ latency_ms: 321 }]);
     } finally {
       await pool.end();

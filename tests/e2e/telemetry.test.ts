@@ -10,7 +10,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { ADMIN_KEY, createTestEnv, freePort, type TestEnv } from '../support/index.js';
+import { ADMIN_KEY, createTestEnv, freePort, type TestEnv, waitForDefined } from '../support/index.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const TSX = `${ROOT}node_modules/.bin/tsx`;
@@ -106,15 +106,9 @@ function startService(dir: string, env: NodeJS.ProcessEnv): Service {
   return { child, stdout, output: () => all };
 }
 
-async function waitFor<T>(what: string, read: () => T | undefined | Promise<T | undefined>, timeoutMs = 30_000, debug = () => ''): Promise<T> {
-  const started = Date.now();
-  for (;;) {
-    const value = await read();
-    if (value !== undefined) return value;
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}\n${debug()}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
+/** Spans and log lines arrive asynchronously: poll for one (`debug` adds a log tail to a timeout). */
+const waitFor = <T>(what: string, read: () => T | undefined | Promise<T | undefined>, timeoutMs = 30_000, debug?: () => string) =>
+  waitForDefined(read, { what, timeoutMs, intervalMs: 100, detail: debug });
 
 async function stopService(service: Service | undefined): Promise<void> {
   if (!service || service.child.exitCode !== null) return;

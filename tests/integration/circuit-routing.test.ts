@@ -8,7 +8,7 @@ import { type RunningApi, startApi } from '@model-router/api';
 import { startHealthChecker } from '@model-router/health-checker';
 import { createLogger } from '@model-router/logger';
 import { startMockProvider } from '@model-router/mock-provider';
-import { createTestEnv, type TestEnv } from '../support/index.js';
+import { createTestEnv, type TestEnv, waitUntil } from '../support/index.js';
 
 const quiet = (name: string) => createLogger(name, 'error');
 let env: TestEnv;
@@ -50,14 +50,6 @@ async function health(api: RunningApi, id: string): Promise<{ circuit: string; h
   return (await (await fetch(`${api.url}/api/v1/models/${id}/health`)).json()) as never;
 }
 
-async function eventually(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const started = Date.now();
-  while (!(await check())) {
-    if (Date.now() - started > timeoutMs) throw new Error(`${what}: not reached within ${timeoutMs}ms`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
 const control = (id: string, settings: Record<string, unknown>) =>
   fetch(`${mock.url}/_control/models/${id}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(settings) });
 
@@ -67,19 +59,19 @@ describe('circuit breakers shared by API replicas', () => {
     for (const api of apis) expect(await routeMistral(api)).toBe(model);
 
     expect((await control(model, { down: true })).status).toBe(200);
-    await eventually(async () => (await health(apis[0]!, model)).circuit === 'open', 10_000, 'circuit open');
+    await waitUntil(async () => (await health(apis[0]!, model)).circuit === 'open', { timeoutMs: 10_000, what: 'circuit open' });
     // It opened on the consecutive-failures rule: after 3 failed probes, not more.
     expect((await health(apis[1]!, model)).consecutive_failures).toBe(3);
-    await eventually(async () => (await routeMistral(apis[0]!)) !== model && (await routeMistral(apis[1]!)) !== model, 2_000, 'both replicas route around it');
+    await waitUntil(async () => (await routeMistral(apis[0]!)) !== model && (await routeMistral(apis[1]!)) !== model, { timeoutMs: 2_000, what: 'both replicas route around it' });
     expect(await routeMistral(apis[1]!)).toBe('mistral-large-latest');
 
     // Still down: after the cooldown a trial fails and the circuit opens again.
-    await eventually(async () => (await health(apis[0]!, model)).circuit === 'half_open', 10_000, 'half-open after cooldown');
-    await eventually(async () => (await health(apis[0]!, model)).circuit === 'open', 10_000, 'reopened after a failed trial');
+    await waitUntil(async () => (await health(apis[0]!, model)).circuit === 'half_open', { timeoutMs: 10_000, what: 'half-open after cooldown' });
+    await waitUntil(async () => (await health(apis[0]!, model)).circuit === 'open', { timeoutMs: 10_000, what: 'reopened after a failed trial' });
 
     expect((await control(model, { down: false })).status).toBe(200);
-    await eventually(async () => (await health(apis[1]!, model)).circuit === 'closed', 15_000, 'closed after recovery');
-    await eventually(async () => (await routeMistral(apis[0]!)) === model && (await routeMistral(apis[1]!)) === model, 2_000, 'back in routing on both');
+    await waitUntil(async () => (await health(apis[1]!, model)).circuit === 'closed', { timeoutMs: 15_000, what: 'closed after recovery' });
+    await waitUntil(async () => (await routeMistral(apis[0]!)) === model && (await routeMistral(apis[1]!)) === model, { timeoutMs: 2_000, what: 'back in routing on both' });
     expect((await health(apis[0]!, model)).health).toBe('healthy');
   }, 60_000);
 
@@ -93,10 +85,9 @@ describe('circuit breakers shared by API replicas', () => {
       body: JSON.stringify({ metrics: failures }),
     });
     expect(res.status).toBe(202);
-    await eventually(
-      async () => apis.every((api) => api.snapshots.current.runtime.get(model)?.circuit === 'open'),
-      10_000,
-      'open on both replicas',
-    );
+    await waitUntil(() => apis.every((api) => api.snapshots.current.runtime.get(model)?.circuit === 'open'), {
+      timeoutMs: 10_000,
+      what: 'open on both replicas',
+    });
   }, 30_000);
 });

@@ -11,7 +11,7 @@ import { startMetricAggregator } from '@model-router/metric-aggregator';
 import { JOB_STATES, QUEUE_NAMES } from '@model-router/queue';
 import type { RunningService } from '@model-router/service-runtime';
 import { readFileSync } from 'node:fs';
-import { ADMIN_KEY, createTestEnv, type TestEnv } from '../support/index.js';
+import { ADMIN_KEY, createTestEnv, type TestEnv, waitFor } from '../support/index.js';
 import { type Scrape, scrape } from '../support/prometheus.js';
 
 const ADMIN = { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' };
@@ -22,15 +22,6 @@ let api: RunningApi;
 let aggregator: RunningService;
 let checker: RunningService;
 let invalidator: RunningService;
-
-async function eventually<T>(read: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 15_000): Promise<T> {
-  const started = Date.now();
-  for (;;) {
-    const value = await read();
-    if (ok(value) || Date.now() - started > timeoutMs) return value;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 const post = (path: string, body: unknown, headers: Record<string, string> = JSON_BODY) =>
   fetch(`${api.url}${path}`, { method: 'POST', headers, body: JSON.stringify(body) });
@@ -109,7 +100,7 @@ describe('counters move by exactly the requests made', () => {
     expect(delta(after, before, 'model_router_http_requests_total', { method: 'POST', route: '/api/v1/route', status: '200' })).toBe(n);
     expect(delta(after, before, 'model_router_http_request_duration_seconds', { method: 'POST', route: '/api/v1/route' })).toBe(n);
 
-    const persisted = await eventually(
+    const persisted = await waitFor(
       () => scrape(aggregator.url),
       (s) => delta(s, aggregatedBefore, 'model_router_aggregator_events_total', { event: 'route.decided', outcome: 'inserted' }) >= n,
     );
@@ -125,7 +116,7 @@ describe('counters move by exactly the requests made', () => {
       expect(res.status).toBe(202);
     }
     const labels = { queue: 'metric-events', outcome: 'completed' };
-    const after = await eventually(
+    const after = await waitFor(
       () => scrape(aggregator.url),
       (s) => s.value('model_router_queue_jobs_processed_total', labels) - before.value('model_router_queue_jobs_processed_total', labels) >= n,
     );
@@ -151,7 +142,7 @@ describe('counters move by exactly the requests made', () => {
     };
     expect((await post('/api/v1/abtests', test, ADMIN)).status).toBe(201);
     expect((await post('/api/v1/abtests/metrics_ab/start', {}, ADMIN)).status).toBe(200);
-    await eventually(async () => api.snapshots.current.runningTests.has('metrics_ab'), Boolean);
+    await waitFor(async () => api.snapshots.current.runningTests.has('metrics_ab'), Boolean);
     const before = await scrape(api.url);
     const variants = new Map<string, number>();
     const n = 6;
@@ -179,7 +170,7 @@ describe('counters move by exactly the requests made', () => {
   });
 
   it('the health checker shows health and circuit state per model', async () => {
-    const metrics = await eventually(
+    const metrics = await waitFor(
       () => scrape(checker.url),
       (s) => s.has('model_router_circuit_state') && s.seriesCount('model_router_circuit_state') > 0,
     );
@@ -198,7 +189,7 @@ describe('counters move by exactly the requests made', () => {
     };
     expect((await post('/api/v1/models', model, ADMIN)).status).toBe(201);
     const labels = { entity: 'model', action: 'created' };
-    const after = await eventually(
+    const after = await waitFor(
       () => scrape(invalidator.url),
       (s) => s.value('model_router_config_changes_total', labels) > before.value('model_router_config_changes_total', labels),
     );

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { EventPublisher, type MetricRecordedEvent, type RouteDecidedEvent } from '@model-router/queue';
 import { Redis } from 'ioredis';
-import { createTestEnv, REDIS_URL, type TestEnv } from '../support/index.js';
+import { createTestEnv, REDIS_URL, type TestEnv, waitFor } from '../support/index.js';
 
 let env: TestEnv;
 let redis: Redis;
@@ -91,11 +91,7 @@ describe('EventPublisher', () => {
     const lost: Error[] = [];
     publisher.publishDetached('route.decided', routeEvent('d1'), (error) => lost.push(error));
     publisher.publishDetached('route.decided', routeEvent('d2'), (error) => lost.push(error));
-    let jobs: string[][] = [];
-    for (let i = 0; i < 100 && jobs.length < 2; i++) {
-      await sleep(20);
-      jobs = await jobsOf(routeQueue);
-    }
+    const jobs = await waitFor(() => jobsOf(routeQueue), (found) => found.length >= 2, { timeoutMs: 2000, what: 'the detached events' });
     expect(jobs).toEqual([['r1', 'r2'], ['d1', 'd2']]);
     expect(lost).toEqual([]);
   });

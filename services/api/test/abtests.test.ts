@@ -3,6 +3,7 @@ import { createLogger } from '@model-router/logger';
 import { startMetricAggregator } from '@model-router/metric-aggregator';
 import request from 'supertest';
 import { ADMIN, type Harness, startHarness } from './harness.js';
+import { waitFor } from '@model-router/tests/support';
 
 let h: Harness;
 let aggregator: Awaited<ReturnType<typeof startMetricAggregator>>;
@@ -38,16 +39,6 @@ const create = async (body: Record<string, unknown>) => (await app().post('/api/
 const act = (id: string, action: string, status = 200) => app().post(`/api/v1/abtests/${id}/${action}`).set(ADMIN).expect(status);
 const routeAs = async (userId: string | undefined, extra: Record<string, unknown> = {}) =>
   (await app().post('/api/v1/route').send({ prompt: '用户的问题', max_tokens: 1000, strategy: 'cheapest', user_id: userId, enable_ab_test: true, ...extra }).expect(200)).body;
-
-async function waitFor<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 20_000): Promise<T> {
-  const started = Date.now();
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() - started > timeoutMs) throw new Error(`not reached within ${timeoutMs}ms: ${JSON.stringify(value).slice(0, 500)}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 describe('A/B test lifecycle', () => {
   it('creates the seed example as a draft and walks draft → running ⇄ paused → completed', async () => {

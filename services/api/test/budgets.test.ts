@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { publishBudgetSpend } from '@model-router/budgets';
 import { BOSS_QUEUES, startBoss } from '@model-router/database';
-import { REDIS_URL } from '@model-router/tests/support';
+import { REDIS_URL, waitUntil } from '@model-router/tests/support';
 import { Redis } from 'ioredis';
 import type { PgBoss } from 'pg-boss';
 import pg from 'pg';
@@ -29,14 +29,6 @@ afterAll(async () => {
 const api = () => request(h.api.app);
 const create = (body: object) => api().post('/api/v1/budgets').set(ADMIN).send(body);
 const today = () => new Date().toISOString().slice(0, 10);
-
-async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 2000): Promise<void> {
-  const started = Date.now();
-  while (!(await check())) {
-    if (Date.now() - started > timeoutMs) throw new Error(`condition not met within ${timeoutMs}ms`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 describe('budgets CRUD', () => {
   it('creates, reads, lists, replaces and deletes a budget; each write leaves one outbox job', async () => {
@@ -175,7 +167,7 @@ describe('status and enforcement from spend notices', () => {
   it('an exceeded block budget turns routes in its scope into 429 naming it; explain names the budget per model', async () => {
     await create({ id: 'anthropic-cap', scope: 'provider', scope_id: 'anthropic', period: 'daily', limit_usd: 1, action: 'block' }).expect(201);
     await publishBudgetSpend(redis, h.env.redisPrefix, [{ budget_id: 'anthropic-cap', period_key: today(), spent_nanos: 1_000_000_000 }]);
-    await waitFor(() => h.api.snapshots.current.budget_blocked.get('claude-haiku-4-5') === 'anthropic-cap');
+    await waitUntil(() => h.api.snapshots.current.budget_blocked.get('claude-haiku-4-5') === 'anthropic-cap', { timeoutMs: 2000, intervalMs: 10 });
 
     const refused = await api().post('/api/v1/route').send({ prompt: 'hi', max_tokens: 10, providers: ['anthropic'] }).expect(429);
     expect(refused.body.error.code).toBe('BUDGET_EXCEEDED');
@@ -203,7 +195,7 @@ describe('status and enforcement from spend notices', () => {
       { budget_id: 'carol-cap', period_key: today(), spent_nanos: 3_000_000_000 },
       { budget_id: 'all-alerts', period_key: today(), spent_nanos: 9_000_000_000 },
     ]);
-    await waitFor(async () => (await api().post('/api/v1/route').send({ prompt: 'hi', user_id: 'carol' })).status === 429);
+    await waitUntil(async () => (await api().post('/api/v1/route').send({ prompt: 'hi', user_id: 'carol' })).status === 429, { timeoutMs: 2000, intervalMs: 10 });
     await api().post('/api/v1/route').send({ prompt: 'hi', user_id: 'dave' }).expect(200);
     await api().post('/api/v1/route').send({ prompt: 'hi' }).expect(200);
     await api().delete('/api/v1/budgets/carol-cap').set(ADMIN).expect(204);
@@ -215,7 +207,7 @@ describe('status and enforcement from spend notices', () => {
     // $0.0005 left. For 7 prompt tokens and max_tokens 1,000, Mistral Small costs 7e-7 + 3e-4 = $0.0003007.
     await publishBudgetSpend(redis, h.env.redisPrefix, [{ budget_id: 'erin-down', period_key: today(), spent_nanos: 999_500_000 }]);
     const body = { prompt: 'What is the capital of France?', max_tokens: 1000, strategy: 'fastest', user_id: 'erin' };
-    await waitFor(async () => (await api().post('/api/v1/route').send(body)).body.model_id === 'mistral-small-latest');
+    await waitUntil(async () => (await api().post('/api/v1/route').send(body)).body.model_id === 'mistral-small-latest', { timeoutMs: 2000, intervalMs: 10 });
     const res = await api().post('/api/v1/route?explain=true').send(body).expect(200);
     expect(res.body.reason).toMatch(/downgraded by budget "erin-down"/);
     for (const c of res.body.candidates as Array<{ estimated_cost: number }>) expect(c.estimated_cost).toBeLessThanOrEqual(0.0005);

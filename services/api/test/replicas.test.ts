@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createLogger } from '@model-router/logger';
-import { createTestEnv, type TestEnv } from '@model-router/tests/support';
+import { createTestEnv, type TestEnv, waitUntil } from '@model-router/tests/support';
 import request from 'supertest';
 import { type RunningApi, startApi } from '../src/index.js';
 import { ADMIN } from './harness.js';
@@ -22,21 +22,12 @@ afterAll(async () => {
   await env.cleanup();
 });
 
-async function waitFor(check: () => boolean, timeoutMs: number): Promise<number> {
-  const started = Date.now();
-  while (!check()) {
-    if (Date.now() - started > timeoutMs) throw new Error(`not seen within ${timeoutMs}ms`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-  return Date.now() - started;
-}
-
 describe('two API replicas', () => {
   it('a model change made on one is seen by the other within 1 s', async () => {
     const enabledOnB = () => b.snapshots.current.models.find((m) => m.id === 'gpt-4o')?.enabled;
     expect(enabledOnB()).toBe(true);
     await request(a.app).patch('/api/v1/models/gpt-4o').set(ADMIN).send({ enabled: false }).expect(200);
-    await waitFor(() => enabledOnB() === false, 1000);
+    await waitUntil(() => enabledOnB() === false, { timeoutMs: 1000, intervalMs: 5 });
 
     await request(a.app)
       .post('/api/v1/models')
@@ -51,7 +42,7 @@ describe('two API replicas', () => {
         max_output_tokens: 1000,
       })
       .expect(201);
-    await waitFor(() => b.snapshots.current.models.some((m) => m.id === 'replica-test-model'), 1000);
+    await waitUntil(() => b.snapshots.current.models.some((m) => m.id === 'replica-test-model'), { timeoutMs: 1000, intervalMs: 5 });
     const routed = await request(b.app).post('/api/v1/route').send({ prompt: 'hi', providers: ['acme'], max_tokens: 10 }).expect(200);
     expect(routed.body.model_id).toBe('replica-test-model');
   });

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { type RunningApi, startApi } from '@model-router/api';
 import { budgetKeys } from '@model-router/budgets';
 import { createLogger } from '@model-router/logger';
-import { ADMIN_KEY, createTestEnv, REDIS_URL, type TestEnv } from '@model-router/tests/support';
+import { ADMIN_KEY, createTestEnv, REDIS_URL, type TestEnv, waitFor } from '@model-router/tests/support';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { type RunningBudgetEnforcer, startBudgetEnforcer } from '../src/index.js';
@@ -21,16 +21,6 @@ let db: pg.Pool;
 let webhook: Server;
 /** Every delivery attempt the webhook saw: the alert and the status it answered. */
 const deliveries: Array<{ event_id: string; budget_id: string; threshold: number; status: number }> = [];
-
-async function waitFor<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 20_000): Promise<T> {
-  const started = Date.now();
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() - started > timeoutMs) throw new Error(`condition not met within ${timeoutMs}ms; last value: ${JSON.stringify(value)}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 async function call(api: RunningApi, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
   const res = await fetch(`${api.url}${path}`, {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { type RunningApi, startApi } from '@model-router/api';
 import { budgetKeys } from '@model-router/budgets';
 import { createLogger } from '@model-router/logger';
-import { ADMIN_KEY, createTestEnv, REDIS_URL, type TestEnv } from '@model-router/tests/support';
+import { ADMIN_KEY, createTestEnv, REDIS_URL, type TestEnv, waitFor } from '@model-router/tests/support';
 import { Redis } from 'ioredis';
 import { type RunningBudgetEnforcer, startBudgetEnforcer } from '../src/index.js';
 
@@ -29,16 +29,6 @@ async function call(method: string, path: string, body?: unknown, headers: Recor
   });
   const text = await res.text();
   return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : null };
-}
-
-async function waitFor<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 20_000): Promise<T> {
-  const started = Date.now();
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() - started > timeoutMs) throw new Error(`condition not met within ${timeoutMs}ms; last value: ${JSON.stringify(value)}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
 }
 
 const status = () => call('GET', '/api/v1/budgets/kim-ny/status').then((r) => r.body);

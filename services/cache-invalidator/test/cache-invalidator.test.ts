@@ -5,7 +5,7 @@ import { createLogger } from '@model-router/logger';
 import type { ConfigChangedEvent } from '@model-router/queue';
 import { type ConfigChange, keys, Redis, subscribeConfigChanges } from '@model-router/redis';
 import type { RunningService } from '@model-router/service-runtime';
-import { createTestEnv, REDIS_URL, type TestEnv } from '@model-router/tests/support';
+import { createTestEnv, REDIS_URL, type TestEnv, waitUntil } from '@model-router/tests/support';
 import { startCacheInvalidator } from '../src/index.js';
 
 let env: TestEnv;
@@ -13,14 +13,6 @@ let service: RunningService;
 let redis: Redis;
 let subscriber: Redis;
 const notices: ConfigChange[] = [];
-
-async function waitFor(check: () => boolean, timeoutMs: number): Promise<void> {
-  const started = Date.now();
-  while (!check()) {
-    if (Date.now() - started > timeoutMs) throw new Error(`condition not met within ${timeoutMs}ms`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 /** What the API does inside its transaction: one outbox job per committed change. */
 async function commitToOutbox(event: ConfigChangedEvent): Promise<void> {
@@ -57,7 +49,7 @@ describe('cache-invalidator', () => {
       entity_id: id,
       action: 'updated',
     });
-    await waitFor(() => notices.some((n) => n.id === id), 10_000);
+    await waitUntil(() => notices.some((n) => n.id === id), 10_000);
     expect(notices.find((n) => n.id === id)).toMatchObject({ entity: 'model', action: 'updated' });
   });
 
@@ -77,7 +69,7 @@ describe('cache-invalidator', () => {
       entity_id: testId,
       action: 'completed',
     });
-    await waitFor(() => notices.some((n) => n.id === testId), 10_000);
+    await waitUntil(() => notices.some((n) => n.id === testId), 10_000);
     expect(await redis.exists(k.abtestConfig(testId), k.abtestUser(testId, 'user-1'), k.abtestUser(testId, 'user-2'))).toBe(0);
     expect(await redis.get(k.abtestUser(otherTest, 'user-1'))).toBe('variant_a');
   });

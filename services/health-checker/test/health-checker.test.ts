@@ -7,7 +7,7 @@ import { CircuitStore, type ModelCircuitRuntime, type RuntimeChange, subscribeRu
 import { createLogger } from '@model-router/logger';
 import { type RunningMockProvider, startMockProvider } from '@model-router/mock-provider';
 import { EventPublisher, JOB_CATALOG, type ModelOutcomesEvent, queuePrefix } from '@model-router/queue';
-import { createTestEnv, REDIS_URL, type TestEnv } from '@model-router/tests/support';
+import { createTestEnv, REDIS_URL, type TestEnv, waitFor } from '@model-router/tests/support';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { PROBE_SCHEDULER_ID, type RunningHealthChecker, startHealthChecker } from '../src/index.js';
@@ -46,16 +46,6 @@ function model(id: string, endpoint: string | null): Model {
     latency_ms: 100,
     endpoint,
   };
-}
-
-async function waitFor<T>(read: () => Promise<T>, ok: (value: T) => boolean, timeoutMs: number, what: string): Promise<T> {
-  const started = Date.now();
-  for (;;) {
-    const value = await read();
-    if (ok(value)) return value;
-    if (Date.now() - started > timeoutMs) throw new Error(`${what}: not seen within ${timeoutMs}ms (last: ${JSON.stringify(value)})`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 const runtimeOf = async (id: string): Promise<ModelCircuitRuntime> => (await checker.store.getRuntime([id])).get(id)!;
@@ -114,17 +104,17 @@ afterAll(async () => {
 describe('health checker: probes', () => {
   it('marks probed models healthy, and never probes a disabled one', async () => {
     for (const id of ['flaky-model', 'steady-model', 'org/slashed-model']) {
-      await waitFor(() => runtimeOf(id), (r) => r.health === 'healthy' && r.circuit === 'closed', 5000, id);
+      await waitFor(() => runtimeOf(id), (r) => r.health === 'healthy' && r.circuit === 'closed', { timeoutMs: 5000, what: id });
     }
     expect((await runtimeOf('disabled-model')).health).toBe('unknown');
   });
 
   it('opens the circuit of a model whose endpoint goes down within 3 failures, retries after the cooldown, closes on recovery', async () => {
-    await waitFor(() => runtimeOf('flaky-model'), (r) => r.health === 'healthy', 5000, 'healthy first');
+    await waitFor(() => runtimeOf('flaky-model'), (r) => r.health === 'healthy', { timeoutMs: 5000, what: 'healthy first' });
     const seenFrom = notices.length;
     mock.settings.set('flaky-model', { down: true });
 
-    const opened = await waitFor(() => runtimeOf('flaky-model'), (r) => r.circuit === 'open', 5000, 'open');
+    const opened = await waitFor(() => runtimeOf('flaky-model'), (r) => r.circuit === 'open', { timeoutMs: 5000, what: 'open' });
     // Opened by the third failed probe in a row (three probes at 200 ms apart: well within 2 s).
     expect(opened.consecutive_failures).toBe(3);
     expect(opened.health).toBe('unhealthy');
@@ -134,21 +124,19 @@ describe('health checker: probes', () => {
     const reopened = await waitFor(
       () => runtimeOf('flaky-model'),
       (r) => r.circuit === 'open' && r.opened_at! > opened.opened_at!,
-      6000,
-      'reopened after a failed trial',
+      { timeoutMs: 6000, what: 'reopened after a failed trial' },
     );
     expect(reopened.opened_at! - opened.opened_at!).toBeGreaterThanOrEqual(COOLDOWN);
 
     mock.settings.set('flaky-model', { down: false });
-    await waitFor(() => runtimeOf('flaky-model'), (r) => r.circuit === 'closed' && r.health === 'healthy', 8000, 'recovered');
+    await waitFor(() => runtimeOf('flaky-model'), (r) => r.circuit === 'closed' && r.health === 'healthy', { timeoutMs: 8000, what: 'recovered' });
 
     // Replicas were told every step: open, then half-open (a trial succeeded), then closed. (A
     // notice travels apart from the write: wait for it rather than expect it already.)
     const circuits = await waitFor(
       async () => notices.slice(seenFrom).filter((n) => n.model_id === 'flaky-model').map((n) => n.circuit),
       (seen) => seen.lastIndexOf('closed') > seen.indexOf('open'),
-      2000,
-      'notices',
+      { timeoutMs: 2000, what: 'notices' },
     );
     const firstOpen = circuits.indexOf('open');
     const halfOpen = circuits.indexOf('half_open', firstOpen);
@@ -162,8 +150,7 @@ describe('health checker: probes', () => {
     const metrics = await waitFor(
       async () => (await fetch(`${checker.url}/metrics`)).text(),
       (text) => /model_router_circuit_state\{[^}]*model="flaky-model"[^}]*\} 0/.test(text),
-      2000,
-      'circuit gauge',
+      { timeoutMs: 2000, what: 'circuit gauge' },
     );
     expect(metrics).toMatch(/model_router_model_health\{[^}]*model="flaky-model"[^}]*state="healthy"[^}]*\} 1/);
     const failedProbes = metrics.match(/model_router_health_probes_total\{[^}]*model="flaky-model"[^}]*outcome="error"[^}]*\} (\d+)/);
@@ -176,15 +163,15 @@ describe('health checker: probes', () => {
 describe('health checker: passive outcomes', () => {
   it('opens a circuit from reported failures, and a second store sees the same state', async () => {
     await publisher.publishMany('model.outcomes', [outcomes('passive-model', 5, 0)]);
-    await waitFor(() => runtimeOf('passive-model'), (r) => r.health === 'healthy', 5000, 'healthy from reports');
+    await waitFor(() => runtimeOf('passive-model'), (r) => r.health === 'healthy', { timeoutMs: 5000, what: 'healthy from reports' });
     for (let i = 0; i < 3; i++) await publisher.publish('model.outcomes', outcomes('passive-model', 0, 1));
 
-    const seenByChecker = await waitFor(() => runtimeOf('passive-model'), (r) => r.circuit === 'open', 5000, 'open');
+    const seenByChecker = await waitFor(() => runtimeOf('passive-model'), (r) => r.circuit === 'open', { timeoutMs: 5000, what: 'open' });
     expect(seenByChecker.consecutive_failures).toBe(3);
     const now = Date.now();
     const [a, b] = await Promise.all([checker.store.getRuntime(['passive-model'], now), replica.getRuntime(['passive-model'], now)]);
     expect(b.get('passive-model')).toEqual(a.get('passive-model'));
-    await waitFor(async () => notices.some((n) => n.model_id === 'passive-model' && n.circuit === 'open'), Boolean, 2000, 'open notice');
+    await waitFor(async () => notices.some((n) => n.model_id === 'passive-model' && n.circuit === 'open'), Boolean, { timeoutMs: 2000, what: 'open notice' });
 
     // Half-open after the cooldown: the replicas share the trial budget.
     await new Promise((resolve) => setTimeout(resolve, COOLDOWN + 50));
@@ -192,7 +179,7 @@ describe('health checker: passive outcomes', () => {
     expect(grants.filter(Boolean)).toHaveLength(config.circuit_breaker.half_open_max_trials);
     // Reported successes of the trials close it again.
     await publisher.publish('model.outcomes', outcomes('passive-model', 2, 0));
-    await waitFor(() => replica.getRuntime(['passive-model']), (m) => m.get('passive-model')?.circuit === 'closed', 5000, 'closed');
+    await waitFor(() => replica.getRuntime(['passive-model']), (m) => m.get('passive-model')?.circuit === 'closed', { timeoutMs: 5000, what: 'closed' });
   });
 
   it('fails invalid payloads with the reason and keeps the queue moving', async () => {
@@ -202,13 +189,13 @@ describe('health checker: passive outcomes', () => {
       const good = await publisher.publish('model.outcomes', outcomes('passive-model-2', 4, 0));
       expect(good).toBeUndefined();
 
-      const state = await waitFor(() => bad.getState(), (s) => s === 'failed', 5000, 'bad job failed');
+      const state = await waitFor(() => bad.getState(), (s) => s === 'failed', { timeoutMs: 5000, what: 'bad job failed' });
       expect(state).toBe('failed');
       const failed = (await queue.getJob(bad.id!))!;
       expect(failed.failedReason).toMatch(/invalid payload for "model.outcomes": events\.0\.\w+/);
       expect(failed.attemptsMade).toBe(1); // a payload that cannot be read is not retried
 
-      await waitFor(() => runtimeOf('passive-model-2'), (r) => r.health === 'healthy', 5000, 'later event applied');
+      await waitFor(() => runtimeOf('passive-model-2'), (r) => r.health === 'healthy', { timeoutMs: 5000, what: 'later event applied' });
     } finally {
       await queue.close();
     }

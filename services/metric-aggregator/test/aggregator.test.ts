@@ -3,7 +3,7 @@ import { createPool, EventRepository, LATENCY_BUCKET_COUNT, type Pool } from '@m
 import { createLogger } from '@model-router/logger';
 import { EventPublisher, type MetricRecordedEvent, queuePrefix, type RouteDecidedEvent } from '@model-router/queue';
 import type { RunningService } from '@model-router/service-runtime';
-import { createTestEnv, REDIS_URL, type TestEnv } from '@model-router/tests/support';
+import { createTestEnv, REDIS_URL, type TestEnv, waitUntil } from '@model-router/tests/support';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { MAINTENANCE_JOBS, startMetricAggregator } from '../src/index.js';
@@ -14,7 +14,6 @@ import {
   metricEvent,
   range,
   routeEvent,
-  waitFor,
 } from './fixtures.js';
 
 let env: TestEnv;
@@ -50,7 +49,7 @@ afterAll(async () => {
 
 /** Waits until both queues have nothing waiting, running or scheduled for retry. */
 async function drained(): Promise<void> {
-  await waitFor(
+  await waitUntil(
     async () => {
       for (const queue of [metricQueue, routeQueue]) {
         const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
@@ -58,8 +57,7 @@ async function drained(): Promise<void> {
       }
       return true;
     },
-    20_000,
-    async () => JSON.stringify(await metricQueue.getJobCounts()),
+    { timeoutMs: 20_000, detail: async () => JSON.stringify(await metricQueue.getJobCounts()) },
   );
 }
 
@@ -75,7 +73,7 @@ describe('metric aggregator', () => {
       ...range(0, 40).map((k) => publisher.publishMany('metric.recorded', metrics.slice(k * 100, (k + 1) * 100))),
     ]);
 
-    await waitFor(
+    await waitUntil(
       async () => (await repository.countRouteEvents()) >= routes.length && (await repository.countMetricEvents()) >= metrics.length,
       20_000,
     );
@@ -183,7 +181,7 @@ describe('metric aggregator', () => {
     const after = range(10, 60).map((i) => metricEvent('bad', i));
     await publisher.publishMany('metric.recorded', after);
 
-    await waitFor(async () => (await Promise.all([invalid, unknownField, nul].map((j) => j.isFailed()))).every(Boolean), 10_000);
+    await waitUntil(async () => (await Promise.all([invalid, unknownField, nul].map((j) => j.isFailed()))).every(Boolean), 10_000);
     const [invalidJob, unknownJob, nulJob] = await Promise.all([
       metricQueue.getJob(invalid.id!),
       routeQueue.getJob(unknownField.id!),

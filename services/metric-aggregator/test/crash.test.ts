@@ -3,10 +3,10 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createPool, EventRepository, type Pool } from '@model-router/database';
 import { EventPublisher, queuePrefix } from '@model-router/queue';
-import { createTestEnv, freePort, REDIS_URL, type Spawned, spawnCommand, type TestEnv } from '@model-router/tests/support';
+import { createTestEnv, freePort, REDIS_URL, spawnCommand, type Spawned, type TestEnv, waitUntil } from '@model-router/tests/support';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { expectedMetricTotals, expectedRouteTotals, expectSameMetricTotals, metricEvent, range, routeEvent, waitFor } from './fixtures.js';
+import { expectedMetricTotals, expectedRouteTotals, expectSameMetricTotals, metricEvent, range, routeEvent } from './fixtures.js';
 
 const SERVICE_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const METRICS = 50_000;
@@ -43,13 +43,12 @@ async function startAggregatorProcess(): Promise<Spawned> {
     env: env.processEnv({ METRIC_AGGREGATOR_PORT: String(port) }),
   });
   children.push(child);
-  await waitFor(
+  await waitUntil(
     async () => {
       if (child.child.exitCode !== null) throw new Error(`aggregator exited (${child.child.exitCode}):\n${child.output()}`);
       return fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false);
     },
-    30_000,
-    () => child.output(),
+    { timeoutMs: 30_000, detail: () => child.output() },
   );
   return child;
 }
@@ -67,7 +66,7 @@ describe('metric aggregator killed with SIGKILL mid-batch', () => {
 
     const first = await startAggregatorProcess();
     // Kill it while it is writing: some batches committed, some in flight, most still queued.
-    await waitFor(async () => (await persisted()) >= 8000, 30_000, () => first.output());
+    await waitUntil(async () => (await persisted()) >= 8000, { timeoutMs: 30_000, detail: () => first.output() });
     await first.stop('SIGKILL');
     // Proof that it died mid-work: jobs it held are still marked active, events are still missing.
     const activeAtKill = (await Promise.all(queues.map((q) => q.getJobCounts('active')))).reduce((n, c) => n + (c.active ?? 0), 0);
@@ -77,14 +76,13 @@ describe('metric aggregator killed with SIGKILL mid-batch', () => {
     // The restarted process takes the queued jobs at once and the killed one's jobs once their
     // locks expire (lockDuration 10 s): a batch that had committed comes back as duplicates only.
     const second = await startAggregatorProcess();
-    await waitFor(async () => (await persisted()) >= METRICS + ROUTES, 45_000, async () => `persisted ${await persisted()}\n${second.output()}`);
-    await waitFor(
+    await waitUntil(async () => (await persisted()) >= METRICS + ROUTES, { timeoutMs: 45_000, detail: async () => `persisted ${await persisted()}\n${second.output()}` });
+    await waitUntil(
       async () => {
         const counts = await Promise.all(queues.map((q) => q.getJobCounts('waiting', 'active', 'delayed', 'failed')));
         return counts.every((c) => c.waiting === 0 && c.active === 0 && c.delayed === 0 && c.failed === 0);
       },
-      30_000,
-      async () => JSON.stringify(await Promise.all(queues.map((q) => q.getJobCounts()))),
+      { timeoutMs: 30_000, detail: async () => JSON.stringify(await Promise.all(queues.map((q) => q.getJobCounts()))) },
     );
 
     expect(await repository.countMetricEvents()).toBe(METRICS);

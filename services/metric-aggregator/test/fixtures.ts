@@ -106,12 +106,3 @@ export function expectSameMetricTotals(actual: MetricTotals, expected: MetricTot
   expect(Math.abs(latency_sum_sq - eSq)).toBeLessThanOrEqual(1e-9 * Math.abs(eSq));
 }
 
-/** Polls `check` until it returns true; fails after `timeoutMs` with `describe()` in the message. */
-export async function waitFor(check: () => Promise<boolean>, timeoutMs: number, describe: () => Promise<string> | string = () => ''): Promise<void> {
-  const started = Date.now();
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() - started > timeoutMs) throw new Error(`not reached within ${timeoutMs} ms ${await describe()}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}

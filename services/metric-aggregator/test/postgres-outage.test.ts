@@ -4,11 +4,11 @@ import { createPool, EventRepository, type Pool } from '@model-router/database';
 import { createLogger } from '@model-router/logger';
 import { EventPublisher, queuePrefix } from '@model-router/queue';
 import type { RunningService } from '@model-router/service-runtime';
-import { createTestEnv, freePort, REDIS_URL, type TestEnv } from '@model-router/tests/support';
+import { createTestEnv, freePort, REDIS_URL, type TestEnv, waitUntil } from '@model-router/tests/support';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { startMetricAggregator } from '../src/index.js';
-import { expectedMetricTotals, expectedRouteTotals, expectSameMetricTotals, metricEvent, range, routeEvent, waitFor } from './fixtures.js';
+import { expectedMetricTotals, expectedRouteTotals, expectSameMetricTotals, metricEvent, range, routeEvent } from './fixtures.js';
 
 /**
  * A TCP proxy in front of Postgres that can be taken down (every connection cut, new ones refused)
@@ -93,7 +93,7 @@ describe('Postgres unreachable for a while', () => {
     try {
       const before = range(0, 1000).map((i) => metricEvent('outage', i));
       await publisher.publishMany('metric.recorded', before);
-      await waitFor(async () => (await repository.countMetricEvents()) === before.length, 10_000);
+      await waitUntil(async () => (await repository.countMetricEvents()) === before.length, 10_000);
 
       await proxy.down();
       const during = range(1000, 6000).map((i) => metricEvent('outage', i));
@@ -102,7 +102,7 @@ describe('Postgres unreachable for a while', () => {
       for (let i = 0; i < routes.length; i += 1000) await publisher.publishMany('route.decided', routes.slice(i, i + 1000));
 
       // Batches fail and are retried with backoff: they wait in the queue, none is given up.
-      await waitFor(async () => ((await queues[0]!.getJobCounts('delayed')).delayed ?? 0) > 0, 10_000);
+      await waitUntil(async () => ((await queues[0]!.getJobCounts('delayed')).delayed ?? 0) > 0, 10_000);
       await new Promise((resolve) => setTimeout(resolve, 2000));
       expect(await repository.countMetricEvents()).toBe(before.length);
       expect(await repository.countRouteEvents()).toBe(0);
@@ -112,12 +112,11 @@ describe('Postgres unreachable for a while', () => {
 
       await proxy.up();
       const all = [...before, ...during];
-      await waitFor(
+      await waitUntil(
         async () => (await repository.countMetricEvents()) >= all.length && (await repository.countRouteEvents()) >= routes.length,
-        30_000,
-        async () => `metrics ${await repository.countMetricEvents()}, routes ${await repository.countRouteEvents()}`,
+        { timeoutMs: 30_000, detail: async () => `metrics ${await repository.countMetricEvents()}, routes ${await repository.countRouteEvents()}` },
       );
-      await waitFor(
+      await waitUntil(
         async () => {
           const counts = await Promise.all(queues.map((q) => q.getJobCounts('waiting', 'active', 'delayed')));
           return counts.every((c) => Object.values(c).every((n) => n === 0));
