@@ -175,6 +175,24 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    gateway: z
+      .object({
+        // Models tried for one request (the first choice and its fallbacks), within the client's deadline.
+        max_attempts: z.coerce.number().int().min(1).max(10).default(3),
+        // A budget reservation left by a replica that crashed mid-call is released after this.
+        reservation_ttl: duration.default(600_000),
+        // Upstream timeouts: TCP/TLS connect, then the response's first byte, then the whole call
+        // (a model's own `timeout_ms` replaces `timeout`).
+        connect_timeout: duration.default(5_000),
+        first_byte_timeout: duration.default(60_000),
+        timeout: duration.default(600_000),
+        // Completion tokens reserved and routed for when a request sets no max_tokens.
+        default_max_tokens: z.coerce.number().int().min(1).max(2_000_000).default(4096),
+        // Keep-alive connections kept open per upstream origin.
+        connections_per_origin: z.coerce.number().int().min(1).max(4096).default(256),
+      })
+      .strict()
+      .prefault({}),
     log: z
       .object({
         level: z.enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly']).default('info'),

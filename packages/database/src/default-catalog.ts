@@ -1,4 +1,4 @@
-import type { Model } from '@model-router/domain';
+import type { Model, ModelApi } from '@model-router/domain';
 
 /**
  * The catalog seeded on first start: current models of OpenAI, Anthropic, Google, Mistral,
@@ -17,7 +17,7 @@ import type { Model } from '@model-router/domain';
  * latencies are typical time-to-complete figures for a short answer; the router replaces them with
  * observed p50 latency once metrics arrive.
  */
-type CatalogEntry = Omit<Model, 'endpoint' | 'enabled'>;
+type CatalogEntry = Omit<Model, 'endpoint' | 'enabled' | 'api' | 'api_key_env' | 'upstream_model' | 'timeout_ms'>;
 
 const entry = (
   id: string,
@@ -73,11 +73,22 @@ const ENTRIES: CatalogEntry[] = [
   entry('llama-3.3-70b-versatile', 'Llama 3.3 70B Versatile', 'groq', [0.59, 0.79], 131_072, 32_768, [...CHAT, 'tools', 'json_mode'], 350),
 ];
 
-/** The default catalog with every endpoint pointing at `endpointBaseUrl` (the mock provider in development). */
+/** Each provider's native wire format (everyone else speaks OpenAI's). */
+const NATIVE_API: Readonly<Record<string, ModelApi>> = { anthropic: 'anthropic', google: 'gemini' };
+
+/**
+ * The default catalog with every endpoint pointing at `endpointBaseUrl` (the mock provider in
+ * development, which speaks all three wire formats). No credential is named: pointing a model at a
+ * real provider means setting its `endpoint` and `api_key_env` (see the README's Gateway section).
+ */
 export function defaultCatalog(endpointBaseUrl: string): Model[] {
   return ENTRIES.map((model) => ({
     ...model,
     enabled: true,
     endpoint: endpointBaseUrl,
+    api: NATIVE_API[model.provider] ?? 'openai',
+    api_key_env: null,
+    upstream_model: null,
+    timeout_ms: null,
   }));
 }

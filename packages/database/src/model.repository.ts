@@ -1,21 +1,28 @@
-import type { Model } from '@model-router/domain';
+import type { Model, ModelApi } from '@model-router/domain';
 import type pg from 'pg';
 
 export type Queryable = Pick<pg.Pool, 'query'>;
 
+/** A stored model has every gateway field filled in (nulls where the default applies). */
 export interface StoredModel extends Model {
+  api: ModelApi;
+  api_key_env: string | null;
+  upstream_model: string | null;
+  timeout_ms: number | null;
   created_at: string;
   updated_at: string;
 }
 
 const COLUMNS = `id, name, provider, input_price_per_1k, output_price_per_1k, context_window,
-  max_output_tokens, capabilities, enabled, latency_ms, endpoint, created_at, updated_at`;
+  max_output_tokens, capabilities, enabled, latency_ms, endpoint, api, api_key_env, upstream_model,
+  timeout_ms, created_at, updated_at`;
 
 const INSERT_MODEL = `INSERT INTO model_router.models (id, name, provider, input_price_per_1k,
-  output_price_per_1k, context_window, max_output_tokens, capabilities, enabled, latency_ms, endpoint)
-  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`;
+  output_price_per_1k, context_window, max_output_tokens, capabilities, enabled, latency_ms, endpoint,
+  api, api_key_env, upstream_model, timeout_ms)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`;
 
-/** The writable columns in the order of every INSERT and UPDATE here ($1 … $11). */
+/** The writable columns in the order of every INSERT and UPDATE here ($1 … $15). */
 function writableValues(model: Model): unknown[] {
   return [
     model.id,
@@ -29,6 +36,10 @@ function writableValues(model: Model): unknown[] {
     model.enabled,
     model.latency_ms,
     model.endpoint,
+    model.api ?? 'openai',
+    model.api_key_env ?? null,
+    model.upstream_model ?? null,
+    model.timeout_ms ?? null,
   ];
 }
 
@@ -45,6 +56,10 @@ function toModel(row: Record<string, unknown>): StoredModel {
     enabled: row.enabled as boolean,
     latency_ms: row.latency_ms as number,
     endpoint: (row.endpoint as string | null) ?? null,
+    api: row.api as ModelApi,
+    api_key_env: (row.api_key_env as string | null) ?? null,
+    upstream_model: (row.upstream_model as string | null) ?? null,
+    timeout_ms: (row.timeout_ms as number | null) ?? null,
     created_at: (row.created_at as Date).toISOString(),
     updated_at: (row.updated_at as Date).toISOString(),
   };
@@ -88,7 +103,8 @@ export class ModelRepository {
     const { rows } = await this.db.query(
       `UPDATE model_router.models SET name = $2, provider = $3, input_price_per_1k = $4,
          output_price_per_1k = $5, context_window = $6, max_output_tokens = $7, capabilities = $8,
-         enabled = $9, latency_ms = $10, endpoint = $11, updated_at = now()
+         enabled = $9, latency_ms = $10, endpoint = $11, api = $12, api_key_env = $13,
+         upstream_model = $14, timeout_ms = $15, updated_at = now()
        WHERE id = $1
        RETURNING ${COLUMNS}`,
       writableValues(model),

@@ -17,6 +17,10 @@ export const KNOWN_CAPABILITIES = [
   'long_context',
 ] as const;
 
+/** The wire format a model's provider speaks (the gateway translates OpenAI requests to it). */
+export const MODEL_APIS = ['openai', 'anthropic', 'gemini'] as const;
+export type ModelApi = (typeof MODEL_APIS)[number];
+
 /** A model as the registry stores it. Prices are list prices in USD per 1,000 tokens. */
 export interface Model {
   id: string;
@@ -30,8 +34,18 @@ export interface Model {
   enabled: boolean;
   /** Nominal latency, used until enough observed latency exists. */
   latency_ms: number;
-  /** Base URL of an OpenAI-compatible endpoint, probed by the health checker. */
+  /** Base URL of the provider's API (e.g. https://api.openai.com/v1), probed by the health checker. */
   endpoint: string | null;
+  // How the gateway calls the model. Optional here so a model built in code (tests, benches) may
+  // leave them out; the registry always fills them in. Absent means the default named.
+  /** The provider's wire format; default `openai`. */
+  api?: ModelApi;
+  /** Name of the environment variable holding the provider's API key (never the key itself). */
+  api_key_env?: string | null;
+  /** The provider's name for the model; default the registry `id`. */
+  upstream_model?: string | null;
+  /** Total time one upstream call may take; default `gateway.timeout` from config. */
+  timeout_ms?: number | null;
 }
 
 /** What the router has observed about a model recently (from metrics). */

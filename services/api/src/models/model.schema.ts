@@ -1,3 +1,4 @@
+import { MODEL_APIS } from '@model-router/domain';
 import { z } from 'zod';
 
 const price = z.number().finite().min(0, 'must not be negative').max(10_000);
@@ -15,6 +16,22 @@ const writable = {
   enabled: z.boolean(),
   latency_ms: z.number().int().min(1).max(600_000),
   endpoint: z.string().url().max(2048).nullable(),
+  api: z.enum(MODEL_APIS),
+  // The NAME of the variable holding the key: a secret never enters the registry.
+  api_key_env: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'the name of an environment variable (letters, digits, "_"), not the key itself')
+    .nullable(),
+  upstream_model: z.string().min(1).max(256).nullable(),
+  timeout_ms: z.number().int().min(1).max(3_600_000).nullable(),
+};
+
+/** Defaults of the gateway fields when a model is created or replaced without them. */
+const gatewayDefaults = {
+  api: writable.api.default('openai'),
+  api_key_env: writable.api_key_env.default(null),
+  upstream_model: writable.upstream_model.default(null),
+  timeout_ms: writable.timeout_ms.default(null),
 };
 
 export const modelIdSchema = z
@@ -34,6 +51,7 @@ export const createModelSchema = z
     enabled: writable.enabled.default(true),
     latency_ms: writable.latency_ms.default(1000),
     endpoint: writable.endpoint.default(null),
+    ...gatewayDefaults,
   })
   .refine(outputFitsContext, fitsMessage);
 
@@ -46,6 +64,7 @@ export const replaceModelSchema = z
     enabled: writable.enabled.default(true),
     latency_ms: writable.latency_ms.default(1000),
     endpoint: writable.endpoint.default(null),
+    ...gatewayDefaults,
   })
   .refine(outputFitsContext, fitsMessage);
 
@@ -62,5 +81,9 @@ export const patchModelSchema = z
     enabled: writable.enabled.optional(),
     latency_ms: writable.latency_ms.optional(),
     endpoint: writable.endpoint.optional(),
+    api: writable.api.optional(),
+    api_key_env: writable.api_key_env.optional(),
+    upstream_model: writable.upstream_model.optional(),
+    timeout_ms: writable.timeout_ms.optional(),
   })
   .refine((patch) => Object.keys(patch).length > 0, 'at least one field to change is required');
