@@ -1,4 +1,4 @@
-import { SpendCounters, publishBudgetSpend } from '@model-router/budgets';
+import { BudgetReservations, SpendCounters, publishBudgetSpend } from '@model-router/budgets';
 import { type BudgetAlertRecord, BudgetRepository, inTransaction, type Pool, type PoolClient, type SpendTotal, type StoredBudget, withTransaction } from '@model-router/database';
 import { type CostRecord, coveredRecords, nanosToUsd, PeriodCalendar, spendDeltas, thresholdsReached } from '@model-router/domain';
 import type { Logger } from '@model-router/logger';
@@ -71,9 +71,11 @@ function uniqueRecords(events: readonly CostRecordedEvent[]): CostRecord[] {
 export class SpendRecorder {
   private readonly calendar = new PeriodCalendar();
   private readonly counters: SpendCounters;
+  private readonly reservations: BudgetReservations;
 
   constructor(private readonly options: SpendRecorderOptions) {
     this.counters = new SpendCounters(options.redis, options.keyPrefix);
+    this.reservations = new BudgetReservations(options.redis, options.keyPrefix);
   }
 
   async record(events: readonly CostRecordedEvent[]): Promise<RecordResult> {
@@ -102,6 +104,9 @@ export class SpendRecorder {
     if (events.length - counted - uncovered) metrics.costEvents.inc({ outcome: 'duplicate' }, events.length - counted - uncovered);
     if (uncovered) metrics.costEvents.inc({ outcome: 'uncovered' }, uncovered);
     await this.publish(committed, false);
+    // The gateway held these costs as reservations until now; the counters raised above hold them
+    // from here on. Released after the raise, so for a moment they count twice, never zero times.
+    await this.reservations.release(events.map((e) => e.event_id));
     return { received: events.length, covered, counted, totals: committed.totals, alerts: committed.alerts };
   }
 
