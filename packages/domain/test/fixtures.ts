@@ -33,11 +33,13 @@ export function snapshot(
   models: Model[],
   runtimes: Record<string, ModelRuntime> = {},
   budgetBlocked: Record<string, string> = {},
+  rateLimited: Record<string, number> = {},
 ): RoutingSnapshot {
   return {
     models,
     runtime: new Map(Object.entries(runtimes)),
     budget_blocked: new Map(Object.entries(budgetBlocked)),
+    rate_limited: new Map(Object.entries(rateLimited)),
     version: 1,
   };
 }

@@ -346,7 +346,10 @@ describe('route: filters', () => {
       max_cost_usd: 0.5,
       max_latency_ms: 1000,
     });
-    const d = route(snapshot(catalog, runtimes, blocked), q, options());
+    const limited = Object.fromEntries(
+      catalog.filter((_, i) => EXCLUSION_REASONS.slice(i).includes('rate_limited')).map((m) => [m.id, 1]),
+    );
+    const d = route(snapshot(catalog, runtimes, blocked, limited), q, options());
     expect(d.ok).toBe(false);
     // A budget exclusion names the budget that removed the model.
     expect(d.excluded).toEqual(

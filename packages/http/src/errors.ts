@@ -79,7 +79,7 @@ export const notFoundHandler: RequestHandler = (req, _res, next) => {
 };
 
 /** Body-parser failures carry a `type`; map each to our envelope instead of a stack trace. */
-function fromBodyParser(error: { type?: string; status?: number; message?: string }): ApiError | null {
+export function fromBodyParser(error: { type?: string; status?: number; message?: string }): ApiError | null {
   switch (error.type) {
     case 'entity.parse.failed':
       return new ApiError('INVALID_JSON', 'request body is not valid JSON');

@@ -1,4 +1,4 @@
-export { ApiError, ERROR_CODES, type ErrorBody, type ErrorCode, errorBody, errorHandler, notFoundHandler, parseInput, validationError } from './errors.js';
+export { ApiError, ERROR_CODES, type ErrorBody, type ErrorCode, errorBody, errorHandler, fromBodyParser, notFoundHandler, parseInput, validationError } from './errors.js';
 export { requestId } from './request-id.js';
 export { createMetricsRegistry, opsRouter, type ReadinessCheck } from './ops.js';
 export { closeServer, onShutdownSignal } from './shutdown.js';

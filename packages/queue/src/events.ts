@@ -47,6 +47,13 @@ export const metricRecordedEvent = z.strictObject({
   request_id: id.nullable(),
   ab_test_id: id.nullable(),
   variant_id: id.nullable(),
+  // Set by the gateway (which made the call itself), absent on client reports.
+  /** Who saw the call: the gateway, or a client's report (absent: a client's report). */
+  source: z.enum(['client', 'gateway']).optional(),
+  /** Time to the first token (streamed) or the first byte of the answer, in ms. */
+  ttft_ms: z.number().nonnegative().finite().nullable().optional(),
+  /** The provider sent no usage: tokens were counted from the streamed text with the tokenizer. */
+  tokens_estimated: z.boolean().optional(),
 });
 export type MetricRecordedEvent = z.infer<typeof metricRecordedEvent>;
 

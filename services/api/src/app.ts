@@ -1,3 +1,4 @@
+import type { BudgetReservations } from '@model-router/budgets';
 import type { Config } from '@model-router/config';
 import { AbTestRepository, BudgetRepository, EventRepository, ModelRepository, type Pool, UsageRepository } from '@model-router/database';
 import type { RoutingOptions } from '@model-router/domain';
@@ -27,6 +28,12 @@ import { abTestRoutes } from './abtests/abtests.routes.js';
 import type { BudgetTracker } from './budgets/budget-tracker.js';
 import { budgetRoutes } from './budgets/budgets.routes.js';
 import { costRoutes } from './cost/cost.routes.js';
+import { AttemptLoop } from './gateway/attempt-loop.js';
+import { AttemptRecorder } from './gateway/attempt-recorder.js';
+import { GatewayRouter } from './gateway/gateway-router.js';
+import { gatewayRoutes } from './gateway/gateway.routes.js';
+import type { RateLimitTracker } from './gateway/rate-limit-tracker.js';
+import type { UpstreamClient } from './gateway/upstream-client.js';
 import type { ConfigChanges } from './events/config-changes.js';
 import type { OutcomeReporter } from './events/outcome-reporter.js';
 import { type ApiMetrics, createApiMetrics } from './metrics.js';
@@ -52,6 +59,16 @@ export interface AppDeps {
   budgets: BudgetTracker;
   /** Wall clock of budget periods and usage defaults (injected by tests). */
   clock: () => number;
+  /** The gateway's I/O: upstream HTTP, shared rate limits, budget reservations. */
+  gateway: GatewayIo;
+}
+
+export interface GatewayIo {
+  client: UpstreamClient;
+  rateLimits: RateLimitTracker;
+  reservations: BudgetReservations;
+  /** Where models' `api_key_env` variables are read (process.env). */
+  env: NodeJS.ProcessEnv;
 }
 
 export interface App {
@@ -140,6 +157,49 @@ export function createApp(deps: AppDeps): App {
     }),
   );
   app.use(common);
+
+  // The OpenAI-compatible gateway: route, call the model, fall back, record the outcome.
+  const gw = deps.gateway;
+  const assigner = config.abtest.enabled ? new AbAssigner(redis, config.redis.key_prefix, config.abtest.user_variant_cache_ttl) : null;
+  app.use(
+    '/v1',
+    gatewayRoutes({
+      snapshots,
+      router: new GatewayRouter({
+        snapshots,
+        budgets: deps.budgets,
+        assigner,
+        options: routingOptions(config),
+        maxAttempts: config.gateway.max_attempts,
+        defaultMaxTokens: config.gateway.default_max_tokens,
+      }),
+      attempts: new AttemptLoop({
+        client: gw.client,
+        recorder: new AttemptRecorder(publisher, deps.outcomes, gw.reservations, config.gateway.reservation_ttl, logger, (error) => {
+          metrics.eventsLost.inc({ event: 'metric.recorded' });
+          logger.warn('a gateway attempt could not be recorded: Redis is unavailable', { err: error });
+        }),
+        reservations: gw.reservations,
+        budgets: deps.budgets,
+        rateLimits: gw.rateLimits,
+        snapshots,
+        acquireTrial: (modelId) => deps.circuits.tryAcquireTrial(modelId),
+        env: gw.env,
+        options: {
+          maxAttempts: config.gateway.max_attempts,
+          timeoutMs: config.gateway.timeout,
+          firstByteTimeoutMs: config.gateway.first_byte_timeout,
+          reservationTtlMs: config.gateway.reservation_ttl,
+        },
+        logger,
+      }),
+      requireClient,
+      bodyLimit: config.server.body_limit,
+      defaultTimeoutMs: config.gateway.timeout,
+      logger,
+      startedAt: deps.clock(),
+    }),
+  );
 
   const api = express.Router();
   api.use(metricsRoutes({ snapshots, publisher, outcomes: deps.outcomes, requireClient }));

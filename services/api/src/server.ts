@@ -4,7 +4,7 @@ import { AbTestRepository, BudgetRepository, createPool, EventRepository, ModelR
 import { closeServer, createMetricsRegistry } from '@model-router/http';
 import type { Logger } from '@model-router/logger';
 import { EventPublisher } from '@model-router/queue';
-import { subscribeBudgetSpend } from '@model-router/budgets';
+import { BudgetReservations, subscribeBudgetSpend } from '@model-router/budgets';
 import { createRedis, type Redis, subscribeConfigChanges } from '@model-router/redis';
 import type { Express } from 'express';
 import type { PgBoss } from 'pg-boss';
@@ -13,6 +13,8 @@ import { prepareDatabase } from './bootstrap.js';
 import { BudgetTracker } from './budgets/budget-tracker.js';
 import { ConfigChanges } from './events/config-changes.js';
 import { OutcomeReporter } from './events/outcome-reporter.js';
+import { RateLimitTracker } from './gateway/rate-limit-tracker.js';
+import { UpstreamClient } from './gateway/upstream-client.js';
 import { RuntimeTracker } from './routing/runtime-tracker.js';
 import { SnapshotStore } from './routing/snapshot-store.js';
 
@@ -48,9 +50,17 @@ export async function startApi(config: Config, logger: Logger, options: StartApi
   let outcomes: OutcomeReporter | null = null;
   let snapshots: SnapshotStore | null = null;
   let tracker: RuntimeTracker | null = null;
+  let rateLimits: RateLimitTracker | null = null;
+  const upstream = new UpstreamClient({
+    connectTimeoutMs: config.gateway.connect_timeout,
+    firstByteTimeoutMs: config.gateway.first_byte_timeout,
+    connectionsPerOrigin: config.gateway.connections_per_origin,
+  });
   const closeClients = async (): Promise<void> => {
     snapshots?.stop();
     await tracker?.stop();
+    await rateLimits?.stop();
+    await upstream.close().catch(() => undefined);
     await outcomes?.stop();
     await publisher?.close();
     await boss?.stop({ graceful: true, timeout: 5000 }).catch(() => undefined);
@@ -83,12 +93,15 @@ export async function startApi(config: Config, logger: Logger, options: StartApi
       statsRefreshMs: config.routing.stats_refresh_interval,
     }, logger);
     await tracker.start();
+    rateLimits = new RateLimitTracker(redis, subscriber, snapshots, config.redis.key_prefix, logger);
+    await rateLimits.start();
 
     publisher = new EventPublisher(redis, { keyPrefix: config.redis.key_prefix });
     outcomes = new OutcomeReporter(publisher, logger);
     const changes = new ConfigChanges(pool, boss, redis, snapshots, config.redis.key_prefix, logger);
     const registry = createMetricsRegistry('api');
-    const { app } = createApp({ config, logger, pool, redis, snapshots, registry, publisher, outcomes, changes, circuits: tracker.store, budgets, clock });
+    const gateway = { client: upstream, rateLimits, reservations: new BudgetReservations(redis, config.redis.key_prefix), env: process.env };
+    const { app } = createApp({ config, logger, pool, redis, snapshots, registry, publisher, outcomes, changes, circuits: tracker.store, budgets, clock, gateway });
 
     const server = app.listen(config.server.port, config.server.host);
     await new Promise<void>((resolve, reject) => {

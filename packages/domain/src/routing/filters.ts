@@ -15,6 +15,7 @@ export function exclusionReason(
   budgetBlocked: boolean,
   estimatedCost: number,
   estimatedLatencyMs: number,
+  rateLimited = false,
 ): ExclusionReason | null {
   if (!model.enabled) return 'disabled';
   const providers = query.providers;
@@ -29,6 +30,7 @@ export function exclusionReason(
   if (query.max_tokens > model.max_output_tokens) return 'max_output_tokens_exceeded';
   // A half-open circuit lets its trial requests through; only an open one excludes.
   if (runtime.circuit === 'open') return 'circuit_open';
+  if (rateLimited) return 'rate_limited';
   if (budgetBlocked) return 'budget_exceeded';
   if (query.max_cost_usd !== undefined && estimatedCost > query.max_cost_usd) return 'max_cost_exceeded';
   if (query.max_latency_ms !== undefined && estimatedLatencyMs > query.max_latency_ms) return 'max_latency_exceeded';

@@ -176,11 +176,12 @@ export function route(
   const prompt = query.prompt_tokens;
   const completion = query.max_tokens;
   const budgets = snapshot.budget_blocked.size > 0 ? snapshot.budget_blocked : null;
+  const limited = snapshot.rate_limited !== undefined && snapshot.rate_limited.size > 0 ? snapshot.rate_limited : null;
   for (const p of prepare(snapshot, opts)) {
     const model = p.model;
     const cost = roundUsd((prompt * model.input_price_per_1k + completion * model.output_price_per_1k) / 1000);
     const budgetId = budgets?.get(model.id);
-    const reason = exclusionReason(model, query, p.runtime, budgetId !== undefined, cost, p.latency);
+    const reason = exclusionReason(model, query, p.runtime, budgetId !== undefined, cost, p.latency, limited !== null && limited.has(model.id));
     if (reason) {
       excluded.push(reason === 'budget_exceeded' ? { model_id: model.id, reason, detail: budgetId! } : { model_id: model.id, reason });
       continue;

@@ -11,6 +11,7 @@ export const EXCLUSION_REASONS = [
   'context_window_exceeded',
   'max_output_tokens_exceeded',
   'circuit_open',
+  'rate_limited',
   'budget_exceeded',
   'max_cost_exceeded',
   'max_latency_exceeded',
@@ -42,6 +43,11 @@ export interface RoutingSnapshot {
   runtime: ReadonlyMap<string, ModelRuntime>;
   /** Models that a budget currently removes, with the budget id that removed each. */
   budget_blocked: ReadonlyMap<string, string>;
+  /**
+   * Models a provider's rate limit keeps out until its window resets (model → epoch ms of the reset),
+   * as every replica shares them. Absent: none.
+   */
+  rate_limited?: ReadonlyMap<string, number>;
   version: number;
 }
 

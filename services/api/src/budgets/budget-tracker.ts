@@ -4,6 +4,7 @@ import {
   type BudgetRoutePlan,
   type BudgetRouteRequest,
   type BudgetStatus,
+  budgetCovers,
   budgetStatus,
   budgetsNamed,
   buildBudgetEnforcement,
@@ -16,7 +17,7 @@ import {
   withBudgetDetails,
 } from '@model-router/domain';
 import { ApiError } from '@model-router/http';
-import type { BudgetSpendNotice } from '@model-router/budgets';
+import type { BudgetSpendNotice, ReservationBudget } from '@model-router/budgets';
 import type { Logger } from '@model-router/logger';
 
 /**
@@ -108,6 +109,25 @@ export class BudgetTracker {
         : `budget "${first.budget_id}" is exceeded ($${first.spent_usd} of $${first.limit_usd} spent this period)`;
     const more = named.length > 1 ? ` (and ${named.length - 1} more budget${named.length > 2 ? 's' : ''})` : '';
     throw new ApiError('BUDGET_EXCEEDED', `${why}${more}`, { budgets, excluded: decision.excluded }, retryAfter);
+  }
+
+  /**
+   * The `block` budgets a call to `model` for `userId` counts against, in their current periods:
+   * what the gateway reserves against before the call (see @model-router/budgets reservations).
+   */
+  blockBudgetsFor(model: Model, userId: string | null): ReservationBudget[] {
+    const now = this.clock();
+    if (now >= this.enforcement.valid_until_ms) {
+      this.rebuild(now);
+      this.onBlocked(this.enforcement.model_blocked);
+    }
+    const subject = { model_id: model.id, provider: model.provider, user_id: userId };
+    const budgets: ReservationBudget[] = [];
+    for (const s of this.statuses.values()) {
+      if (s.rule.action !== 'block' || !budgetCovers(s.rule, subject)) continue;
+      budgets.push({ budget_id: s.rule.id, period_key: s.window.key, limit_nanos: s.rule.limit_nanos, known_spent_nanos: s.spent_nanos });
+    }
+    return budgets;
   }
 
   /** A budget's current status as this replica knows it (null for an unknown budget). */

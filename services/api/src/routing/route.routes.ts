@@ -39,7 +39,7 @@ export interface RouteDeps {
   budgets?: BudgetTracker | null;
 }
 
-type Decided = RouteDecision & { ok: true };
+export type Decided = RouteDecision & { ok: true };
 
 function explainOf(decision: Decided) {
   return {
@@ -64,7 +64,7 @@ interface Answer {
  * budget, missing a required capability…) the request goes to the best eligible model and the
  * answer says why; the assignment is still reported, because the analysis is by assignment.
  */
-function applyAssignment(decision: Decided, assignment: Assignment, maxFallbacks: number): Answer {
+export function applyAssignment(decision: Decided, assignment: Assignment, maxFallbacks: number): Answer {
   const { test, variant } = assignment;
   const label = `A/B Test: ${test.id}, Variant: ${variant.id}`;
   const chosen = decision.candidates.find((c) => c.model.id === variant.model_id);

@@ -29,6 +29,7 @@ export class SnapshotStore {
     runningTestList: [],
     runtime: new Map<string, ModelRuntime>(),
     budget_blocked: new Map<string, string>(),
+    rate_limited: new Map<string, number>(),
     version: 0,
   };
   /** Live state kept apart from the models so either can change without reloading the other. */
@@ -71,6 +72,11 @@ export class SnapshotStore {
   setBudgetBlocked(blocked: ReadonlyMap<string, string>): void {
     if (blocked === this.snapshot.budget_blocked) return;
     this.snapshot = { ...this.snapshot, budget_blocked: blocked, version: this.snapshot.version + 1 };
+  }
+
+  /** Replaces the models a provider's rate limit keeps out (see gateway/rate-limit-tracker.ts). */
+  setRateLimited(limited: ReadonlyMap<string, number>): void {
+    this.snapshot = { ...this.snapshot, rate_limited: limited, version: this.snapshot.version + 1 };
   }
 
   /** A new snapshot object with the combined runtime: readers keep a consistent view of the old one. */
@@ -126,6 +132,7 @@ export class SnapshotStore {
       runningTestList,
       runtime: this.snapshot.runtime,
       budget_blocked: budgetBlocked,
+      rate_limited: this.snapshot.rate_limited,
       version: this.snapshot.version + 1,
     };
   }

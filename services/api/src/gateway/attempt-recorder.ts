@@ -1,0 +1,93 @@
+import type { BudgetReservations } from '@model-router/budgets';
+import { type Model, roundUsd } from '@model-router/domain';
+import type { Logger } from '@model-router/logger';
+import { type EventPublisher, type MetricRecordedEvent, usdToNanos } from '@model-router/queue';
+import type { OutcomeReporter } from '../events/outcome-reporter.js';
+import { acceptEvents } from '../metrics/metrics.routes.js';
+
+/** How an attempt bears on the model's circuit breaker. */
+export type CircuitOutcome = 'success' | 'failure' | 'none';
+
+/** One upstream call the gateway made, as it is recorded. */
+export interface AttemptRecord {
+  /** The metric event's id, also the budget reservation's id. */
+  event_id: string;
+  request_id: string;
+  model: Model;
+  success: boolean;
+  latency_ms: number;
+  ttft_ms: number | null;
+  prompt_tokens: number;
+  completion_tokens: number;
+  tokens_estimated: boolean;
+  user_id: string | null;
+  ab_test_id: string | null;
+  variant_id: string | null;
+  /**
+   * `failure` for what says the provider is unwell (connection, timeout, 429, 5xx, a cut stream),
+   * `success` for any proper answer (a 400 about the request included), `none` when the client left.
+   */
+  circuit: CircuitOutcome;
+  /** A budget reservation was held for this attempt (settled to the actual cost here). */
+  reserved: boolean;
+}
+
+/** Cost of the tokens at the model's list prices, in USD. */
+export function attemptCostUsd(model: Model, promptTokens: number, completionTokens: number): number {
+  return roundUsd((promptTokens * model.input_price_per_1k + completionTokens * model.output_price_per_1k) / 1000);
+}
+
+/**
+ * Records every gateway attempt the way a client's report would be: one `metric.recorded` event
+ * (plus its `cost.recorded` for the budget enforcer) through the existing pipeline, and one outcome
+ * for the model's circuit breaker. So usage, budgets, passive health and A/B results fill in with
+ * no report from the client. The budget reservation is first replaced by the actual cost.
+ */
+export class AttemptRecorder {
+  constructor(
+    private readonly publisher: EventPublisher,
+    private readonly outcomes: OutcomeReporter,
+    private readonly reservations: BudgetReservations,
+    private readonly reservationTtlMs: number,
+    private readonly logger: Logger,
+    private readonly onLost: (error: unknown) => void,
+  ) {}
+
+  /** Records `attempt`; never throws (a lost record is logged and counted, the answer still goes out). */
+  async record(attempt: AttemptRecord): Promise<void> {
+    if (attempt.circuit !== 'none') this.outcomes.record(attempt.model.id, attempt.circuit === 'success', attempt.latency_ms);
+    const costUsd = attemptCostUsd(attempt.model, attempt.prompt_tokens, attempt.completion_tokens);
+    const costNanos = usdToNanos(costUsd);
+    try {
+      if (attempt.reserved) await this.reservations.settle(attempt.event_id, costNanos, this.reservationTtlMs);
+    } catch (error) {
+      // The reservation then expires with its TTL; the cost itself is still counted below.
+      this.logger.warn('could not settle a budget reservation', { err: error, event_id: attempt.event_id });
+    }
+    const now = new Date().toISOString();
+    const event: MetricRecordedEvent = {
+      event_id: attempt.event_id,
+      occurred_at: now,
+      accepted_at: now,
+      model_id: attempt.model.id,
+      provider: attempt.model.provider,
+      success: attempt.success,
+      latency_ms: attempt.latency_ms,
+      prompt_tokens: attempt.prompt_tokens,
+      completion_tokens: attempt.completion_tokens,
+      cost_nanos: costNanos,
+      user_id: attempt.user_id,
+      request_id: attempt.request_id,
+      ab_test_id: attempt.ab_test_id,
+      variant_id: attempt.variant_id,
+      source: 'gateway',
+      ttft_ms: attempt.ttft_ms,
+      tokens_estimated: attempt.tokens_estimated,
+    };
+    try {
+      await acceptEvents(this.publisher, [event]);
+    } catch (error) {
+      this.onLost(error);
+    }
+  }
+}

@@ -1,0 +1,70 @@
+import type { Logger } from '@model-router/logger';
+import express, { type RequestHandler, type Router } from 'express';
+import type { SnapshotStore } from '../routing/snapshot-store.js';
+import type { AttemptLoop } from './attempt-loop.js';
+import { gatewayRequestSchema, ROUTER_MODELS } from './chat-completions.schema.js';
+import type { GatewayRouter } from './gateway-router.js';
+import { invalidRequest, OpenAIError, openAIErrorHandler } from './openai-error.js';
+
+export interface GatewayRoutesDeps {
+  snapshots: SnapshotStore;
+  router: GatewayRouter;
+  attempts: AttemptLoop;
+  requireClient: RequestHandler;
+  bodyLimit: string;
+  /** Whole-request deadline when the client sets none (`router.timeout_ms`). */
+  defaultTimeoutMs: number;
+  logger: Logger;
+  /** Created time shown for every model (OpenAI's `created`, unix seconds). */
+  startedAt: number;
+}
+
+/**
+ * The OpenAI-compatible surface, mounted at /v1: POST /chat/completions (route, call, fall back,
+ * record) and GET /models. Every error on these paths is in OpenAI's shape.
+ */
+export function gatewayRoutes(deps: GatewayRoutesDeps): Router {
+  const router = express.Router();
+  router.use(express.json({ limit: deps.bodyLimit, strict: true }));
+
+  router.get('/models', deps.requireClient, (_req, res) => {
+    const created = Math.floor(deps.startedAt / 1000);
+    const models = deps.snapshots.current.models.filter((m) => m.enabled);
+    res.json({
+      object: 'list',
+      data: [
+        ...ROUTER_MODELS.map((id) => ({ id, object: 'model', created, owned_by: 'model-router' })),
+        ...models.map((m) => ({ id: m.id, object: 'model', created, owned_by: m.provider })),
+      ],
+    });
+  });
+
+  router.post('/chat/completions', deps.requireClient, async (req, res) => {
+    if (req.body === undefined) {
+      throw new OpenAIError(415, 'Send the body as JSON with "Content-Type: application/json"', 'invalid_request_error', 'unsupported_media_type');
+    }
+    const parsed = gatewayRequestSchema.safeParse(req.body);
+    if (!parsed.success) throw invalidRequest(parsed.error);
+    const body = parsed.data;
+    const plan = await deps.router.plan(body);
+    // The client leaving (its own timeout, a cancel) aborts the upstream call at once.
+    const gone = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) gone.abort();
+    });
+    await deps.attempts.run({
+      requestId: res.locals.requestId as string,
+      body,
+      plan,
+      res,
+      clientGone: gone.signal,
+      deadline: Date.now() + (body.router?.timeout_ms ?? deps.defaultTimeoutMs),
+    });
+  });
+
+  router.use((req, _res, next) => {
+    next(new OpenAIError(404, `Unknown request URL: ${req.method} ${req.baseUrl}${req.path}`, 'invalid_request_error', 'unknown_url'));
+  });
+  router.use(openAIErrorHandler(deps.logger));
+  return router;
+}

@@ -1,0 +1,50 @@
+import type { ChatCompletionChunk } from '@model-router/providers';
+import type { Response } from 'express';
+import type { OpenAIError } from './openai-error.js';
+
+/**
+ * Writes a streamed answer as OpenAI does: `text/event-stream`, one `data: <chunk JSON>` event per
+ * chunk, `data: [DONE]` at the end. An error after the first byte cannot change the status any
+ * more: it is sent as an event carrying OpenAI's error object (the official clients raise it), and
+ * the stream ends without [DONE].
+ */
+export class SseWriter {
+  private opened = false;
+
+  constructor(private readonly res: Response) {}
+
+  get started(): boolean {
+    return this.opened;
+  }
+
+  /** Sends the status line and headers (with `headers`); from here on no fallback is possible. */
+  open(headers: Record<string, string>): void {
+    if (this.opened) return;
+    this.opened = true;
+    this.res.status(200);
+    this.res.set({
+      ...headers,
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+      // Proxies such as nginx would otherwise buffer the stream and hold back the first token.
+      'x-accel-buffering': 'no',
+    });
+    this.res.flushHeaders();
+  }
+
+  chunks(chunks: readonly ChatCompletionChunk[]): void {
+    if (chunks.length === 0) return;
+    let text = '';
+    for (const chunk of chunks) text += `data: ${JSON.stringify(chunk)}\n\n`;
+    this.res.write(text);
+  }
+
+  done(): void {
+    this.res.end('data: [DONE]\n\n');
+  }
+
+  error(error: OpenAIError): void {
+    this.res.end(`data: ${JSON.stringify(error.body())}\n\n`);
+  }
+}
