@@ -10,6 +10,9 @@ ALTER TABLE model_router.models
 -- Models seeded before this migration speak their provider's native API.
 UPDATE model_router.models SET api = 'anthropic' WHERE provider = 'anthropic';
 UPDATE model_router.models SET api = 'gemini' WHERE provider = 'google';
+-- Gemini's API lives under /v1beta: a seeded ".../v1" endpoint of a Google model moves there.
+UPDATE model_router.models SET endpoint = regexp_replace(endpoint, '/v1/?$', '/v1beta')
+  WHERE provider = 'google' AND endpoint ~ '/v1/?$';
 
 -- Down Migration
 ALTER TABLE model_router.models

@@ -82,10 +82,13 @@ const NATIVE_API: Readonly<Record<string, ModelApi>> = { anthropic: 'anthropic',
  * real provider means setting its `endpoint` and `api_key_env` (see the README's Gateway section).
  */
 export function defaultCatalog(endpointBaseUrl: string): Model[] {
+  // Gemini's API lives under /v1beta (as at generativelanguage.googleapis.com/v1beta): health
+  // probes call {endpoint}/models/{id} and the gateway {endpoint}/models/{id}:generateContent.
+  const geminiEndpoint = endpointBaseUrl.replace(/\/v1\/?$/, '/v1beta');
   return ENTRIES.map((model) => ({
     ...model,
     enabled: true,
-    endpoint: endpointBaseUrl,
+    endpoint: NATIVE_API[model.provider] === 'gemini' ? geminiEndpoint : endpointBaseUrl,
     api: NATIVE_API[model.provider] ?? 'openai',
     api_key_env: null,
     upstream_model: null,

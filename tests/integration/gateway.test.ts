@@ -1,0 +1,286 @@
+/**
+ * The gateway end to end: the official `openai` client against POST /v1/chat/completions of a real
+ * API, the mock provider as every upstream (OpenAI, Anthropic and Gemini wire formats), and the
+ * workers that turn the gateway's records into usage and A/B results. Real Redis, Postgres, HTTP.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { type RunningApi, startApi } from '@model-router/api';
+import { createLogger } from '@model-router/logger';
+import { startMetricAggregator } from '@model-router/metric-aggregator';
+import { startMockProvider } from '@model-router/mock-provider';
+import OpenAI from 'openai';
+import { ADMIN_KEY, createTestEnv, type TestEnv, waitForDefined, waitUntil } from '../support/index.js';
+
+const quiet = (name: string) => createLogger(name, 'error');
+let env: TestEnv;
+let mock: Awaited<ReturnType<typeof startMockProvider>>;
+let api: RunningApi;
+let aggregator: Awaited<ReturnType<typeof startMetricAggregator>>;
+let client: OpenAI;
+
+beforeAll(async () => {
+  env = await createTestEnv();
+  mock = await startMockProvider({ host: '127.0.0.1', port: 0, logger: quiet('mock') });
+  const config = env.config({ 'catalog.endpoint_base_url': `${mock.url}/v1` });
+  api = await startApi(config, quiet('api'));
+  aggregator = await startMetricAggregator(config, { logger: quiet('aggregator'), opsPort: 0 });
+  // No retries of its own: every retry here is the gateway's, counted in x-router-attempts.
+  client = new OpenAI({ baseURL: `${api.url}/v1`, apiKey: 'unused-no-client-key-configured', maxRetries: 0 });
+}, 60_000);
+
+afterAll(async () => {
+  await aggregator?.stop();
+  await api?.stop();
+  await mock?.stop();
+  await env?.cleanup();
+});
+
+const admin = (method: string, path: string, body?: unknown) =>
+  fetch(`${api.url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+
+interface MockStats {
+  requests: number;
+  ok: number;
+  failed: number;
+  aborted: number;
+}
+async function mockStats(model: string): Promise<MockStats> {
+  const all = (await (await fetch(`${mock.url}/_control/stats`)).json()) as { by_model: Record<string, MockStats> };
+  return all.by_model[model] ?? { requests: 0, ok: 0, failed: 0, aborted: 0 };
+}
+
+describe('the official openai client against the gateway', () => {
+  it('lists the registry models and the router/* names', async () => {
+    const ids: string[] = [];
+    for await (const model of client.models.list()) ids.push(model.id);
+    expect(ids).toEqual(expect.arrayContaining(['router/cheapest', 'router/fastest', 'router/most_available', 'router/balanced', 'gpt-4o-mini', 'claude-haiku-4-5', 'gemini-2.5-flash']));
+  });
+
+  it('answers a named model, not streamed, with the router headers and usage', async () => {
+    const { data, response } = await client.chat.completions
+      .create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Say hello' }], max_tokens: 50 })
+      .withResponse();
+    expect(data.object).toBe('chat.completion');
+    expect(data.model).toBe('gpt-4o-mini');
+    expect(data.choices[0]!.message.content).toContain('mock response from gpt-4o-mini');
+    expect(data.usage!.prompt_tokens).toBeGreaterThan(0);
+    expect(response.headers.get('x-router-model')).toBe('gpt-4o-mini');
+    expect(response.headers.get('x-router-provider')).toBe('openai');
+    expect(response.headers.get('x-router-attempts')).toBe('1');
+    expect(response.headers.get('x-router-request-id')).toBeTruthy();
+    // The cost header is the usage at the registry's prices (gpt-4o-mini: $0.15 / $0.60 per million).
+    const expected = (data.usage!.prompt_tokens * 0.15 + data.usage!.completion_tokens * 0.6) / 1e6;
+    expect(Number(response.headers.get('x-router-cost-usd'))).toBeCloseTo(expected, 12);
+  });
+
+  it('routes router/cheapest with the router options as /api/v1/route would', async () => {
+    const routeRes = await fetch(`${api.url}/api/v1/route`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ prompt: 'Pick a model', max_tokens: 30, strategy: 'cheapest', providers: ['anthropic'] }),
+    });
+    const decided = (await routeRes.json()) as { model_id: string };
+    const { data, response } = await client.chat.completions
+      .create({
+        model: 'router/cheapest',
+        messages: [{ role: 'user', content: 'Pick a model' }],
+        max_tokens: 30,
+        // @ts-expect-error the gateway's extra body field
+        router: { providers: ['anthropic'] },
+      })
+      .withResponse();
+    expect(response.headers.get('x-router-model')).toBe(decided.model_id);
+    expect(data.model).toBe(decided.model_id);
+  });
+
+  it('streams with SSE, with usage when asked (stream_options.include_usage)', async () => {
+    const stream = await client.chat.completions.create({
+      model: 'gpt-4o-mini',
+      messages: [{ role: 'user', content: 'Stream me something' }],
+      max_tokens: 40,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    let text = '';
+    let usage: OpenAI.CompletionUsage | null | undefined = null;
+    let chunks = 0;
+    for await (const chunk of stream) {
+      chunks++;
+      text += chunk.choices[0]?.delta.content ?? '';
+      if (chunk.usage) usage = chunk.usage;
+      expect(chunk.model).toBe('gpt-4o-mini');
+    }
+    expect(chunks).toBeGreaterThan(2);
+    expect(text).toContain('mock response from gpt-4o-mini');
+    expect(usage!.completion_tokens).toBeGreaterThan(0);
+  });
+
+  it('passes tools through and returns tool calls, streamed and not', async () => {
+    const tools: OpenAI.ChatCompletionTool[] = [
+      {
+        type: 'function',
+        function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } },
+      },
+    ];
+    for (const model of ['gpt-4o-mini', 'claude-haiku-4-5', 'gemini-2.5-flash']) {
+      const plain = await client.chat.completions.create({ model, messages: [{ role: 'user', content: 'Weather in Paris?' }], tools, max_tokens: 100 });
+      const call = plain.choices[0]!.message.tool_calls![0]! as OpenAI.ChatCompletionMessageFunctionToolCall;
+      expect(plain.choices[0]!.finish_reason).toBe('tool_calls');
+      expect(call.function.name).toBe('get_weather');
+      expect(JSON.parse(call.function.arguments)).toEqual({ city: 'mock' });
+
+      const stream = await client.chat.completions.create({ model, messages: [{ role: 'user', content: 'Weather in Paris?' }], tools, max_tokens: 100, stream: true });
+      let name = '';
+      let args = '';
+      let finish: string | null = null;
+      for await (const chunk of stream) {
+        for (const delta of chunk.choices[0]?.delta.tool_calls ?? []) {
+          name += delta.function?.name ?? '';
+          args += delta.function?.arguments ?? '';
+        }
+        finish = chunk.choices[0]?.finish_reason ?? finish;
+      }
+      expect([model, name, JSON.parse(args), finish]).toEqual([model, 'get_weather', { city: 'mock' }, 'tool_calls']);
+    }
+  });
+
+  it.each([
+    ['claude-haiku-4-5', 'anthropic'],
+    ['gemini-2.5-flash', 'google'],
+  ])('answers an OpenAI request with %s (%s wire format), streamed and not', async (model, provider) => {
+    const before = await mockStats(model);
+    const { data, response } = await client.chat.completions
+      .create({ model, messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hello there' }], max_tokens: 60 })
+      .withResponse();
+    expect(response.headers.get('x-router-provider')).toBe(provider);
+    expect(data.model).toBe(model);
+    expect(data.choices[0]!.message.content).toContain(`mock response from ${model}`);
+    expect(data.usage!.prompt_tokens).toBeGreaterThan(0);
+
+    const stream = await client.chat.completions.create({
+      model,
+      messages: [{ role: 'user', content: 'Hello there' }],
+      max_tokens: 60,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    let text = '';
+    let usage: OpenAI.CompletionUsage | null | undefined = null;
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.delta.content ?? '';
+      if (chunk.usage) usage = chunk.usage;
+    }
+    expect(text).toContain(`mock response from ${model}`);
+    expect(usage!.completion_tokens).toBeGreaterThan(0);
+    // Both calls reached the mock on the model's own wire format.
+    expect((await mockStats(model)).ok - before.ok).toBe(2);
+  });
+
+  it('records every call: usage by model counts the gateway calls with the provider usage', async () => {
+    const model = 'gpt-4.1-mini';
+    let prompt = 0;
+    let completion = 0;
+    for (let i = 0; i < 3; i++) {
+      const r = await client.chat.completions.create({ model, messages: [{ role: 'user', content: `count me ${i}` }], max_tokens: 20 });
+      prompt += r.usage!.prompt_tokens;
+      completion += r.usage!.completion_tokens;
+    }
+    const from = new Date(Date.now() - 3_600_000).toISOString();
+    const to = new Date(Date.now() + 3_600_000).toISOString();
+    const row = await waitForDefined(
+      async () => {
+        const res = await fetch(`${api.url}/api/v1/usage?from=${from}&to=${to}&group_by=model`);
+        const body = (await res.json()) as { rows: Array<{ key: string; request_count: number; prompt_tokens: number; completion_tokens: number; success_count: number }> };
+        const r = body.rows.find((x) => x.key === model);
+        return r && r.request_count >= 3 ? r : undefined;
+      },
+      { timeoutMs: 15_000, what: 'usage of the gateway calls' },
+    );
+    expect(row).toMatchObject({ request_count: 3, success_count: 3, prompt_tokens: prompt, completion_tokens: completion });
+  });
+});
+
+describe('bad input answers in OpenAI shape (the client raises its typed errors)', () => {
+  it.each([
+    ['an unknown model', { model: 'no-such-model', messages: [{ role: 'user', content: 'x' }] }, 404, 'model_not_found', 'model'],
+    ['an unknown router strategy', { model: 'router/smartest', messages: [{ role: 'user', content: 'x' }] }, 404, 'model_not_found', 'model'],
+    ['malformed messages', { model: 'gpt-4o-mini', messages: [{ role: 'robot', content: 'x' }] }, 400, 'invalid_value', 'messages.0.role'],
+    ['no messages', { model: 'gpt-4o-mini', messages: [] }, 400, 'invalid_value', 'messages'],
+    ['n > 1', { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }], n: 2 }, 400, 'invalid_value', 'n'],
+    ['an unknown field', { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }], temprature: 1 }, 400, 'unknown_parameter', 'temprature'],
+    ['an unknown router option', { model: 'router/cheapest', messages: [{ role: 'user', content: 'x' }], router: { fastest: true } }, 400, 'unknown_parameter', 'router.fastest'],
+    ['max_tokens above the model', { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }], max_tokens: 100_000 }, 400, 'invalid_value', 'max_tokens'],
+  ])('%s', async (_what, body, status, code, param) => {
+    const before = (await (await fetch(`${mock.url}/_control/stats`)).json()) as MockStats;
+    const error = await client.chat.completions.create(body as never).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(OpenAI.APIError);
+    const e = error as InstanceType<typeof OpenAI.APIError>;
+    expect([e.status, e.code, e.param]).toEqual([status, code, param]);
+    expect(e.type).toBe('invalid_request_error');
+    // Nothing was called.
+    const after = (await (await fetch(`${mock.url}/_control/stats`)).json()) as MockStats;
+    expect(after.requests).toBe(before.requests);
+  });
+
+  it('answers invalid JSON and a wrong content type in OpenAI shape', async () => {
+    const bad = await fetch(`${api.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"model":' });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: { type: string; code: string } }).error).toMatchObject({ type: 'invalid_request_error', code: 'invalid_json' });
+    const text = await fetch(`${api.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'hello' });
+    expect(text.status).toBe(415);
+    expect(Object.keys(((await text.json()) as { error: object }).error).sort()).toEqual(['code', 'message', 'param', 'type']);
+  });
+});
+
+describe('A/B tests through the gateway', () => {
+  it('assigns by user and the results count exactly the calls made', async () => {
+    const created = await admin('POST', '/api/v1/abtests', {
+      name: 'gateway ab',
+      variants: [
+        { id: 'mini', model_id: 'gpt-4o-mini', weight: 0.5 },
+        { id: 'haiku', model_id: 'claude-haiku-4-5', weight: 0.5 },
+      ],
+    });
+    expect(created.status).toBe(201);
+    const test = (await created.json()) as { id: string };
+    expect((await admin('POST', `/api/v1/abtests/${test.id}/start`)).status).toBe(200);
+    await waitUntil(() => api.snapshots.current.runningTests.has(test.id), { timeoutMs: 5_000, what: 'test running on the replica' });
+
+    const seen = new Map<string, number>();
+    const users = Array.from({ length: 24 }, (_, i) => `ab-user-${i}`);
+    for (const user of users) {
+      const { data, response } = await client.chat.completions
+        .create({ model: 'router/balanced', messages: [{ role: 'user', content: 'A or B?' }], max_tokens: 20, user })
+        .withResponse();
+      expect(response.headers.get('x-router-ab-test')).toBe(test.id);
+      const variant = response.headers.get('x-router-variant')!;
+      expect(data.model).toBe(variant === 'mini' ? 'gpt-4o-mini' : 'claude-haiku-4-5');
+      seen.set(variant, (seen.get(variant) ?? 0) + 1);
+    }
+    // The same user keeps the same variant.
+    const again = await client.chat.completions
+      .create({ model: 'router/balanced', messages: [{ role: 'user', content: 'A or B?' }], max_tokens: 20, user: users[0] })
+      .withResponse();
+    const firstVariant = again.response.headers.get('x-router-variant')!;
+    seen.set(firstVariant, seen.get(firstVariant)! + 1);
+
+    const results = await waitForDefined(
+      async () => {
+        const body = (await (await fetch(`${api.url}/api/v1/abtests/${test.id}/results`)).json()) as { results: Record<string, { request_count: number; success_count: number }> };
+        const total = Object.values(body.results).reduce((n, r) => n + r.request_count, 0);
+        return total >= users.length + 1 ? body.results : undefined;
+      },
+      { timeoutMs: 15_000, what: 'A/B results of the gateway calls' },
+    );
+    for (const [variant, calls] of seen) expect(results[variant]).toMatchObject({ request_count: calls, success_count: calls });
+    expect(Object.values(results).reduce((n, r) => n + r.request_count, 0)).toBe(users.length + 1);
+    expect((await admin('POST', `/api/v1/abtests/${test.id}/complete`)).status).toBe(200);
+  });
+});
