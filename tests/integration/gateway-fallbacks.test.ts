@@ -1,0 +1,165 @@
+/**
+ * The gateway's attempts against the mock provider's injected failures: each failure before the
+ * first byte goes to the next model of the ranking, exactly once; a failure after the first
+ * streamed byte ends the stream with an error and no fallback; a 429 keeps the model out of routing
+ * for its window; attempts are bounded; a client that leaves aborts the upstream call.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { type RunningApi, startApi } from '@model-router/api';
+import { createLogger } from '@model-router/logger';
+import { startMockProvider } from '@model-router/mock-provider';
+import OpenAI from 'openai';
+import { createTestEnv, type TestEnv, waitUntil } from '../support/index.js';
+
+const quiet = (name: string) => createLogger(name, 'error');
+let env: TestEnv;
+let mock: Awaited<ReturnType<typeof startMockProvider>>;
+let api: RunningApi;
+let client: OpenAI;
+
+beforeAll(async () => {
+  env = await createTestEnv();
+  mock = await startMockProvider({ host: '127.0.0.1', port: 0, logger: quiet('mock') });
+  const config = env.config({
+    'catalog.endpoint_base_url': `${mock.url}/v1`,
+    // A stalled provider is given up after this long (and the next model tried).
+    'gateway.first_byte_timeout': 400,
+  });
+  api = await startApi(config, quiet('api'));
+  client = new OpenAI({ baseURL: `${api.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+}, 60_000);
+
+afterAll(async () => {
+  await api?.stop();
+  await mock?.stop();
+  await env?.cleanup();
+});
+
+afterEach(async () => {
+  await fetch(`${mock.url}/_control/reset`, { method: 'POST' });
+});
+
+const control = async (path: string, settings: Record<string, unknown>) => {
+  const res = await fetch(`${mock.url}/_control/${path}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(settings) });
+  expect(res.status).toBe(200);
+};
+
+interface Stats {
+  requests: number;
+  ok: number;
+  failed: number;
+  aborted: number;
+}
+async function stats(): Promise<{ total: Stats; by_model: Record<string, Stats> }> {
+  const body = (await (await fetch(`${mock.url}/_control/stats`)).json()) as Stats & { by_model: Record<string, Stats> };
+  return { total: body, by_model: body.by_model };
+}
+const zero: Stats = { requests: 0, ok: 0, failed: 0, aborted: 0 };
+const of = (s: { by_model: Record<string, Stats> }, model: string) => s.by_model[model] ?? zero;
+
+/** router/cheapest among Mistral's models ranks mistral-small-latest, then mistral-large-latest. */
+const mistral = { model: 'router/cheapest', messages: [{ role: 'user' as const, content: 'Fall back please' }], max_tokens: 20, router: { providers: ['mistral'] } };
+const FIRST = 'mistral-small-latest';
+const SECOND = 'mistral-large-latest';
+
+describe('fallback before the first byte', () => {
+  it.each(['server_error', 'overloaded', 'reset', 'stall'])('%s on the first model → exactly one call to the next', async (kind) => {
+    await control(`models/${FIRST}`, { error_rate: 1, error_kind: kind });
+    for (const stream of [false, true]) {
+      const before = await stats();
+      const { data, response } = await client.chat.completions.create({ ...mistral, stream } as never).withResponse();
+      let model: string;
+      if (stream) {
+        let text = '';
+        for await (const chunk of data as unknown as AsyncIterable<OpenAI.ChatCompletionChunk>) text += chunk.choices[0]?.delta.content ?? '';
+        expect(text).toContain(`mock response from ${SECOND}`);
+        model = response.headers.get('x-router-model')!;
+      } else {
+        model = (data as OpenAI.ChatCompletion).model;
+      }
+      expect([model, response.headers.get('x-router-attempts')]).toEqual([SECOND, '2']);
+      // The mock's own count: one call to each, the first failed (a stalled one ends aborted).
+      await waitUntil(async () => {
+        const after = await stats();
+        return of(after, FIRST).requests - of(before, FIRST).requests === 1 && of(after, FIRST).ok === of(before, FIRST).ok && of(after, SECOND).ok - of(before, SECOND).ok === 1;
+      }, { timeoutMs: 5_000, what: `one failed call to ${FIRST} and one answered by ${SECOND}` });
+      expect((await stats()).total.requests - before.total.requests).toBe(2);
+    }
+  });
+
+  it('429 with Retry-After: the next model answers, and the limited one stays out of routing on every path', async () => {
+    // deepseek-chat ranks before deepseek-reasoner (same prices, lower nominal latency).
+    const request = { model: 'router/cheapest', messages: [{ role: 'user' as const, content: 'limited' }], max_tokens: 20, router: { providers: ['deepseek'] } };
+    await control('models/deepseek-chat', { error_rate: 1, error_kind: 'rate_limit', retry_after_s: 30 });
+    const first = await client.chat.completions.create(request as never).withResponse();
+    expect([first.data.model, first.response.headers.get('x-router-attempts')]).toEqual(['deepseek-reasoner', '2']);
+    const before = await stats();
+    const second = await client.chat.completions.create(request as never).withResponse();
+    // Not even tried: the window has not reset.
+    expect([second.data.model, second.response.headers.get('x-router-attempts')]).toEqual(['deepseek-reasoner', '1']);
+    expect(of(await stats(), 'deepseek-chat').requests).toBe(of(before, 'deepseek-chat').requests);
+    // /api/v1/route sees it too, with the reason.
+    const routed = (await (
+      await fetch(`${api.url}/api/v1/route?explain=true`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ prompt: 'limited', max_tokens: 20, strategy: 'cheapest', providers: ['deepseek'] }),
+      })
+    ).json()) as { model_id: string; excluded: Array<{ model_id: string; reason: string }> };
+    expect(routed.model_id).toBe('deepseek-reasoner');
+    expect(routed.excluded).toContainEqual({ model_id: 'deepseek-chat', reason: 'rate_limited' });
+    // A named call to it is refused at once with Retry-After.
+    const named = await client.chat.completions.create({ ...request, model: 'deepseek-chat' } as never).then(
+      () => null,
+      (e: unknown) => e as InstanceType<typeof OpenAI.APIError>,
+    );
+    expect([named!.status, named!.code]).toEqual([429, 'rate_limit_exceeded']);
+    expect(Number(named!.headers?.get('retry-after'))).toBeGreaterThan(20);
+  });
+
+  it('stops after gateway.max_attempts (3) and answers the last upstream error', async () => {
+    await control('defaults', { error_rate: 1, error_kind: 'server_error' });
+    const before = await stats();
+    const error = await client.chat.completions
+      .create({ model: 'router/cheapest', messages: [{ role: 'user', content: 'all fail' }], max_tokens: 20 })
+      .then(
+        () => null,
+        (e: unknown) => e as InstanceType<typeof OpenAI.APIError>,
+      );
+    expect(error!.status).toBe(502);
+    expect(error!.headers?.get('x-router-attempts')).toBe('3');
+    expect((await stats()).total.requests - before.total.requests).toBe(3);
+  });
+});
+
+describe('after the first streamed byte', () => {
+  it('a mid-stream failure ends the stream with an error event and no fallback', async () => {
+    await control(`models/${FIRST}`, { error_rate: 1, error_kind: 'mid_stream_error', fail_after_pieces: 3 });
+    const before = await stats();
+    const stream = await client.chat.completions.create({ ...mistral, stream: true } as never);
+    let text = '';
+    const error = await (async () => {
+      for await (const chunk of stream as unknown as AsyncIterable<OpenAI.ChatCompletionChunk>) text += chunk.choices[0]?.delta.content ?? '';
+      return null;
+    })().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(OpenAI.APIError);
+    expect(text.length).toBeGreaterThan(0);
+    const after = await stats();
+    expect(of(after, FIRST).requests - of(before, FIRST).requests).toBe(1);
+    expect(of(after, SECOND).requests - of(before, SECOND).requests).toBe(0);
+  });
+
+  it('a client that disconnects aborts the upstream call', async () => {
+    // One word every half second: the answer takes seconds, the client leaves after the first.
+    await control(`models/${FIRST}`, { tokens_per_second: 2 });
+    const before = await stats();
+    const abort = new AbortController();
+    const stream = await client.chat.completions.create({ ...mistral, stream: true } as never, { signal: abort.signal });
+    const iterator = (stream as unknown as AsyncIterable<OpenAI.ChatCompletionChunk>)[Symbol.asyncIterator]();
+    await iterator.next();
+    abort.abort();
+    await iterator.next().catch(() => undefined);
+    await waitUntil(async () => of(await stats(), FIRST).aborted - of(before, FIRST).aborted === 1, { timeoutMs: 5_000, what: 'the upstream call aborted' });
+    expect(of(await stats(), FIRST).ok).toBe(of(before, FIRST).ok);
+  });
+});
