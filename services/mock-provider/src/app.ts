@@ -1,22 +1,16 @@
-import { performance } from 'node:perf_hooks';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiError, errorHandler, notFoundHandler, opsRouter, requestId, validationError } from '@model-router/http';
 import type { Logger } from '@model-router/logger';
 import express, { type Express, type Request, type Router } from 'express';
 import { Counter, type Registry } from 'prom-client';
 import type { ZodType } from 'zod';
-import {
-  chatCompletion,
-  chatCompletionRequestSchema,
-  injectedFailure,
-  invalidRequest,
-  modelDown,
-  modelNotFound,
-  modelObject,
-  OpenAIError,
-  openAIErrorHandler,
-} from './openai.js';
+import { type CompletionRouteDeps, completionRoute, wireErrorHandler } from './completion-route.js';
+import { MockError, modelDown, modelNotFound } from './mock-error.js';
+import { RateLimitWindows } from './rate-limit-window.js';
+import { RequestStats } from './request-stats.js';
 import { modelIdSchema, type SettingsStore, settingsPatchSchema } from './settings.js';
+import { anthropicWire } from './wire/anthropic.wire.js';
+import { geminiWire, modelAndMethod } from './wire/gemini.wire.js';
+import { modelObject, openAIWire } from './wire/openai.wire.js';
 
 export interface MockProviderAppOptions {
   logger: Logger;
@@ -24,7 +18,7 @@ export interface MockProviderAppOptions {
   registry: Registry;
   /** Uniform in [0, 1): draws jitter and injected failures. Inject a fixed one for deterministic tests. */
   random?: () => number;
-  /** Milliseconds since the epoch, for `created`. */
+  /** Milliseconds since the epoch, for `created` and rate-limit windows. */
   now?: () => number;
   /** Model ids listed by GET /v1/models besides those with settings of their own. */
   models?: readonly string[];
@@ -32,27 +26,15 @@ export interface MockProviderAppOptions {
   acceptAnyModel?: boolean;
   /** Largest chat request body accepted. */
   bodyLimit?: string;
-}
-
-/**
- * Waits at least `ms` by the monotonic clock (timers may fire a fraction of a millisecond early).
- * Resolves false if `signal` aborts first.
- */
-async function wait(ms: number, signal: AbortSignal): Promise<boolean> {
-  const start = performance.now();
-  for (let left = ms; left > 0; left = ms - (performance.now() - start)) {
-    try {
-      await sleep(Math.ceil(left), undefined, { signal });
-    } catch {
-      return false;
-    }
-  }
-  return !signal.aborted;
+  /** Counts requests, outcomes and aborts; the server passes its own so stop() can see it. */
+  stats?: RequestStats;
+  /** Aborted when the server stops: stalled requests are cut then. */
+  shutdown?: AbortSignal;
 }
 
 /** The model id of a `*id` route: Express 5 gives the path segments, so ids may contain "/". */
-function wildcardId(req: Request): unknown {
-  const raw = (req.params as Record<string, unknown>).id;
+function wildcardId(req: Request, name = 'id'): unknown {
+  const raw = (req.params as Record<string, unknown>)[name];
   return Array.isArray(raw) ? raw.join('/') : raw;
 }
 
@@ -71,13 +53,33 @@ export function createMockProviderApp(options: MockProviderAppOptions): Express 
 
   const completions = new Counter({
     name: 'model_router_mock_provider_completions_total',
-    help: 'Chat completions answered by the mock provider, by model and outcome (ok, error, down).',
+    help: 'Completions requested from the mock provider, by model and outcome (ok, error, rate_limited, down, aborted by the client).',
     labelNames: ['model', 'outcome'],
     registers: [registry],
   });
+  const stats = options.stats ?? new RequestStats();
+  const rateLimits = new RateLimitWindows();
 
   const isKnown = (id: string): boolean => acceptAnyModel || listed.has(id) || settings.has(id);
   const listedIds = (): string[] => [...new Set([...listed, ...settings.list().map((m) => m.id)])].sort();
+  const deps: CompletionRouteDeps = {
+    settings,
+    random,
+    now,
+    isKnown,
+    stats,
+    rateLimits,
+    completions,
+    shutdown: options.shutdown ?? new AbortController().signal,
+  };
+  const json = express.json({ limit: options.bodyLimit ?? '10mb', strict: true });
+  const onUnexpected = (err: unknown) => logger.error('unhandled error', { err });
+  /** A cheap per-model probe for health checkers: no latency, no injected errors, only "down". */
+  const probe = (id: string) => {
+    if (!isKnown(id)) throw modelNotFound(id);
+    if (settings.get(id).down) throw modelDown(id);
+  };
+  const badModelId = () => new MockError(400, 'invalid_request', 'invalid_value', 'Invalid model id.', 'model');
 
   const app = express();
   app.disable('x-powered-by');
@@ -86,58 +88,58 @@ export function createMockProviderApp(options: MockProviderAppOptions): Express 
   app.use(requestId);
   app.use(opsRouter(registry, {}));
 
+  // ---- Anthropic Messages (mounted before /v1, which answers everything else in OpenAI's shape).
+  const messages: Router = express.Router();
+  messages.post('/', json, completionRoute(anthropicWire, deps));
+  messages.use(wireErrorHandler(anthropicWire, onUnexpected));
+  app.use('/v1/messages', messages);
+
   // ---- The OpenAI-compatible surface: every answer, errors included, in OpenAI's shape.
   const v1: Router = express.Router();
-  v1.use(express.json({ limit: options.bodyLimit ?? '10mb', strict: true }));
-
   v1.get('/models', (_req, res) => {
     res.json({ object: 'list', data: listedIds().map(modelObject) });
   });
-
-  /** A cheap per-model probe for health checkers: no latency, no injected errors, only "down". */
   v1.get('/models/*id', (req, res) => {
     const parsed = modelIdSchema.safeParse(wildcardId(req));
-    if (!parsed.success) throw invalidRequest(parsed.error, 'model id');
-    const id = parsed.data;
-    if (!isKnown(id)) throw modelNotFound(id);
-    if (settings.get(id).down) throw modelDown(id);
-    res.json(modelObject(id));
+    if (!parsed.success) throw badModelId();
+    probe(parsed.data);
+    res.json(modelObject(parsed.data));
   });
-
-  v1.post('/chat/completions', async (req, res) => {
-    const parsed = chatCompletionRequestSchema.safeParse(req.body ?? null);
-    if (!parsed.success) throw invalidRequest(parsed.error);
-    const body = parsed.data;
-    if (body.stream) {
-      throw new OpenAIError(400, 'invalid_request_error', 'unsupported_parameter', 'The mock provider does not stream: send "stream": false.', 'stream');
-    }
-    if (!isKnown(body.model)) throw modelNotFound(body.model);
-
-    const behaviour = settings.get(body.model);
-    if (behaviour.down) {
-      completions.inc({ model: body.model, outcome: 'down' });
-      throw modelDown(body.model);
-    }
-    // Random draws, in this order: the jitter (only when jitter_ms > 0), then the failure (only
-    // when 0 < error_rate < 1), so an injected sequence maps onto requests predictably.
-    const jitter = behaviour.jitter_ms > 0 ? random() * behaviour.jitter_ms : 0;
-    const aborted = new AbortController();
-    res.once('close', () => aborted.abort());
-    if (!(await wait(behaviour.latency_ms + jitter, aborted.signal))) return; // the caller left
-    const fails = behaviour.error_rate >= 1 || (behaviour.error_rate > 0 && random() < behaviour.error_rate);
-    if (fails) {
-      completions.inc({ model: body.model, outcome: 'error' });
-      throw injectedFailure(body.model);
-    }
-    completions.inc({ model: body.model, outcome: 'ok' });
-    res.json(chatCompletion(body, now));
-  });
-
+  v1.post('/chat/completions', json, completionRoute(openAIWire, deps));
   v1.use((req, _res, next) => {
-    next(new OpenAIError(404, 'invalid_request_error', 'unknown_url', `Unknown request URL: ${req.method} ${req.baseUrl}${req.path}.`));
+    next(new MockError(404, 'invalid_request', 'unknown_url', `Unknown request URL: ${req.method} ${req.baseUrl}${req.path}.`));
   });
-  v1.use(openAIErrorHandler((err) => logger.error('unhandled error', { err })));
+  v1.use(wireErrorHandler(openAIWire, onUnexpected));
   app.use('/v1', v1);
+
+  // ---- Gemini: /v1beta/models/{model}:generateContent | :streamGenerateContent, and the model probe.
+  const v1beta: Router = express.Router();
+  const GEMINI_METHODS = new Set(['generateContent', 'streamGenerateContent']);
+  v1beta.post(
+    '/models/*target',
+    (req, _res, next) => {
+      const target = modelAndMethod(String(wildcardId(req, 'target')));
+      if (!target || !GEMINI_METHODS.has(target.method)) {
+        throw new MockError(404, 'not_found', 'unknown_url', `Unknown request URL: ${req.method} ${req.baseUrl}${req.path}.`);
+      }
+      if (!modelIdSchema.safeParse(target.model).success) throw badModelId();
+      (req as Request & { geminiTarget?: unknown }).geminiTarget = target;
+      next();
+    },
+    json,
+    completionRoute(geminiWire, deps),
+  );
+  v1beta.get('/models/*id', (req, res) => {
+    const parsed = modelIdSchema.safeParse(wildcardId(req));
+    if (!parsed.success) throw badModelId();
+    probe(parsed.data);
+    res.json({ name: `models/${parsed.data}`, displayName: parsed.data, supportedGenerationMethods: [...GEMINI_METHODS] });
+  });
+  v1beta.use((req, _res, next) => {
+    next(new MockError(404, 'not_found', 'unknown_url', `Unknown request URL: ${req.method} ${req.baseUrl}${req.path}.`));
+  });
+  v1beta.use(wireErrorHandler(geminiWire, onUnexpected));
+  app.use('/v1beta', v1beta);
 
   // ---- The control API (the project's own error envelope): change behaviour at runtime.
   const control: Router = express.Router();
@@ -175,8 +177,17 @@ export function createMockProviderApp(options: MockProviderAppOptions): Express 
     logger.info('default settings changed', { settings: updated });
     res.json(updated);
   });
+  control.get('/stats', (_req, res) => {
+    res.json(stats.snapshot());
+  });
+  control.delete('/stats', (_req, res) => {
+    stats.reset();
+    res.json(stats.snapshot());
+  });
   control.post('/reset', (_req, res) => {
     settings.resetAll();
+    stats.reset();
+    rateLimits.clear();
     logger.info('all settings reset');
     res.json(state());
   });

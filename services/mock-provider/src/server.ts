@@ -5,6 +5,7 @@ import type { Logger } from '@model-router/logger';
 import type { Express } from 'express';
 import type { Registry } from 'prom-client';
 import { createMockProviderApp } from './app.js';
+import { RequestStats } from './request-stats.js';
 import { type InitialSettings, SettingsStore } from './settings.js';
 
 export interface MockProviderOptions {
@@ -38,6 +39,8 @@ export interface RunningMockProvider {
   app: Express;
   /** The live settings: tests may change behaviour here instead of through the control API. */
   settings: SettingsStore;
+  /** Requests, outcomes and client aborts so far (also GET /_control/stats). */
+  stats: RequestStats;
   registry: Registry;
   stop: () => Promise<void>;
 }
@@ -47,7 +50,11 @@ export async function startMockProvider(options: MockProviderOptions): Promise<R
   const host = options.host ?? '127.0.0.1';
   const settings = new SettingsStore(options.initial);
   const registry = options.registry ?? createMetricsRegistry('mock-provider');
+  const stats = new RequestStats();
+  const shutdown = new AbortController();
   const app = createMockProviderApp({
+    stats,
+    shutdown: shutdown.signal,
     logger: options.logger,
     settings,
     registry,
@@ -79,6 +86,7 @@ export async function startMockProvider(options: MockProviderOptions): Promise<R
   let stopped: Promise<void> | null = null;
   const stop = (): Promise<void> => {
     stopping = true;
+    shutdown.abort(); // stalled requests end now instead of holding the stop until its deadline
     for (const res of unanswered) if (!res.headersSent) res.setHeader('connection', 'close');
     return closeServer(server, options.shutdownTimeoutMs ?? 5000);
   };
@@ -87,6 +95,7 @@ export async function startMockProvider(options: MockProviderOptions): Promise<R
     port,
     app,
     settings,
+    stats,
     registry,
     stop: () => (stopped ??= stop()),
   };

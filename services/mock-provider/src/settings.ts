@@ -10,7 +10,36 @@ export interface ModelSettings {
   error_rate: number;
   /** When true every completion and every probe of the model answers 503 at once. */
   down: boolean;
+  /** Pace of a streamed answer after its first piece (one word a piece); 0 sends every piece at once. Non-streamed answers wait as long in total. */
+  tokens_per_second: number;
+  /** What an injected failure (drawn by `error_rate`) is. */
+  error_kind: FailureKind;
+  /** Pieces of the answer sent before a `mid_stream_*` failure. */
+  fail_after_pieces: number;
+  /** `Retry-After` (seconds) of an injected 429. */
+  retry_after_s: number;
+  /** Requests a model takes per window before it answers 429 (0: no limit); every answer then carries `x-ratelimit-*`. */
+  rate_limit_requests: number;
+  rate_limit_window_ms: number;
 }
+
+/**
+ * Failures the mock can inject. Before the first byte: `server_error` (500), `overloaded` (503; 529
+ * on the Anthropic surface), `rate_limit` (429 with Retry-After), `reset` (the connection is reset),
+ * `stall` (nothing is ever sent). After `fail_after_pieces` pieces of the answer: `mid_stream_error`
+ * (the format's error event; a cut body when not streamed), `mid_stream_reset`, `mid_stream_stall`.
+ */
+export const FAILURE_KINDS = [
+  'server_error',
+  'overloaded',
+  'rate_limit',
+  'reset',
+  'stall',
+  'mid_stream_error',
+  'mid_stream_reset',
+  'mid_stream_stall',
+] as const;
+export type FailureKind = (typeof FAILURE_KINDS)[number];
 
 export type SettingsPatch = Partial<ModelSettings>;
 
@@ -19,6 +48,12 @@ export const DEFAULT_SETTINGS: Readonly<ModelSettings> = Object.freeze({
   jitter_ms: 0,
   error_rate: 0,
   down: false,
+  tokens_per_second: 0,
+  error_kind: 'server_error',
+  fail_after_pieces: 1,
+  retry_after_s: 1,
+  rate_limit_requests: 0,
+  rate_limit_window_ms: 60_000,
 });
 
 /** Ten minutes: enough to simulate a provider that never answers within any client timeout. */
@@ -32,6 +67,12 @@ export const settingsPatchSchema = z.strictObject({
   jitter_ms: delayMs.optional(),
   error_rate: z.number().min(0).max(1).optional(),
   down: z.boolean().optional(),
+  tokens_per_second: z.number().min(0).max(1_000_000).optional(),
+  error_kind: z.enum(FAILURE_KINDS).optional(),
+  fail_after_pieces: z.number().int().min(0).max(1_000_000).optional(),
+  retry_after_s: z.number().int().min(0).max(86_400).optional(),
+  rate_limit_requests: z.number().int().min(0).max(1_000_000_000).optional(),
+  rate_limit_window_ms: z.number().int().min(1).max(86_400_000).optional(),
 });
 
 export const modelIdSchema = z
@@ -68,7 +109,7 @@ export function parseInitialSettings(text: string | undefined, variable = 'MOCK_
   if (!result.success) {
     const lines = result.error.issues.map((issue) => `  - ${issue.path.join('.') || '(root)'}: ${issue.message}`);
     throw new SettingsError(
-      `invalid ${variable} (expected {"<model id>": {"latency_ms"?, "jitter_ms"?, "error_rate"?, "down"?}, "*": {...defaults}}):\n${lines.join('\n')}`,
+      `invalid ${variable} (expected {"<model id>": {"latency_ms"?, "jitter_ms"?, "error_rate"?, "down"?, "tokens_per_second"?, "error_kind"?, …}, "*": {...defaults}}):\n${lines.join('\n')}`,
     );
   }
   const { [DEFAULTS_KEY]: defaults, ...models } = result.data;

@@ -8,14 +8,25 @@ describe('control API', () => {
     const { app } = makeApp({ defaults: { latency_ms: 5 }, models: { 'gpt-4o': { error_rate: 0.25 } } });
     const res = await request(app).get('/_control/models').expect(200);
     expect(res.body).toEqual({
-      defaults: { latency_ms: 5, jitter_ms: 0, error_rate: 0, down: false },
-      models: [{ id: 'gpt-4o', latency_ms: 5, jitter_ms: 0, error_rate: 0.25, down: false }],
+      defaults: { ...DEFAULT_SETTINGS, latency_ms: 5, jitter_ms: 0, error_rate: 0, down: false },
+      models: [{ id: 'gpt-4o', ...DEFAULT_SETTINGS, latency_ms: 5, jitter_ms: 0, error_rate: 0.25, down: false }],
     });
   });
 
   it('defaults to 20 ms latency, no jitter, no errors, up', async () => {
     const { app } = makeApp();
-    expect(DEFAULT_SETTINGS).toEqual({ latency_ms: 20, jitter_ms: 0, error_rate: 0, down: false });
+    expect(DEFAULT_SETTINGS).toEqual({
+      latency_ms: 20,
+      jitter_ms: 0,
+      error_rate: 0,
+      down: false,
+      tokens_per_second: 0,
+      error_kind: 'server_error',
+      fail_after_pieces: 1,
+      retry_after_s: 1,
+      rate_limit_requests: 0,
+      rate_limit_window_ms: 60_000,
+    });
     expect((await request(app).get('/_control/defaults').expect(200)).body).toEqual(DEFAULT_SETTINGS);
     expect((await request(app).get('/_control/models/never-configured').expect(200)).body).toEqual({ id: 'never-configured', ...DEFAULT_SETTINGS });
   });
@@ -23,11 +34,11 @@ describe('control API', () => {
   it('PUT merges the given keys into the model and answers its effective settings', async () => {
     const { app } = makeApp();
     let res = await request(app).put('/_control/models/gpt-4o').send({ latency_ms: 100, jitter_ms: 10 }).expect(200);
-    expect(res.body).toEqual({ id: 'gpt-4o', latency_ms: 100, jitter_ms: 10, error_rate: 0, down: false });
+    expect(res.body).toEqual({ id: 'gpt-4o', ...DEFAULT_SETTINGS, latency_ms: 100, jitter_ms: 10, error_rate: 0, down: false });
     res = await request(app).put('/_control/models/gpt-4o').send({ error_rate: 0.5 }).expect(200);
-    expect(res.body).toEqual({ id: 'gpt-4o', latency_ms: 100, jitter_ms: 10, error_rate: 0.5, down: false });
+    expect(res.body).toEqual({ id: 'gpt-4o', ...DEFAULT_SETTINGS, latency_ms: 100, jitter_ms: 10, error_rate: 0.5, down: false });
     res = await request(app).put('/_control/models/gpt-4o').send({}).expect(200);
-    expect(res.body).toEqual({ id: 'gpt-4o', latency_ms: 100, jitter_ms: 10, error_rate: 0.5, down: false });
+    expect(res.body).toEqual({ id: 'gpt-4o', ...DEFAULT_SETTINGS, latency_ms: 100, jitter_ms: 10, error_rate: 0.5, down: false });
     expect((await request(app).get('/_control/models/gpt-4o')).body.error_rate).toBe(0.5);
   });
 
@@ -44,9 +55,9 @@ describe('control API', () => {
     const { app } = makeApp();
     await request(app).put('/_control/models/gpt-4o').send({ down: true }).expect(200);
     const res = await request(app).put('/_control/defaults').send({ latency_ms: 7, error_rate: 0.1 }).expect(200);
-    expect(res.body).toEqual({ latency_ms: 7, jitter_ms: 0, error_rate: 0.1, down: false });
-    expect((await request(app).get('/_control/models/gpt-4o')).body).toEqual({ id: 'gpt-4o', latency_ms: 7, jitter_ms: 0, error_rate: 0.1, down: true });
-    expect((await request(app).get('/_control/models/other')).body).toEqual({ id: 'other', latency_ms: 7, jitter_ms: 0, error_rate: 0.1, down: false });
+    expect(res.body).toEqual({ ...DEFAULT_SETTINGS, latency_ms: 7, jitter_ms: 0, error_rate: 0.1, down: false });
+    expect((await request(app).get('/_control/models/gpt-4o')).body).toEqual({ id: 'gpt-4o', ...DEFAULT_SETTINGS, latency_ms: 7, jitter_ms: 0, error_rate: 0.1, down: true });
+    expect((await request(app).get('/_control/models/other')).body).toEqual({ id: 'other', ...DEFAULT_SETTINGS, latency_ms: 7, jitter_ms: 0, error_rate: 0.1, down: false });
   });
 
   const BAD: Array<[string, unknown]> = [
@@ -60,6 +71,11 @@ describe('control API', () => {
     ['negative jitter', { jitter_ms: -5 }],
     ['down as a string', { down: 'yes' }],
     ['an unknown key', { latency: 10 }],
+    ['negative tokens_per_second', { tokens_per_second: -1 }],
+    ['an unknown error_kind', { error_kind: 'meltdown' }],
+    ['fractional fail_after_pieces', { fail_after_pieces: 0.5 }],
+    ['negative retry_after_s', { retry_after_s: -1 }],
+    ['a zero rate-limit window', { rate_limit_window_ms: 0 }],
     ['an array', [{ latency_ms: 10 }]],
   ];
   it.each(BAD)('PUT with %s answers 400 VALIDATION_ERROR and changes nothing', async (_name, body) => {
@@ -95,7 +111,7 @@ describe('control API', () => {
     await request(app).put('/_control/models/added').send({ error_rate: 1 }).expect(200);
 
     let res = await request(app).delete('/_control/models/gpt-4o').expect(200);
-    expect(res.body).toEqual({ id: 'gpt-4o', latency_ms: 42, jitter_ms: 0, error_rate: 0, down: false });
+    expect(res.body).toEqual({ id: 'gpt-4o', ...DEFAULT_SETTINGS, latency_ms: 42, jitter_ms: 0, error_rate: 0, down: false });
     res = await request(app).delete('/_control/models/added').expect(200);
     expect(res.body).toEqual({ id: 'added', ...DEFAULT_SETTINGS });
     expect((await request(app).get('/_control/models')).body.models.map((m: { id: string }) => m.id)).toEqual(['gpt-4o']);

@@ -150,7 +150,8 @@ describe('POST /v1/chat/completions', () => {
     ['max_tokens 1.5', chat('gpt-4o', 'hi', { max_tokens: 1.5 }), 400, 'invalid_value'],
     ['max_tokens "10"', chat('gpt-4o', 'hi', { max_tokens: '10' }), 400, 'invalid_value'],
     ['n 0', chat('gpt-4o', 'hi', { n: 0 }), 400, 'invalid_value'],
-    ['stream true', chat('gpt-4o', 'hi', { stream: true }), 400, 'unsupported_parameter'],
+    ['stream not a boolean', chat('gpt-4o', 'hi', { stream: 'yes' }), 400, 'invalid_value'],
+    ['tools not an array', chat('gpt-4o', 'hi', { tools: {} }), 400, 'invalid_value'],
     ['an array body', [chat('gpt-4o')], 400, 'invalid_value'],
   ];
   it.each(BAD)('answers %s with %i in OpenAI shape', async (_name, body, status, code) => {
