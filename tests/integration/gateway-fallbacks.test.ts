@@ -23,7 +23,7 @@ beforeAll(async () => {
   const config = env.config({
     'catalog.endpoint_base_url': `${mock.url}/v1`,
     // A stalled provider is given up after this long (and the next model tried).
-    'gateway.first_byte_timeout': 400,
+    'gateway.first_byte_timeout': 2500,
   });
   api = await startApi(config, quiet('api'));
   client = new OpenAI({ baseURL: `${api.url}/v1`, apiKey: 'unused', maxRetries: 0 });
