@@ -7,7 +7,7 @@ export function joinUrl(baseUrl: string, path: string): string {
  * The base URL with its API version segment: a registry may name `https://api.anthropic.com` or
  * `https://api.anthropic.com/v1`; both call `.../v1/messages`.
  */
-export function withVersion(baseUrl: string, version: string): string {
+export function withVersion(baseUrl: string, version: string, accepted: readonly string[] = [version]): string {
   const base = baseUrl.replace(/\/+$/, '');
-  return base.endsWith(`/${version}`) ? base : `${base}/${version}`;
+  return accepted.some((v) => base.endsWith(`/${v}`)) ? base : `${base}/${version}`;
 }

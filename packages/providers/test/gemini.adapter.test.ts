@@ -18,6 +18,9 @@ describe('gemini buildRequest', () => {
         'https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:generateContent',
       );
     }
+    expect(geminiAdapter.buildRequest(req, { ...TARGET, baseUrl: 'http://127.0.0.1:9010/v1' }, { stream: false }).url).toBe(
+      'http://127.0.0.1:9010/v1/models/gemini-2.5-flash:generateContent',
+    );
     const streamed = geminiAdapter.buildRequest(req, { ...TARGET, upstreamModel: 'models/gemini-2.5-pro' }, { stream: true });
     expect(streamed.url).toBe('https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse');
     expect(streamed.headers).toEqual({ 'content-type': 'application/json', accept: 'text/event-stream', 'x-goog-api-key': 'AIza-test' });

@@ -88,6 +88,40 @@ export function createMockProviderApp(options: MockProviderAppOptions): Express 
   app.use(requestId);
   app.use(opsRouter(registry, {}));
 
+  // ---- Gemini: /v1beta/models/{model}:generateContent | :streamGenerateContent, and the model probe.
+  // Google serves the same under /v1 (newer SDKs' default), where POST /v1/models/* is not OpenAI's.
+  const GEMINI_METHODS = new Set(['generateContent', 'streamGenerateContent']);
+  const geminiCompletions: Router = express.Router();
+  geminiCompletions.post(
+    '/models/*target',
+    (req, _res, next) => {
+      const target = modelAndMethod(String(wildcardId(req, 'target')));
+      if (!target || !GEMINI_METHODS.has(target.method)) {
+        throw new MockError(404, 'not_found', 'unknown_url', `Unknown request URL: ${req.method} ${req.baseUrl}${req.path}.`);
+      }
+      if (!modelIdSchema.safeParse(target.model).success) throw badModelId();
+      (req as Request & { geminiTarget?: unknown }).geminiTarget = target;
+      next();
+    },
+    json,
+    completionRoute(geminiWire, deps),
+  );
+  geminiCompletions.use(wireErrorHandler(geminiWire, onUnexpected));
+  const v1beta: Router = express.Router();
+  v1beta.use(geminiCompletions);
+  v1beta.get('/models/*id', (req, res) => {
+    const parsed = modelIdSchema.safeParse(wildcardId(req));
+    if (!parsed.success) throw badModelId();
+    probe(parsed.data);
+    res.json({ name: `models/${parsed.data}`, displayName: parsed.data, supportedGenerationMethods: [...GEMINI_METHODS] });
+  });
+  v1beta.use((req, _res, next) => {
+    next(new MockError(404, 'not_found', 'unknown_url', `Unknown request URL: ${req.method} ${req.baseUrl}${req.path}.`));
+  });
+  v1beta.use(wireErrorHandler(geminiWire, onUnexpected));
+  app.use('/v1beta', v1beta);
+  app.use('/v1', geminiCompletions);
+
   // ---- Anthropic Messages (mounted before /v1, which answers everything else in OpenAI's shape).
   const messages: Router = express.Router();
   messages.post('/', json, completionRoute(anthropicWire, deps));
@@ -111,35 +145,6 @@ export function createMockProviderApp(options: MockProviderAppOptions): Express 
   });
   v1.use(wireErrorHandler(openAIWire, onUnexpected));
   app.use('/v1', v1);
-
-  // ---- Gemini: /v1beta/models/{model}:generateContent | :streamGenerateContent, and the model probe.
-  const v1beta: Router = express.Router();
-  const GEMINI_METHODS = new Set(['generateContent', 'streamGenerateContent']);
-  v1beta.post(
-    '/models/*target',
-    (req, _res, next) => {
-      const target = modelAndMethod(String(wildcardId(req, 'target')));
-      if (!target || !GEMINI_METHODS.has(target.method)) {
-        throw new MockError(404, 'not_found', 'unknown_url', `Unknown request URL: ${req.method} ${req.baseUrl}${req.path}.`);
-      }
-      if (!modelIdSchema.safeParse(target.model).success) throw badModelId();
-      (req as Request & { geminiTarget?: unknown }).geminiTarget = target;
-      next();
-    },
-    json,
-    completionRoute(geminiWire, deps),
-  );
-  v1beta.get('/models/*id', (req, res) => {
-    const parsed = modelIdSchema.safeParse(wildcardId(req));
-    if (!parsed.success) throw badModelId();
-    probe(parsed.data);
-    res.json({ name: `models/${parsed.data}`, displayName: parsed.data, supportedGenerationMethods: [...GEMINI_METHODS] });
-  });
-  v1beta.use((req, _res, next) => {
-    next(new MockError(404, 'not_found', 'unknown_url', `Unknown request URL: ${req.method} ${req.baseUrl}${req.path}.`));
-  });
-  v1beta.use(wireErrorHandler(geminiWire, onUnexpected));
-  app.use('/v1beta', v1beta);
 
   // ---- The control API (the project's own error envelope): change behaviour at runtime.
   const control: Router = express.Router();

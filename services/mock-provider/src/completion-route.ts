@@ -81,9 +81,18 @@ export function completionRoute(wire: WireFormat, deps: CompletionRouteDeps): Re
       if (!res.writableFinished) decide('aborted');
       clientLeft.abort();
     });
+    /** Before the first byte: a TCP reset, as a crashed or overloaded upstream gives. */
     const reset = () => {
       decide('failed', 'error');
       req.socket.resetAndDestroy();
+    };
+    /**
+     * After the first bytes: the connection closes with the answer unfinished. A FIN after the
+     * written bytes, not a reset, which could discard them unread at the client.
+     */
+    const cut = () => {
+      decide('failed', 'error');
+      req.socket.end();
     };
     const stall = async () => {
       await untilEither(clientLeft.signal, deps.shutdown);
@@ -139,7 +148,7 @@ export function completionRoute(wire: WireFormat, deps: CompletionRouteDeps): Re
       if (midStream) {
         res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' });
         res.write(text.slice(0, Math.floor(text.length / 2)));
-        return midStream === 'mid_stream_stall' ? stall() : reset();
+        return midStream === 'mid_stream_stall' ? stall() : cut();
       }
       decide('ok');
       res.setHeader('content-type', 'application/json; charset=utf-8');
@@ -176,7 +185,7 @@ export function completionRoute(wire: WireFormat, deps: CompletionRouteDeps): Re
     if (midStream === 'mid_stream_error') {
       decide('failed', 'error');
       res.end(wire.streamError(injectedFailure(model)));
-    } else if (midStream === 'mid_stream_reset') reset();
+    } else if (midStream === 'mid_stream_reset') cut();
     else await stall();
   };
 }

@@ -131,6 +131,9 @@ function convertMessages(messages: readonly ChatMessage[]): { system: string[]; 
   return { system, contents };
 }
 
+/** A base URL naming a version keeps it (Google serves v1 and v1beta); one without gets v1beta. */
+const GEMINI_VERSIONS = ['v1beta', 'v1', 'v1alpha'];
+
 /** `gemini-2.5-flash` and `models/gemini-2.5-flash` name the same model. */
 function modelPath(model: string): string {
   return `models/${encodeURIComponent(model.replace(/^models\//, ''))}`;
@@ -187,7 +190,7 @@ function buildRequest(req: ChatCompletionRequest, target: UpstreamTarget, opts: 
   if (opts.stream) headers.accept = 'text/event-stream';
   if (target.apiKey) headers['x-goog-api-key'] = target.apiKey;
   return {
-    url: joinUrl(withVersion(target.baseUrl, 'v1beta'), `/${modelPath(target.upstreamModel)}${method}`),
+    url: joinUrl(withVersion(target.baseUrl, 'v1beta', GEMINI_VERSIONS), `/${modelPath(target.upstreamModel)}${method}`),
     method: 'POST',
     headers,
     body: JSON.stringify(body),
