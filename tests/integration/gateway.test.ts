@@ -9,6 +9,7 @@ import { createLogger } from '@model-router/logger';
 import { startMetricAggregator } from '@model-router/metric-aggregator';
 import { startMockProvider } from '@model-router/mock-provider';
 import OpenAI from 'openai';
+import pg from 'pg';
 import { ADMIN_KEY, createTestEnv, type TestEnv, waitForDefined, waitUntil } from '../support/index.js';
 
 const quiet = (name: string) => createLogger(name, 'error');
@@ -201,6 +202,86 @@ describe('the official openai client against the gateway', () => {
       { timeoutMs: 15_000, what: 'usage of the gateway calls' },
     );
     expect(row).toMatchObject({ request_count: 3, success_count: 3, prompt_tokens: prompt, completion_tokens: completion });
+  });
+});
+
+describe('what each attempt records', () => {
+  interface Row {
+    source: string;
+    success: boolean;
+    prompt_tokens: string | number;
+    completion_tokens: string | number;
+    ttft_ms: number | null;
+    tokens_estimated: boolean;
+    latency_ms: number;
+  }
+  const rowsOf = async (requestId: string): Promise<Row[]> => {
+    const db = new pg.Client({ connectionString: env.databaseUrl });
+    await db.connect();
+    try {
+      const { rows } = await db.query<Row>(
+        'SELECT source, success, prompt_tokens, completion_tokens, ttft_ms, tokens_estimated, latency_ms FROM model_router.metric_events WHERE request_id = $1',
+        [requestId],
+      );
+      return rows;
+    } finally {
+      await db.end();
+    }
+  };
+
+  it('a provider-counted answer: source gateway, time to first token, tokens as reported', async () => {
+    const { data, response } = await client.chat.completions
+      .create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'record me' }], max_tokens: 30, stream: true, stream_options: { include_usage: true } })
+      .withResponse();
+    let usage: OpenAI.CompletionUsage | null | undefined = null;
+    for await (const chunk of data) if (chunk.usage) usage = chunk.usage;
+    const rows = await waitForDefined(async () => {
+      const found = await rowsOf(response.headers.get('x-router-request-id')!);
+      return found.length ? found : undefined;
+    }, { timeoutMs: 15_000, what: 'the attempt stored' });
+    expect(rows).toHaveLength(1);
+    expect({ ...rows[0], prompt_tokens: Number(rows[0]!.prompt_tokens), completion_tokens: Number(rows[0]!.completion_tokens) }).toMatchObject({
+      source: 'gateway',
+      success: true,
+      tokens_estimated: false,
+      prompt_tokens: usage!.prompt_tokens,
+      completion_tokens: usage!.completion_tokens,
+    });
+    expect(rows[0]!.ttft_ms).toBeGreaterThan(0);
+    expect(rows[0]!.ttft_ms).toBeLessThanOrEqual(rows[0]!.latency_ms);
+  });
+
+  it('a stream cut before the provider sent usage is recorded with the streamed text counted, never zero', async () => {
+    const model = 'mistral-large-latest';
+    await fetch(`${mock.url}/_control/models/${model}`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ error_rate: 1, error_kind: 'mid_stream_reset', fail_after_pieces: 4 }),
+    });
+    try {
+      const { data, response } = await client.chat.completions
+        .create({ model, messages: [{ role: 'user', content: 'cut me off please' }], max_tokens: 60, stream: true })
+        .withResponse();
+      let text = '';
+      const error = await (async () => {
+        for await (const chunk of data) text += chunk.choices[0]?.delta.content ?? '';
+      })().then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(error).not.toBeNull();
+      expect(text.length).toBeGreaterThan(0);
+      const rows = await waitForDefined(async () => {
+        const found = await rowsOf(response.headers.get('x-router-request-id')!);
+        return found.length ? found : undefined;
+      }, { timeoutMs: 15_000, what: 'the attempt stored' });
+      expect(rows).toHaveLength(1);
+      expect(rows[0]).toMatchObject({ source: 'gateway', success: false, tokens_estimated: true });
+      expect(Number(rows[0]!.completion_tokens)).toBeGreaterThan(0);
+      expect(Number(rows[0]!.prompt_tokens)).toBeGreaterThan(0);
+    } finally {
+      await fetch(`${mock.url}/_control/models/${model}`, { method: 'DELETE' });
+    }
   });
 });
 

@@ -40,6 +40,10 @@ export interface MetricEventRecord {
   request_id: string | null;
   ab_test_id: string | null;
   variant_id: string | null;
+  /** Set by the gateway; absent on a client's report. */
+  source?: 'client' | 'gateway';
+  ttft_ms?: number | null;
+  tokens_estimated?: boolean;
 }
 
 export interface PersistResult<E> {
@@ -285,12 +289,14 @@ WITH fresh AS (
   RETURNING event_id
 ), written AS (
   INSERT INTO model_router.metric_events (event_id, occurred_at, accepted_at, model_id, provider, success,
-    latency_ms, prompt_tokens, completion_tokens, cost_nanos, user_id, request_id, ab_test_id, variant_id)
+    latency_ms, prompt_tokens, completion_tokens, cost_nanos, user_id, request_id, ab_test_id, variant_id,
+    source, ttft_ms, tokens_estimated)
   SELECT u.* FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::text[], $5::text[],
     $6::boolean[], $7::float8[], $8::bigint[], $9::bigint[], $10::bigint[], $11::text[], $12::text[],
-    $13::text[], $14::text[])
+    $13::text[], $14::text[], $15::text[], $16::float8[], $17::boolean[])
     AS u(event_id, occurred_at, accepted_at, model_id, provider, success, latency_ms, prompt_tokens,
-         completion_tokens, cost_nanos, user_id, request_id, ab_test_id, variant_id)
+         completion_tokens, cost_nanos, user_id, request_id, ab_test_id, variant_id, source, ttft_ms,
+         tokens_estimated)
   WHERE u.event_id IN (SELECT event_id FROM fresh)
   RETURNING event_id
 )
@@ -552,6 +558,9 @@ export class EventRepository {
           textArray(unique.map((e) => e.request_id)),
           textArray(unique.map((e) => e.ab_test_id)),
           textArray(unique.map((e) => e.variant_id)),
+          textArray(unique.map((e) => e.source ?? 'client')),
+          numberArray(unique.map((e) => e.ttft_ms ?? 'NULL')),
+          booleanArray(unique.map((e) => e.tokens_estimated ?? false)),
         ],
       });
       const freshEvents = keepWritten(unique, rows[0]!);
