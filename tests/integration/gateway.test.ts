@@ -205,6 +205,54 @@ describe('the official openai client against the gateway', () => {
   });
 });
 
+describe('registry models pointed at a provider', () => {
+  it('calls upstream_model on the model\'s api with the key named by api_key_env, and never shows the key', async () => {
+    process.env.GATEWAY_TEST_ANTHROPIC_KEY = 'sk-ant-test-secret-value-0123456789';
+    const created = await admin('POST', '/api/v1/models', {
+      id: 'team-claude',
+      name: 'Team Claude',
+      provider: 'anthropic',
+      input_price_per_1k: 0.001,
+      output_price_per_1k: 0.005,
+      context_window: 200_000,
+      max_output_tokens: 8_192,
+      capabilities: ['chat', 'tools'],
+      endpoint: `${mock.url}/v1`,
+      api: 'anthropic',
+      api_key_env: 'GATEWAY_TEST_ANTHROPIC_KEY',
+      upstream_model: 'claude-haiku-4-5',
+      timeout_ms: 30_000,
+    });
+    expect(created.status).toBe(201);
+    const stored = (await created.json()) as Record<string, unknown>;
+    expect(stored).toMatchObject({ api: 'anthropic', api_key_env: 'GATEWAY_TEST_ANTHROPIC_KEY', upstream_model: 'claude-haiku-4-5', timeout_ms: 30_000 });
+    const r = await client.chat.completions.create({ model: 'team-claude', messages: [{ role: 'user', content: 'who are you' }], max_tokens: 40 });
+    // The client sees the registry id; the provider was asked for its own name of the model.
+    expect(r.model).toBe('team-claude');
+    expect(r.choices[0]!.message.content).toContain('mock response from claude-haiku-4-5');
+    const listing = await (await admin('GET', '/api/v1/models')).text();
+    expect(listing).toContain('GATEWAY_TEST_ANTHROPIC_KEY');
+    expect(listing).not.toContain(process.env.GATEWAY_TEST_ANTHROPIC_KEY);
+  });
+
+  it('refuses a secret in api_key_env, and names a missing variable without calling the provider', async () => {
+    const base = { name: 'x', provider: 'openai', input_price_per_1k: 0, output_price_per_1k: 0, context_window: 1000, max_output_tokens: 100, endpoint: `${mock.url}/v1` };
+    const secret = await admin('POST', '/api/v1/models', { ...base, id: 'leaky', api_key_env: 'sk-proj-abc123-def456' });
+    expect(secret.status).toBe(400);
+    expect(await secret.text()).not.toContain('sk-proj-abc123-def456"');
+    expect((await admin('POST', '/api/v1/models', { ...base, id: 'keyless', api_key_env: 'GATEWAY_TEST_UNSET_KEY' })).status).toBe(201);
+    delete process.env.GATEWAY_TEST_UNSET_KEY;
+    const before = ((await (await fetch(`${mock.url}/_control/stats`)).json()) as MockStats).requests;
+    const error = await client.chat.completions.create({ model: 'keyless', messages: [{ role: 'user', content: 'x' }], max_tokens: 10 }).then(
+      () => null,
+      (e: unknown) => e as InstanceType<typeof OpenAI.APIError>,
+    );
+    expect([error!.status, error!.code]).toEqual([502, 'model_misconfigured']);
+    expect(error!.message).toContain('GATEWAY_TEST_UNSET_KEY');
+    expect(((await (await fetch(`${mock.url}/_control/stats`)).json()) as MockStats).requests).toBe(before);
+  });
+});
+
 describe('what each attempt records', () => {
   interface Row {
     source: string;
