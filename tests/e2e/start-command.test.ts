@@ -51,9 +51,10 @@ describe('the start command', () => {
   });
 
   it('seeded the catalog with endpoints on the mock provider, which answers', async () => {
-    const { models } = (await (await fetch(`${apiUrl}/api/v1/models`)).json()) as { models: Array<{ endpoint: string }> };
+    const { models } = (await (await fetch(`${apiUrl}/api/v1/models`)).json()) as { models: Array<{ endpoint: string; api: string }> };
     expect(models.length).toBeGreaterThanOrEqual(12);
-    expect(models.every((m) => m.endpoint === `${mockUrl}/v1`)).toBe(true);
+    // Gemini's API lives under /v1beta; every other model's under /v1 (the mock serves both).
+    expect(models.every((m) => m.endpoint === (m.api === 'gemini' ? `${mockUrl}/v1beta` : `${mockUrl}/v1`))).toBe(true);
     const listed = await fetch(`${mockUrl}/v1/models`);
     expect(listed.status).toBe(200);
   });
