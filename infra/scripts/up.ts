@@ -121,6 +121,7 @@ await Promise.all(services.map((s) => waitReady(s.name, s.ready)));
 console.log(`
 ✔ Model Router is up
   API            ${apiUrl}/api/v1   (route: POST ${apiUrl}/api/v1/route)
+  Gateway        ${apiUrl}/v1       (OpenAI-compatible: POST ${apiUrl}/v1/chat/completions)
   Health         ${apiUrl}/healthz  ${apiUrl}/readyz
   Metrics        ${apiUrl}/metrics
   Operator page  ${apiUrl}/admin          (admin key as the password)
