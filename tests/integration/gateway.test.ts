@@ -240,6 +240,10 @@ describe('registry models pointed at a provider', () => {
     const secret = await admin('POST', '/api/v1/models', { ...base, id: 'leaky', api_key_env: 'sk-proj-abc123-def456' });
     expect(secret.status).toBe(400);
     expect(await secret.text()).not.toContain('sk-proj-abc123-def456"');
+    // Nor may a model have the router's own secrets sent to its endpoint.
+    for (const name of ['ADMIN_API_KEY', 'DATABASE_URL', 'REDIS_URL']) {
+      expect((await admin('POST', '/api/v1/models', { ...base, id: `steal-${name.toLowerCase()}`, api_key_env: name })).status).toBe(400);
+    }
     expect((await admin('POST', '/api/v1/models', { ...base, id: 'keyless', api_key_env: 'GATEWAY_TEST_UNSET_KEY' })).status).toBe(201);
     delete process.env.GATEWAY_TEST_UNSET_KEY;
     const before = ((await (await fetch(`${mock.url}/_control/stats`)).json()) as MockStats).requests;

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { BudgetReservations } from '@model-router/budgets';
+import { ENV_OVERRIDES } from '@model-router/config';
 import { type Candidate, countPromptTokens, estimateCost, type Model, runtimeOf } from '@model-router/domain';
 import type { Logger } from '@model-router/logger';
 import {
@@ -165,6 +166,9 @@ export class AttemptLoop {
     }
     let apiKey: string | undefined;
     if (model.api_key_env) {
+      if (model.api_key_env in ENV_OVERRIDES) {
+        throw new OpenAIError(502, `The model '${model.id}' names one of the router's own settings as its key`, 'api_error', 'model_misconfigured');
+      }
       apiKey = this.deps.env[model.api_key_env];
       // The variable's name may be shown, never its value.
       if (!apiKey) throw new OpenAIError(502, `The model '${model.id}' needs the environment variable ${model.api_key_env}, which is not set`, 'api_error', 'model_misconfigured');

@@ -52,6 +52,7 @@ export function gatewayRoutes(deps: GatewayRoutesDeps): Router {
     res.once('close', () => {
       if (!res.writableFinished) gone.abort();
     });
+    if (req.socket.destroyed) return; // the client left while the request was being routed
     await deps.attempts.run({
       requestId: res.locals.requestId as string,
       body,

@@ -1,3 +1,4 @@
+import { ENV_OVERRIDES } from '@model-router/config';
 import { MODEL_APIS } from '@model-router/domain';
 import { z } from 'zod';
 
@@ -21,6 +22,8 @@ const writable = {
   api_key_env: z
     .string()
     .regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'the name of an environment variable (letters, digits, "_"), not the key itself')
+    // The router's own settings (admin key, database URL…) must never be sent to a model's endpoint.
+    .refine((name) => !(name in ENV_OVERRIDES) && !name.startsWith('OTEL_'), "must not name one of the router's own settings")
     .nullable(),
   upstream_model: z.string().min(1).max(256).nullable(),
   timeout_ms: z.number().int().min(1).max(3_600_000).nullable(),
