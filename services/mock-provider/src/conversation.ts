@@ -50,12 +50,30 @@ export const DEFAULT_REPLY_TOKENS = 256;
 const ECHO_WORDS = 64;
 
 /**
+ * Token counts are the mock's main cost (tens of microseconds per string), and a bench sends the
+ * same prompt over and over: counts of short strings are remembered. Bounded: cleared when full.
+ */
+const CACHE_LIMIT = 10_000;
+const CACHEABLE_LENGTH = 4_096;
+const tokenCounts = new Map<string, number>();
+function tokens(text: string): number {
+  if (text.length > CACHEABLE_LENGTH) return countPromptTokens(text);
+  let count = tokenCounts.get(text);
+  if (count === undefined) {
+    if (tokenCounts.size >= CACHE_LIMIT) tokenCounts.clear();
+    count = countPromptTokens(text);
+    tokenCounts.set(text, count);
+  }
+  return count;
+}
+
+/**
  * Prompt tokens: the o200k_base count of every message's text, summed — the same count the router
  * uses for a prompt, so a single-message request reports exactly the router's estimate. (Providers
  * also add a few tokens of chat formatting per message; the mock leaves them out on purpose.)
  */
 export function countTextsTokens(texts: readonly string[]): number {
-  return texts.reduce((sum, text) => sum + countPromptTokens(text), 0);
+  return texts.reduce((sum, text) => sum + tokens(text), 0);
 }
 
 /**
@@ -65,7 +83,7 @@ export function countTextsTokens(texts: readonly string[]): number {
 export function mockReply(model: string, lastText: string, limit: number): { content: string; tokens: number; truncated: boolean } {
   const echo = lastText.split(/\s+/).filter(Boolean).slice(0, ECHO_WORDS).join(' ');
   const full = echo ? `This is a mock response from ${model}. You said: "${echo}"` : `This is a mock response from ${model}.`;
-  const fullTokens = countPromptTokens(full);
+  const fullTokens = tokens(full);
   if (fullTokens <= limit) return { content: full, tokens: fullTokens, truncated: false };
   // Longest word prefix that fits; at least the first word, hard-cut if even that is too long.
   const words = full.split(' ');
@@ -77,7 +95,7 @@ export function mockReply(model: string, lastText: string, limit: number): { con
   }
   if (!content) content = [...(words[0] ?? '')].slice(0, limit).join('');
   while (content && countPromptTokens(content) > limit) content = content.slice(0, -1);
-  return { content, tokens: countPromptTokens(content), truncated: true };
+  return { content, tokens: tokens(content), truncated: true };
 }
 
 /** A small value that fits a JSON Schema (required properties only), so SDK-side validation passes. */
@@ -129,16 +147,22 @@ export function answer(prompt: MockPrompt, toolCallId: () => string = () => rand
       toolCalls: [{ id: toolCallId(), name: tool.name, args }],
       finish: 'tool_calls',
       promptTokens,
-      completionTokens: countPromptTokens(tool.name) + countPromptTokens(JSON.stringify(args)),
+      completionTokens: tokens(tool.name) + tokens(JSON.stringify(args)),
     };
   }
-  const reply = mockReply(prompt.model, prompt.lastText, prompt.maxTokens ?? DEFAULT_REPLY_TOKENS);
-  return {
-    text: reply.content,
-    pieces: streamPieces(reply.content),
-    toolCalls: [],
-    finish: reply.truncated ? 'length' : 'stop',
-    promptTokens,
-    completionTokens: reply.tokens,
-  };
+  const limit = prompt.maxTokens ?? DEFAULT_REPLY_TOKENS;
+  const key = prompt.lastText.length <= CACHEABLE_LENGTH ? `${prompt.model}\u0000${limit}\u0000${prompt.lastText}` : null;
+  let reply = key === null ? undefined : replies.get(key);
+  if (!reply) {
+    const made = mockReply(prompt.model, prompt.lastText, limit);
+    reply = { text: made.content, pieces: streamPieces(made.content), finish: made.truncated ? 'length' : 'stop', completionTokens: made.tokens };
+    if (key !== null) {
+      if (replies.size >= CACHE_LIMIT) replies.clear();
+      replies.set(key, reply);
+    }
+  }
+  return { ...reply, toolCalls: [], promptTokens };
 }
+
+/** Replies by model, limit and echoed text: the same request gets the same (read-only) reply. */
+const replies = new Map<string, Pick<MockAnswer, 'text' | 'pieces' | 'finish' | 'completionTokens'>>();
