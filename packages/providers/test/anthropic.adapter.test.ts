@@ -68,8 +68,11 @@ describe('anthropic buildRequest', () => {
         seed: 7,
       }),
     );
-    expect(json).toMatchObject({ max_tokens: 70, temperature: 1, top_p: 0.9, stop_sequences: ['END'], metadata: { user_id: 'user-42' } });
+    expect(json).toMatchObject({ max_tokens: 70, temperature: 1, stop_sequences: ['END'], metadata: { user_id: 'user-42' } });
+    expect(json.top_p).toBeUndefined(); // not with temperature: current Claude models refuse both
     expect(json.seed).toBeUndefined();
+    expect(wire(request({ messages: [{ role: 'user', content: 'x' }], top_p: 0.5, stop: ['\n', ' ', 'END'] })).json).toMatchObject({ top_p: 0.5, stop_sequences: ['END'] });
+    expect(wire(request({ messages: [{ role: 'user', content: 'x' }], stop: ['\n\n'] })).json.stop_sequences).toBeUndefined();
     expect(wire(request({ messages: [{ role: 'user', content: 'x' }], temperature: 0.3, max_tokens: 5 })).json).toMatchObject({ temperature: 0.3, max_tokens: 5 });
   });
 
@@ -170,6 +173,7 @@ describe('anthropic buildRequest', () => {
   it.each([
     ['n > 1', { messages: [{ role: 'user', content: 'x' }], n: 2 }, 'n'],
     ['only a system message', { messages: [{ role: 'system', content: 'x' }] }, 'messages'],
+    ['only an empty user message', { messages: [{ role: 'user', content: '' }] }, 'messages'],
     ['tool arguments that are not JSON', { messages: [{ role: 'assistant', tool_calls: [{ id: 'c', type: 'function', function: { name: 'f', arguments: '{oops' } }] }] }, 'messages.0.tool_calls.0.function.arguments'],
     ['a deprecated function message', { messages: [{ role: 'function', name: 'f', content: 'x' }] }, 'messages.0'],
   ])('refuses %s with an UnsupportedRequestError naming the param', (_name, body, param) => {

@@ -81,6 +81,8 @@ function parseArguments(text: string, param: string): unknown {
 function convertMessages(messages: readonly ChatMessage[]): { system: string[]; turns: AnthropicMessage[] } {
   const system: string[] = [];
   const turns: AnthropicMessage[] = [];
+  // A tool_result must answer an earlier tool_use: say so here rather than as an upstream 400.
+  const callIds = new Set<string>();
   const add = (role: AnthropicMessage['role'], blocks: Block[]) => {
     if (blocks.length === 0) return;
     const last = turns[turns.length - 1];
@@ -97,9 +99,10 @@ function convertMessages(messages: readonly ChatMessage[]): { system: string[]; 
       case 'user':
         add(
           'user',
-          typeof msg.content === 'string'
-            ? [{ type: 'text', text: msg.content }]
-            : msg.content.map((part, j) => userPart(part, `${param}.content.${j}`)),
+          // Anthropic refuses empty text blocks: an empty user text adds nothing.
+          (typeof msg.content === 'string' ? [{ type: 'text', text: msg.content }] : msg.content.map((part, j) => userPart(part, `${param}.content.${j}`))).filter(
+            (block) => block.type !== 'text' || block.text !== '',
+          ),
         );
         return;
       case 'assistant': {
@@ -108,6 +111,7 @@ function convertMessages(messages: readonly ChatMessage[]): { system: string[]; 
         // Anthropic refuses empty text blocks; an assistant turn with only tool calls has none.
         if (text) blocks.push({ type: 'text', text });
         msg.tool_calls?.forEach((call, j) => {
+          callIds.add(call.id);
           blocks.push({
             type: 'tool_use',
             id: call.id,
@@ -120,6 +124,9 @@ function convertMessages(messages: readonly ChatMessage[]): { system: string[]; 
         return;
       }
       case 'tool':
+        if (!callIds.has(msg.tool_call_id)) {
+          throw new UnsupportedRequestError(`No earlier assistant tool call has the id "${msg.tool_call_id}".`, `${param}.tool_call_id`);
+        }
         add('user', [{ type: 'tool_result', tool_use_id: msg.tool_call_id, content: contentText(msg.content) }]);
         return;
       case 'function':
@@ -147,8 +154,10 @@ function buildRequest(req: ChatCompletionRequest, target: UpstreamTarget, opts: 
   // Anthropic's temperature runs 0..1, OpenAI's 0..2: a routed request must not fail on the
   // model it lands on, so the top of OpenAI's range is held at Anthropic's top.
   if (req.temperature != null) body.temperature = Math.min(req.temperature, 1);
-  if (req.top_p != null) body.top_p = req.top_p;
-  const stop = stopSequences(req);
+  // Current Claude models refuse temperature and top_p together: temperature, the usual knob, wins.
+  else if (req.top_p != null) body.top_p = req.top_p;
+  // Anthropic refuses stop sequences of whitespace only (OpenAI clients often send "\n").
+  const stop = stopSequences(req)?.filter((sequence) => sequence.trim() !== '');
   if (stop?.length) body.stop_sequences = stop;
   if (req.user) body.metadata = { user_id: req.user };
   if (req.tools?.length && req.tool_choice !== 'none') {

@@ -102,7 +102,13 @@ function convertMessages(messages: readonly ChatMessage[]): { system: string[]; 
         system.push(contentText(msg.content));
         return;
       case 'user':
-        add('user', typeof msg.content === 'string' ? [{ text: msg.content }] : msg.content.map((part, j) => userPart(part, `${param}.content.${j}`)));
+        add(
+          'user',
+          // Gemini refuses empty text parts ("empty text parameter"): an empty user text adds nothing.
+          (typeof msg.content === 'string' ? [{ text: msg.content }] : msg.content.map((part, j) => userPart(part, `${param}.content.${j}`))).filter(
+            (part) => part.text !== '',
+          ),
+        );
         return;
       case 'assistant': {
         const parts: Part[] = [];
