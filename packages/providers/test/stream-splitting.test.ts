@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { adapterFor, type ProviderApi } from '../src/index.js';
+import { adapterFor, PROVIDER_APIS, type ProviderApi } from '../src/index.js';
 import { fixtureText, translate } from './adapter-test-support.js';
 
 const STREAMS: Array<[ProviderApi, string]> = [
@@ -51,6 +51,41 @@ describe('stream translators do not care where the upstream bytes are cut', () =
         expect(cut.chunks.slice(0, -1)).toEqual(whole.chunks.slice(0, Math.max(0, cut.chunks.length - 1)));
       }),
       { numRuns: 100 },
+    );
+  });
+});
+
+describe('stream translators take any bytes without throwing', () => {
+  const fragment = fc.oneof(
+    fc.string({ maxLength: 30 }),
+    fc.constantFrom('data: ', 'event: error\n', '\n\n', '\r\n\r\n', 'data: [DONE]\n\n', ': keep-alive\n\n', '{"choices":', '{"type":"message_stop"}', '{"candidates":[{"index":0'),
+    fc.jsonValue({ maxDepth: 3 }).map((value) => `data: ${JSON.stringify(value)}\n\n`),
+    // Events of the right type with members of the wrong shape.
+    fc.constantFrom(
+      '{"choices":[null,1,"x"]}',
+      '{"choices":[{"index":0,"delta":{"tool_calls":[null,{"function":null}]}}],"usage":{"prompt_tokens":"x"}}',
+      '{"type":"message_start","message":null}',
+      '{"type":"content_block_start","index":0,"content_block":null}',
+      '{"type":"content_block_delta","index":"x","delta":{"type":"input_json_delta","partial_json":5}}',
+      '{"type":"message_delta","delta":null,"usage":[1]}',
+      '{"type":"error","error":null}',
+      '{"candidates":[null,{"content":{"parts":[null,{"functionCall":null},{"text":5}]}}]}',
+      '{"candidates":[{"index":"0","content":null,"finishReason":"STOP"}],"usageMetadata":null}',
+      '{"error":"text"}',
+    ).map((json) => `data: ${json}\n\n`),
+  );
+  it.each(PROVIDER_APIS)('%s: garbage and half events give well-formed chunks or nothing', (api) => {
+    fc.assert(
+      fc.property(fc.array(fragment, { maxLength: 20 }), fc.boolean(), (pieces, includeUsage) => {
+        const translator = adapterFor(api).createStreamTranslator({ model: 'm', id: 'i', created: 1, includeUsage });
+        const chunks = [...pieces.flatMap((piece) => translator.push(piece)), ...translator.end()];
+        for (const chunk of chunks) {
+          expect(chunk).toMatchObject({ id: 'i', object: 'chat.completion.chunk', created: 1, model: 'm' });
+          expect(Array.isArray(chunk.choices)).toBe(true);
+        }
+        expect(typeof translator.outputText).toBe('string');
+      }),
+      { numRuns: 300 },
     );
   });
 });

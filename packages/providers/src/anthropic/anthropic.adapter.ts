@@ -214,7 +214,7 @@ function parseResponse(body: unknown, ctx: ResponseContext): ChatCompletion {
   let text = '';
   let hasText = false;
   const toolCalls: ToolCall[] = [];
-  for (const block of body.content as Block[]) {
+  for (const block of (body.content as unknown[]).filter(isRecord)) {
     if (block.type === 'text' && typeof block.text === 'string') {
       text += block.text;
       hasText = true;

@@ -237,7 +237,7 @@ function openAIUsage(meta: Record<string, unknown>): CompletionUsage {
 
 function candidateParts(candidate: Record<string, unknown>): Part[] {
   const content = candidate.content;
-  return isRecord(content) && Array.isArray(content.parts) ? (content.parts as Part[]) : [];
+  return isRecord(content) && Array.isArray(content.parts) ? (content.parts as unknown[]).filter(isRecord) : [];
 }
 
 /** Gemini may omit a call id; OpenAI clients need one to answer the call, so derive a stable one. */
@@ -247,7 +247,7 @@ function callId(call: Record<string, unknown>, responseId: string, choice: numbe
 
 function parseResponse(body: unknown, ctx: ResponseContext): ChatCompletion {
   if (!isRecord(body)) throw new UpstreamFormatError('Gemini answer is not an object');
-  const candidates = Array.isArray(body.candidates) ? (body.candidates as Array<Record<string, unknown>>) : [];
+  const candidates = Array.isArray(body.candidates) ? (body.candidates as unknown[]).filter(isRecord) : [];
   const choices: ChatCompletionChoice[] = candidates.map((candidate, position) => {
     const index = typeof candidate.index === 'number' ? candidate.index : position;
     let text = '';
@@ -343,7 +343,7 @@ class GeminiStreamTranslator implements StreamTranslator {
         break;
       }
       if (isRecord(data.usageMetadata)) this.usage = openAIUsage(data.usageMetadata);
-      const candidates = Array.isArray(data.candidates) ? (data.candidates as Array<Record<string, unknown>>) : [];
+      const candidates = Array.isArray(data.candidates) ? (data.candidates as unknown[]).filter(isRecord) : [];
       if (candidates.length === 0 && isRecord(data.promptFeedback) && data.promptFeedback.blockReason) {
         this.candidates.set(0, { started: true, tools: 0, finished: true });
         this.finishReason = 'content_filter';

@@ -60,7 +60,9 @@ function readUsage(value: unknown): CompletionUsage | null {
 }
 
 function parseResponse(body: unknown, ctx: ResponseContext): ChatCompletion {
-  if (!isRecord(body) || !Array.isArray(body.choices)) throw new UpstreamFormatError('OpenAI-compatible answer without "choices"');
+  if (!isRecord(body) || !Array.isArray(body.choices) || !body.choices.every(isRecord)) {
+    throw new UpstreamFormatError('OpenAI-compatible answer without "choices"');
+  }
   const usage = readUsage(body.usage);
   const completion = { ...body, id: ctx.id, object: 'chat.completion', created: ctx.created, model: ctx.model } as ChatCompletion;
   if (usage) completion.usage = usage;
@@ -104,19 +106,20 @@ class OpenAIStreamTranslator implements StreamTranslator {
       if (!Array.isArray(parsed.choices)) continue;
       const usage = readUsage(parsed.usage);
       if (usage) this.usage = usage;
-      for (const choice of parsed.choices as Array<Record<string, unknown>>) {
+      const choices = (parsed.choices as unknown[]).filter(isRecord);
+      for (const choice of choices) {
         if (typeof choice.finish_reason === 'string') this.finishReason = choice.finish_reason as FinishReason;
         const delta = choice.delta;
         if (!isRecord(delta)) continue;
         if (typeof delta.content === 'string') this.outputText += delta.content;
         if (Array.isArray(delta.tool_calls)) {
-          for (const call of delta.tool_calls as Array<Record<string, unknown>>) {
+          for (const call of (delta.tool_calls as unknown[]).filter(isRecord)) {
             const fn = call.function;
             if (isRecord(fn) && typeof fn.arguments === 'string') this.outputText += fn.arguments;
           }
         }
       }
-      const chunk = { ...parsed, id: this.ctx.id, object: 'chat.completion.chunk', created: this.ctx.created, model: this.ctx.model } as ChatCompletionChunk;
+      const chunk = { ...parsed, id: this.ctx.id, object: 'chat.completion.chunk', created: this.ctx.created, model: this.ctx.model, choices } as ChatCompletionChunk;
       if (this.ctx.includeUsage) {
         chunk.usage = usage;
         out.push(chunk);
