@@ -119,7 +119,7 @@ class OpenAIStreamTranslator implements StreamTranslator {
           }
         }
       }
-      const chunk = { ...parsed, id: this.ctx.id, object: 'chat.completion.chunk', created: this.ctx.created, model: this.ctx.model, choices } as ChatCompletionChunk;
+      const chunk = { ...parsed, id: this.ctx.id, object: 'chat.completion.chunk', created: this.ctx.created, model: this.ctx.model, choices } as unknown as ChatCompletionChunk;
       if (this.ctx.includeUsage) {
         chunk.usage = usage;
         out.push(chunk);
