@@ -45,6 +45,7 @@ const requestArb = fc
       temperature: fc.double({ min: 0, max: 2, noNaN: true }),
       top_p: fc.double({ min: 0, max: 1, noNaN: true }),
       max_tokens: fc.integer({ min: 1, max: 100_000 }),
+      max_completion_tokens: fc.integer({ min: 1, max: 100_000 }),
       stop: fc.oneof(text, fc.array(text, { maxLength: 4 })),
       n: fc.integer({ min: 1, max: 3 }),
       user: fc.string({ maxLength: 10 }),
@@ -79,7 +80,10 @@ describe('buildRequest over generated OpenAI requests', () => {
       fc.property(requestArb, fc.boolean(), (req, stream) => {
         const body = build('openai', req, stream)!;
         expect(body.model).toBe('up-model');
-        expect(body.messages).toEqual(req.messages);
+        // upstream.test is not OpenAI: the developer role goes as system, max_completion_tokens as max_tokens.
+        expect(body.messages).toEqual(req.messages.map((msg) => (msg.role === 'developer' ? { ...msg, role: 'system' } : msg)));
+        expect(body.max_completion_tokens).toBeUndefined();
+        expect(body.max_tokens).toBe(req.max_completion_tokens ?? req.max_tokens);
         expect(body.stream === true).toBe(stream);
       }),
       { numRuns: 300 },

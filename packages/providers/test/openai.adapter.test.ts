@@ -34,6 +34,24 @@ describe('openai buildRequest', () => {
   });
 });
 
+describe('newer OpenAI fields on other OpenAI-compatible servers', () => {
+  const req = request({ messages: [{ role: 'developer', content: 'Be brief.' }, { role: 'user', content: 'hi' }], max_completion_tokens: 30, max_tokens: 10 });
+
+  it('OpenAI and Azure OpenAI get them as the client sent them', () => {
+    for (const baseUrl of ['https://api.openai.com/v1', 'https://acme.openai.azure.com/openai/v1']) {
+      const body = JSON.parse(openAIAdapter.buildRequest(req, { ...TARGET, baseUrl }, { stream: false }).body);
+      expect(body).toMatchObject({ max_completion_tokens: 30, max_tokens: 10, messages: req.messages });
+    }
+  });
+
+  it('other servers get max_tokens and the system role', () => {
+    const body = JSON.parse(openAIAdapter.buildRequest(req, TARGET, { stream: false }).body);
+    expect(body.max_completion_tokens).toBeUndefined();
+    expect(body.max_tokens).toBe(30);
+    expect(body.messages).toEqual([{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'hi' }]);
+  });
+});
+
 describe('openai parseResponse', () => {
   it('keeps the answer, with the gateway’s id, model and created', () => {
     const upstream = fixtureJson('openai/completion.json') as Record<string, unknown>;

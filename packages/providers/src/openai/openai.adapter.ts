@@ -24,10 +24,31 @@ import { joinUrl } from '../upstream-url.js';
 /** Only OpenAI's own fields go upstream: an extension of the gateway's (e.g. `router`) never leaks. */
 const FORWARDED = Object.keys(chatCompletionRequestShape) as Array<keyof ChatCompletionRequest>;
 
+/** OpenAI itself (and Azure OpenAI) take its newest fields; other OpenAI-compatible servers lag behind. */
+export function isOpenAIHost(baseUrl: string): boolean {
+  try {
+    const host = new URL(baseUrl).hostname;
+    return host === 'api.openai.com' || host.endsWith('.openai.azure.com');
+  } catch {
+    return false;
+  }
+}
+
 function buildRequest(req: ChatCompletionRequest, target: UpstreamTarget, opts: { stream: boolean }): UpstreamRequest {
   const body: Record<string, unknown> = {};
   for (const key of FORWARDED) if (req[key] !== undefined) body[key] = req[key];
   body.model = target.upstreamModel;
+  if (!isOpenAIHost(target.baseUrl)) {
+    // Mistral, DeepSeek, Ollama and older vLLM know `max_tokens` and the `system` role, not their
+    // newer OpenAI names (OpenAI's reasoning models need the new names, so OpenAI keeps them).
+    if (req.max_completion_tokens != null) {
+      body.max_tokens = req.max_completion_tokens;
+      delete body.max_completion_tokens;
+    }
+    if (req.messages.some((msg) => msg.role === 'developer')) {
+      body.messages = req.messages.map((msg) => (msg.role === 'developer' ? { ...msg, role: 'system' } : msg));
+    }
+  }
   if (opts.stream) {
     body.stream = true;
     // Always ask for usage: the gateway records tokens whether or not the client wants them.
