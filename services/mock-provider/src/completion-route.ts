@@ -52,6 +52,9 @@ function untilEither(a: AbortSignal, b: AbortSignal): Promise<void> {
   });
 }
 
+/** A fixed abort reason: abort() without one builds a DOMException with a stack on every request. */
+const CONNECTION_CLOSED = Object.freeze({ reason: 'connection closed' });
+
 const SSE_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' };
 
 export function completionRoute(wire: WireFormat, deps: CompletionRouteDeps): RequestHandler {
@@ -79,7 +82,7 @@ export function completionRoute(wire: WireFormat, deps: CompletionRouteDeps): Re
     const clientLeft = new AbortController();
     res.once('close', () => {
       if (!res.writableFinished) decide('aborted');
-      clientLeft.abort();
+      clientLeft.abort(CONNECTION_CLOSED);
     });
     /** Before the first byte: a TCP reset, as a crashed or overloaded upstream gives. */
     const reset = () => {
