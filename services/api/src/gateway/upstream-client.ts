@@ -59,10 +59,11 @@ export class UpstreamClient {
 
   /** Sends `request`; resolves with the status, headers and body stream, or throws a transport error. */
   async send(request: UpstreamRequest, signal: AbortSignal): Promise<UpstreamResponse> {
+    const url = new URL(request.url);
     try {
       return await this.agent.request({
-        origin: new URL(request.url).origin,
-        path: pathOf(request.url),
+        origin: url.origin,
+        path: `${url.pathname}${url.search}`,
         method: request.method,
         headers: request.headers,
         body: request.body,
@@ -76,9 +77,4 @@ export class UpstreamClient {
   async close(): Promise<void> {
     await this.agent.close();
   }
-}
-
-function pathOf(url: string): string {
-  const parsed = new URL(url);
-  return `${parsed.pathname}${parsed.search}`;
 }
