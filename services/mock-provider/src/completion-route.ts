@@ -9,7 +9,7 @@ import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'exp
 import type { Counter } from 'prom-client';
 import { answer } from './conversation.js';
 import { bodyParserError, injectedFailure, injectedOverload, MockError, modelDown, modelNotFound, rateLimited } from './mock-error.js';
-import type { RateLimitWindows } from './rate-limit-window.js';
+import { anthropicRateLimitHeaders, type RateLimitWindows } from './rate-limit-window.js';
 import { planRequest } from './request-plan.js';
 import type { RequestOutcome, RequestStats } from './request-stats.js';
 import type { SettingsStore } from './settings.js';
@@ -105,6 +105,9 @@ export function completionRoute(wire: WireFormat, deps: CompletionRouteDeps): Re
     if (settings.rate_limit_requests > 0) {
       const verdict = deps.rateLimits.take(model, settings.rate_limit_requests, settings.rate_limit_window_ms, deps.now());
       for (const [name, value] of Object.entries(verdict.headers)) res.setHeader(name, value);
+      if (wire.api === 'anthropic') {
+        for (const [name, value] of Object.entries(anthropicRateLimitHeaders(verdict.limit, verdict.remaining, verdict.resetAt))) res.setHeader(name, value);
+      }
       if (verdict.limited) {
         res.setHeader('retry-after', String(verdict.retryAfterS));
         decide('failed', 'rate_limited');
@@ -127,6 +130,10 @@ export function completionRoute(wire: WireFormat, deps: CompletionRouteDeps): Re
         res.setHeader('x-ratelimit-limit-requests', String(Math.max(1, settings.rate_limit_requests)));
         res.setHeader('x-ratelimit-remaining-requests', '0');
         res.setHeader('x-ratelimit-reset-requests', `${plan.retryAfterS}s`);
+        if (wire.api === 'anthropic') {
+          const headers = anthropicRateLimitHeaders(Math.max(1, settings.rate_limit_requests), 0, deps.now() + plan.retryAfterS * 1000);
+          for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
+        }
         decide('failed', 'rate_limited');
         throw rateLimited(model, plan.retryAfterS);
       case 'reset':

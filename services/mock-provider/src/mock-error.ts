@@ -12,6 +12,8 @@ export class MockError extends Error {
     readonly code: string,
     message: string,
     readonly param: string | null = null,
+    /** For a 429: when to retry (Google says it in the body, as RetryInfo). */
+    readonly retryAfterS: number | null = null,
   ) {
     super(message);
   }
@@ -37,7 +39,7 @@ export const injectedOverload = (id: string): MockError =>
   new MockError(503, 'overloaded', 'overloaded', `The model \`${id}\` is overloaded (injected by the mock provider).`);
 
 export const rateLimited = (id: string, retryAfterS: number): MockError =>
-  new MockError(429, 'rate_limit', 'rate_limit_exceeded', `Rate limit reached for \`${id}\` (mock provider). Please try again in ${retryAfterS}s.`);
+  new MockError(429, 'rate_limit', 'rate_limit_exceeded', `Rate limit reached for \`${id}\` (mock provider). Please try again in ${retryAfterS}s.`, null, retryAfterS);
 
 /** Body-parser failures carry a `type`: each becomes a client error; anything else is the mock's fault. */
 export function bodyParserError(err: unknown): MockError | null {

@@ -7,6 +7,19 @@ export interface RateLimitVerdict {
   limited: boolean;
   headers: Record<string, string>;
   retryAfterS: number;
+  limit: number;
+  remaining: number;
+  /** Epoch ms when the window resets. */
+  resetAt: number;
+}
+
+/** Anthropic announces its limits in headers of its own, the reset as an RFC 3339 time. */
+export function anthropicRateLimitHeaders(limit: number, remaining: number, resetAt: number): Record<string, string> {
+  return {
+    'anthropic-ratelimit-requests-limit': String(limit),
+    'anthropic-ratelimit-requests-remaining': String(remaining),
+    'anthropic-ratelimit-requests-reset': new Date(resetAt).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+  };
 }
 
 /** OpenAI writes reset times as durations: "1s", "6m0s", "20ms". Seconds with millisecond precision read the same. */
@@ -24,6 +37,9 @@ export class RateLimitWindows {
     if (!limited) window.count += 1;
     return {
       limited,
+      limit,
+      remaining: limit - window.count,
+      resetAt: window.start + windowMs,
       retryAfterS: Math.max(1, Math.ceil(resetMs / 1000)),
       headers: {
         'x-ratelimit-limit-requests': String(limit),

@@ -187,13 +187,22 @@ describe('rate-limit windows (rate_limit_requests per rate_limit_window_ms)', ()
   it('the Anthropic and Gemini surfaces announce and enforce it too, in their own error shapes', async () => {
     const { app } = makeApp({ defaults: { latency_ms: 0, rate_limit_requests: 1 } }, { now: () => 5_000 });
     const anthropic = { model: 'claude', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] };
-    await request(app).post('/v1/messages').send(anthropic).expect(200).expect('x-ratelimit-remaining-requests', '0');
-    let res = await request(app).post('/v1/messages').send(anthropic).expect(429).expect('retry-after', '60');
+    let res = await request(app).post('/v1/messages').send(anthropic).expect(200).expect('x-ratelimit-remaining-requests', '0');
+    // Anthropic's own headers too, the reset as an RFC 3339 time (the window opened at now = 5 s).
+    expect(res.headers).toMatchObject({
+      'anthropic-ratelimit-requests-limit': '1',
+      'anthropic-ratelimit-requests-remaining': '0',
+      'anthropic-ratelimit-requests-reset': '1970-01-01T00:01:05Z',
+    });
+    res = await request(app).post('/v1/messages').send(anthropic).expect(429).expect('retry-after', '60');
     expect(res.body).toEqual({ type: 'error', error: { type: 'rate_limit_error', message: expect.any(String) } });
     const gemini = { contents: [{ role: 'user', parts: [{ text: 'hi' }] }] };
     await request(app).post('/v1beta/models/gemini-2.5-flash:generateContent').send(gemini).expect(200);
     res = await request(app).post('/v1beta/models/gemini-2.5-flash:generateContent').send(gemini).expect(429);
-    expect(res.body).toEqual({ error: { code: 429, message: expect.any(String), status: 'RESOURCE_EXHAUSTED' } });
+    // Google says when to retry in the body (RetryInfo), not in headers.
+    expect(res.body).toEqual({
+      error: { code: 429, message: expect.any(String), status: 'RESOURCE_EXHAUSTED', details: [{ '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: '60s' }] },
+    });
   });
 });
 

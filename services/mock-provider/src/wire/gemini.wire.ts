@@ -130,7 +130,8 @@ const STATUSES: Record<MockError['kind'], string> = {
 };
 
 function errorBody(error: MockError) {
-  return { error: { code: error.status, message: error.message, status: STATUSES[error.kind] } };
+  const details = error.retryAfterS === null ? [] : [{ '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: `${error.retryAfterS}s` }];
+  return { error: { code: error.status, message: error.message, status: STATUSES[error.kind], ...(details.length ? { details } : {}) } };
 }
 
 export const geminiWire: WireFormat = {
