@@ -120,9 +120,10 @@ export interface ProviderError {
 }
 
 /**
- * Turns a provider's streamed body into OpenAI chunks, incrementally. Feed the upstream bytes as
- * they come (decoded text, split anywhere — even inside a line or a UTF-8 sequence is the caller's
- * decoder's job); each call answers the chunks that became complete.
+ * Turns a provider's streamed body into OpenAI chunks, incrementally. Push the upstream body as
+ * text as it comes (a TextDecoder with `stream: true` keeps multi-byte characters whole; a push may
+ * end anywhere, even inside a line); each call answers the chunks that became complete. The caller
+ * writes them as `data:` lines and ends a completed stream with `data: [DONE]`.
  */
 export interface StreamTranslator {
   push(text: string): ChatCompletionChunk[];
