@@ -117,6 +117,18 @@ describe('fallback before the first byte', () => {
     expect(Number(named!.headers?.get('retry-after'))).toBeGreaterThan(20);
   });
 
+  it("respects the client's deadline: a stall that uses it up leaves no time for a fallback", async () => {
+    await control(`models/${FIRST}`, { error_rate: 1, error_kind: 'stall' });
+    const before = await stats();
+    const error = await client.chat.completions.create({ ...mistral, router: { ...mistral.router, timeout_ms: 800 } } as never).then(
+      () => null,
+      (e: unknown) => e as InstanceType<typeof OpenAI.APIError>,
+    );
+    expect([error!.status, error!.code]).toEqual([504, 'timeout']);
+    expect(error!.headers?.get('x-router-attempts')).toBe('1');
+    expect(of(await stats(), SECOND).requests).toBe(of(before, SECOND).requests);
+  });
+
   it('stops after gateway.max_attempts (3) and answers the last upstream error', async () => {
     await control('defaults', { error_rate: 1, error_kind: 'server_error' });
     const before = await stats();

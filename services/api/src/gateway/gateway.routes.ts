@@ -20,6 +20,18 @@ export interface GatewayRoutesDeps {
 }
 
 /**
+ * How long the request may take over all its attempts: the client's own deadline when it says one
+ * (`router.timeout_ms`, or the `X-Stainless-Timeout` seconds the official OpenAI SDKs send with
+ * every request), never more than the configured default.
+ */
+export function deadlineMs(routerTimeoutMs: number | undefined, sdkTimeout: string | string[] | undefined, defaultMs: number): number {
+  let ms = routerTimeoutMs ?? defaultMs;
+  const seconds = Number(Array.isArray(sdkTimeout) ? sdkTimeout[0] : sdkTimeout);
+  if (sdkTimeout !== undefined && Number.isFinite(seconds) && seconds > 0) ms = Math.min(ms, seconds * 1000);
+  return Math.min(ms, defaultMs);
+}
+
+/**
  * The OpenAI-compatible surface, mounted at /v1: POST /chat/completions (route, call, fall back,
  * record) and GET /models. Every error on these paths is in OpenAI's shape.
  */
@@ -59,7 +71,7 @@ export function gatewayRoutes(deps: GatewayRoutesDeps): Router {
       plan,
       res,
       clientGone: gone.signal,
-      deadline: Date.now() + (body.router?.timeout_ms ?? deps.defaultTimeoutMs),
+      deadline: Date.now() + deadlineMs(body.router?.timeout_ms, req.headers['x-stainless-timeout'], deps.defaultTimeoutMs),
     });
   });
 
