@@ -57,6 +57,15 @@ async function stats(): Promise<{ total: Stats; by_model: Record<string, Stats> 
 const zero: Stats = { requests: 0, ok: 0, failed: 0, aborted: 0 };
 const of = (s: { by_model: Record<string, Stats> }, model: string) => s.by_model[model] ?? zero;
 
+/** Sum of the gateway's attempt counter for one outcome (Prometheus text of the API's /metrics). */
+async function attemptsCounted(outcome: string): Promise<number> {
+  const text = await (await fetch(`${api.url}/metrics`)).text();
+  return text
+    .split('\n')
+    .filter((line) => line.startsWith('model_router_gateway_attempts_total{') && line.includes(`outcome="${outcome}"`))
+    .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
+}
+
 /** router/cheapest among Mistral's models ranks mistral-small-latest, then mistral-large-latest. */
 const mistral = { model: 'router/cheapest', messages: [{ role: 'user' as const, content: 'Fall back please' }], max_tokens: 20, router: { providers: ['mistral'] } };
 const FIRST = 'mistral-small-latest';
@@ -132,6 +141,7 @@ describe('fallback before the first byte', () => {
   it('stops after gateway.max_attempts (3) and answers the last upstream error', async () => {
     await control('defaults', { error_rate: 1, error_kind: 'server_error' });
     const before = await stats();
+    const failuresBefore = await attemptsCounted('failure');
     const error = await client.chat.completions
       .create({ model: 'router/cheapest', messages: [{ role: 'user', content: 'all fail' }], max_tokens: 20 })
       .then(
@@ -141,6 +151,8 @@ describe('fallback before the first byte', () => {
     expect(error!.status).toBe(502);
     expect(error!.headers?.get('x-router-attempts')).toBe('3');
     expect((await stats()).total.requests - before.total.requests).toBe(3);
+    // Each attempt is counted for operators too.
+    expect((await attemptsCounted('failure')) - failuresBefore).toBe(3);
   });
 });
 

@@ -175,10 +175,18 @@ export function createApp(deps: AppDeps): App {
       }),
       attempts: new AttemptLoop({
         client: gw.client,
-        recorder: new AttemptRecorder(publisher, deps.outcomes, gw.reservations, config.gateway.reservation_ttl, logger, (error) => {
-          metrics.eventsLost.inc({ event: 'metric.recorded' });
-          logger.warn('a gateway attempt could not be recorded: Redis is unavailable', { err: error });
-        }),
+        recorder: new AttemptRecorder(
+          publisher,
+          deps.outcomes,
+          gw.reservations,
+          config.gateway.reservation_ttl,
+          logger,
+          (error) => {
+            metrics.eventsLost.inc({ event: 'metric.recorded' });
+            logger.warn('a gateway attempt could not be recorded: Redis is unavailable', { err: error });
+          },
+          (model, outcome) => metrics.gatewayAttempts.inc({ model: model.id, provider: model.provider, outcome }),
+        ),
         reservations: gw.reservations,
         budgets: deps.budgets,
         rateLimits: gw.rateLimits,

@@ -8,6 +8,7 @@ export interface ApiMetrics {
   httpRequestSeconds: Histogram<'method' | 'route'>;
   eventsLost: Counter<'event'>;
   abAssignments: Counter<'ab_test' | 'variant'>;
+  gatewayAttempts: Counter<'model' | 'provider' | 'outcome'>;
 }
 
 export function createApiMetrics(registry: Registry): ApiMetrics {
@@ -39,6 +40,12 @@ export function createApiMetrics(registry: Registry): ApiMetrics {
       name: 'model_router_abtest_assignments_total',
       help: 'Route requests put in an A/B test variant, by test and variant (tests are few and have at most 10 variants).',
       labelNames: ['ab_test', 'variant'],
+      registers: [registry],
+    }),
+    gatewayAttempts: new Counter({
+      name: 'model_router_gateway_attempts_total',
+      help: 'Upstream calls made by the gateway, by model, provider and outcome (success, failure, client_error, client_gone).',
+      labelNames: ['model', 'provider', 'outcome'],
       registers: [registry],
     }),
   };

@@ -51,11 +51,17 @@ export class AttemptRecorder {
     private readonly reservationTtlMs: number,
     private readonly logger: Logger,
     private readonly onLost: (error: unknown) => void,
+    /** Counts the attempt (the gateway's Prometheus counter). */
+    private readonly onAttempt: (model: Model, outcome: 'success' | 'failure' | 'client_error' | 'client_gone') => void = () => undefined,
   ) {}
 
   /** Records `attempt`; never throws (a lost record is logged and counted, the answer still goes out). */
   async record(attempt: AttemptRecord): Promise<void> {
     if (attempt.circuit !== 'none') this.outcomes.record(attempt.model.id, attempt.circuit === 'success', attempt.latency_ms);
+    this.onAttempt(
+      attempt.model,
+      attempt.success ? 'success' : attempt.circuit === 'none' ? 'client_gone' : attempt.circuit === 'success' ? 'client_error' : 'failure',
+    );
     const costUsd = attemptCostUsd(attempt.model, attempt.prompt_tokens, attempt.completion_tokens);
     const costNanos = usdToNanos(costUsd);
     try {
