@@ -126,6 +126,24 @@ describe('fallback before the first byte', () => {
     expect(Number(named!.headers?.get('retry-after'))).toBeGreaterThan(20);
   });
 
+  it("an exhausted window in a provider's rate-limit headers keeps the model out before it answers 429", async () => {
+    // Anthropic's surface: anthropic-ratelimit-requests-remaining / -reset on every answer.
+    const limited = 'claude-3-5-haiku-20241022';
+    const request = { model: 'router/cheapest', messages: [{ role: 'user' as const, content: 'window' }], max_tokens: 20, router: { providers: ['anthropic'] } };
+    await control(`models/${limited}`, { rate_limit_requests: 2, rate_limit_window_ms: 60_000 });
+    const before = await stats();
+    const models: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const { data, response } = await client.chat.completions.create(request as never).withResponse();
+      expect(response.headers.get('x-router-attempts')).toBe('1');
+      models.push(data.model);
+    }
+    // Two calls used the window up (the second answer said 0 remain); the rest went elsewhere at once.
+    expect(models).toEqual([limited, limited, 'claude-haiku-4-5', 'claude-haiku-4-5']);
+    const after = of(await stats(), limited);
+    expect([after.requests - of(before, limited).requests, after.failed - of(before, limited).failed]).toEqual([2, 0]);
+  });
+
   it("respects the client's deadline: a stall that uses it up leaves no time for a fallback", async () => {
     await control(`models/${FIRST}`, { error_rate: 1, error_kind: 'stall' });
     const before = await stats();
