@@ -371,6 +371,8 @@ describe('bad input answers in OpenAI shape (the client raises its typed errors)
     const bad = await fetch(`${api.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"model":' });
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { error: { type: string; code: string } }).error).toMatchObject({ type: 'invalid_request_error', code: 'invalid_json' });
+    const empty = await fetch(`${api.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' } });
+    expect(empty.status).toBe(400);
     const text = await fetch(`${api.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'hello' });
     expect(text.status).toBe(415);
     expect(Object.keys(((await text.json()) as { error: object }).error).sort()).toEqual(['code', 'message', 'param', 'type']);

@@ -53,6 +53,7 @@ export function gatewayRoutes(deps: GatewayRoutesDeps): Router {
 
   router.post('/chat/completions', deps.requireClient, async (req, res) => {
     if (req.body === undefined) {
+      if (req.is('application/json')) throw new OpenAIError(400, 'The request body is empty: send a Chat Completions request', 'invalid_request_error', 'invalid_request');
       throw new OpenAIError(415, 'Send the body as JSON with "Content-Type: application/json"', 'invalid_request_error', 'unsupported_media_type');
     }
     const parsed = gatewayRequestSchema.safeParse(req.body);
