@@ -57,6 +57,21 @@ export const configSchema = z
         admin_api_key: z.string().min(16, 'must be at least 16 characters'),
         // When unset, the route and metrics endpoints are open (as in the seed's examples).
         client_api_key: z.string().min(16, 'must be at least 16 characters').optional(),
+        // Several clients, each with its own key and id. The id is the client's namespace for the
+        // ids it chooses (event_id, X-Request-Id): two clients never deduplicate each other's events.
+        // client_api_key above is the client with id "default".
+        client_api_keys: z
+          .array(
+            z
+              .object({
+                id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/, 'letters, digits, ".", "_", ":" or "-", at most 64 characters'),
+                key: z.string().min(16, 'must be at least 16 characters'),
+              })
+              .strict(),
+          )
+          .default([])
+          .refine((keys) => new Set(keys.map((k) => k.id)).size === keys.length, 'each id may appear once')
+          .refine((keys) => new Set(keys.map((k) => k.key)).size === keys.length, 'each key may appear once'),
         // Optional: may view the operator page (/admin) and a read-only queue dashboard, nothing else.
         readonly_api_key: z.string().min(16, 'must be at least 16 characters').optional(),
       })
@@ -152,6 +167,15 @@ export const configSchema = z
         half_open_max_trials: z.coerce.number().int().min(1).default(3),
         // Successful trials in a row that close a half-open circuit.
         half_open_successes_to_close: z.coerce.number().int().min(1).default(2),
+      })
+      .strict()
+      .prefault({}),
+    ingestion: z
+      .object({
+        // A metric's timestamp must fall in [now - max_event_age, now + max_clock_skew]; outside,
+        // the request is answered 400. Older events would land in long-gone rollups and budget periods.
+        max_event_age: duration.default(7 * 86_400_000),
+        max_clock_skew: duration.default(300_000),
       })
       .strict()
       .prefault({}),
