@@ -1,0 +1,58 @@
+import o200kRanks from 'gpt-tokenizer/bpeRanks/o200k_base';
+
+/**
+ * The o200k_base vocabulary (OpenAI's current BPE), taken from gpt-tokenizer's data so the counts
+ * are the library's. We keep our own lookup tables because the library's byte-pair merge is
+ * quadratic in the length of one pre-token (it rescans every pair after each merge), and its
+ * tables are private; the data is the same array the library loads.
+ */
+export interface O200kVocabulary {
+  /** Rank of a pre-token given as text; the library's first lookup for every pre-token. */
+  readonly textRank: ReadonlyMap<string, number>;
+  /** Rank of a byte sequence, keyed by the bytes as a Latin-1 string (one char per byte). */
+  readonly byteRank: ReadonlyMap<string, number>;
+  /** Rank of each single byte (all 256 are tokens of o200k_base). */
+  readonly singleByteRank: Int32Array;
+  /** Ranks are 0 … rankCount − 1. */
+  readonly rankCount: number;
+  /** The longest token in bytes: a pair longer than this cannot merge, so it is never looked up. */
+  readonly maxTokenBytes: number;
+}
+
+let built: O200kVocabulary | undefined;
+
+/** Built on first use (~100 ms, ~15 MB) so a process that never counts tokens pays nothing. */
+export function o200kVocabulary(): O200kVocabulary {
+  built ??= buildVocabulary(o200kRanks);
+  return built;
+}
+
+export function latin1Key(bytes: Uint8Array, start: number, end: number): string {
+  // fromCharCode on a short subarray: one char per byte, no decoding, so any byte sequence is a key.
+  return String.fromCharCode.apply(null, bytes.subarray(start, end) as unknown as number[]);
+}
+
+const utf8 = new TextEncoder();
+
+function buildVocabulary(ranks: readonly (string | readonly number[])[]): O200kVocabulary {
+  const textRank = new Map<string, number>();
+  const byteRank = new Map<string, number>();
+  const singleByteRank = new Int32Array(256).fill(-1);
+  let maxTokenBytes = 0;
+  ranks.forEach((token, rank) => {
+    let bytes: Uint8Array;
+    if (typeof token === 'string') {
+      textRank.set(token, rank);
+      bytes = utf8.encode(token);
+    } else {
+      bytes = Uint8Array.from(token);
+    }
+    // An ASCII token's Latin-1 key is the token string itself (no extra memory).
+    const key = typeof token === 'string' && bytes.length === token.length ? token : latin1Key(bytes, 0, bytes.length);
+    byteRank.set(key, rank);
+    if (bytes.length === 1) singleByteRank[bytes[0]!] = rank;
+    if (bytes.length > maxTokenBytes) maxTokenBytes = bytes.length;
+  });
+  if (singleByteRank.includes(-1)) throw new Error('o200k_base vocabulary lacks a single-byte token');
+  return { textRank, byteRank, singleByteRank, maxTokenBytes, rankCount: ranks.length };
+}
