@@ -1,4 +1,4 @@
-import { latin1Key, type O200kVocabulary } from './o200k-vocabulary.js';
+import { rankOfBytes, type O200kVocabulary } from './o200k-vocabulary.js';
 import type { TokenizerWork } from './tokenizer-work.js';
 
 /**
@@ -24,9 +24,24 @@ const OFFSET_BITS = 2 ** 24; // heap keys are rank × 2^24 + offset: offsets up 
 // the two ranks identify the pair's bytes without building them. A direct-mapped cache in typed
 // arrays (a colliding pair overwrites the slot): fixed memory, no allocation per lookup.
 const PAIR_CACHE_SLOTS = 1 << 16;
-const cacheLeft = new Int32Array(PAIR_CACHE_SLOTS).fill(-1);
-const cacheRight = new Int32Array(PAIR_CACHE_SLOTS);
-const cacheRank = new Int32Array(PAIR_CACHE_SLOTS);
+
+/** Per-vocabulary state shared by calls: the pair cache and the rank buckets (left empty). */
+interface MergeState {
+  readonly cacheLeft: Int32Array;
+  readonly cacheRight: Int32Array;
+  readonly cacheRank: Int32Array;
+  buckets?: RankBuckets;
+}
+const states = new WeakMap<O200kVocabulary, MergeState>();
+
+function stateFor(vocab: O200kVocabulary): MergeState {
+  let state = states.get(vocab);
+  if (!state) {
+    state = { cacheLeft: new Int32Array(PAIR_CACHE_SLOTS).fill(-1), cacheRight: new Int32Array(PAIR_CACHE_SLOTS), cacheRank: new Int32Array(PAIR_CACHE_SLOTS) };
+    states.set(vocab, state);
+  }
+  return state;
+}
 
 class MinHeap {
   private keys: Float64Array;
@@ -140,8 +155,6 @@ function lowestBit(bits: number): number {
   return 31 - Math.clz32(bits & -bits);
 }
 
-let buckets: RankBuckets | undefined;
-
 /** Pre-tokens shorter than this use the heap alone: the bucket scan has a fixed cost per call. */
 const BUCKETS_FROM_BYTES = 256;
 
@@ -153,12 +166,17 @@ export function countBytePairTokens(bytes: Uint8Array, vocab: O200kVocabulary, w
   if (n === 1) return 1;
   if (n >= OFFSET_BITS) throw new RangeError(`pre-token of ${n} bytes is longer than the tokenizer supports`);
 
+  const state = stateFor(vocab);
+  const { cacheLeft, cacheRight, cacheRank } = state;
   // Parts form a linked list over their start offsets; a part at offset i ends where next[i] starts.
   const next = new Int32Array(n);
   const prev = new Int32Array(n);
   const partRank = new Int32Array(n);
   const pairRank = new Int32Array(n); // rank of (part at i) + (part after it), or NO_RANK
   const alive = new Uint8Array(n).fill(1);
+  // Parts starting with a byte-order mark, whose rank (the library's, found without the mark) does
+  // not name their bytes: pairs with them bypass the pair cache.
+  const bomPart = new Uint8Array(n);
   for (let i = 0; i < n; i++) {
     next[i] = i + 1;
     prev[i] = i - 1;
@@ -170,12 +188,16 @@ export function countBytePairTokens(bytes: Uint8Array, vocab: O200kVocabulary, w
     if (j >= n) return NO_RANK;
     const end = next[j]!;
     if (end - i > vocab.maxTokenBytes) return NO_RANK;
+    if (bomPart[i] === 1 || bomPart[j] === 1) {
+      work.pairLookups++;
+      return rankOfBytes(vocab, bytes, i, end) ?? NO_RANK;
+    }
     const left = partRank[i]!;
     const right = partRank[j]!;
     const slot = (Math.imul(left, 0x9e3779b1) ^ right) & (PAIR_CACHE_SLOTS - 1);
     if (cacheLeft[slot] === left && cacheRight[slot] === right) return cacheRank[slot]!;
     work.pairLookups++;
-    const rank = vocab.byteRank.get(latin1Key(bytes, i, end)) ?? NO_RANK;
+    const rank = rankOfBytes(vocab, bytes, i, end) ?? NO_RANK;
     cacheLeft[slot] = left;
     cacheRight[slot] = right;
     cacheRank[slot] = rank;
@@ -186,7 +208,7 @@ export function countBytePairTokens(bytes: Uint8Array, vocab: O200kVocabulary, w
   const capacity = 3 * n;
   const heap = new MinHeap(capacity, work);
   const useBuckets = n >= BUCKETS_FROM_BYTES;
-  const bucketSet = useBuckets ? (buckets ??= new RankBuckets(vocab.rankCount)) : undefined;
+  const bucketSet = useBuckets ? (state.buckets ??= new RankBuckets(vocab.rankCount)) : undefined;
   const entryOffset = useBuckets ? new Int32Array(capacity) : undefined;
   const entryNext = useBuckets ? new Int32Array(capacity) : undefined;
   let entries = 0;
@@ -195,6 +217,7 @@ export function countBytePairTokens(bytes: Uint8Array, vocab: O200kVocabulary, w
 
   const queue = (rank: number, i: number): void => {
     if (rank <= current) {
+      if (useBuckets) work.outOfOrderPairs++;
       heap.push(rank * OFFSET_BITS + i);
       return;
     }
@@ -217,6 +240,7 @@ export function countBytePairTokens(bytes: Uint8Array, vocab: O200kVocabulary, w
     next[i] = k;
     if (k < n) prev[k] = i;
     partRank[i] = rank;
+    if (bytes[i] === 0xef && bytes[i + 1] === 0xbb && bytes[i + 2] === 0xbf && k - i > 3) bomPart[i] = 1;
     parts--;
     work.merges++;
 

@@ -9,7 +9,10 @@ import o200kRanks from 'gpt-tokenizer/bpeRanks/o200k_base';
 export interface O200kVocabulary {
   /** Rank of a pre-token given as text; the library's first lookup for every pre-token. */
   readonly textRank: ReadonlyMap<string, number>;
-  /** Rank of a byte sequence, keyed by the bytes as a Latin-1 string (one char per byte). */
+  /**
+   * Rank of a byte sequence as gpt-tokenizer finds it, keyed by the bytes as a Latin-1 string (one
+   * char per byte). Use `rankOfBytes`, which also reproduces the library's byte-order-mark quirk.
+   */
   readonly byteRank: ReadonlyMap<string, number>;
   /** Rank of each single byte (all 256 are tokens of o200k_base). */
   readonly singleByteRank: Int32Array;
@@ -33,6 +36,32 @@ export function latin1Key(bytes: Uint8Array, start: number, end: number): string
 }
 
 const utf8 = new TextEncoder();
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+// The library's decoder: not fatal, and (the default) it drops a leading byte-order mark.
+const libraryUtf8 = new TextDecoder('utf-8');
+
+function isValidUtf8(bytes: Uint8Array): boolean {
+  try {
+    strictUtf8.decode(bytes);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The rank gpt-tokenizer 3.4.0 gives the bytes [start, end): bytes that are valid UTF-8 are
+ * decoded and looked up as text, others among the non-text tokens. Its decoder drops a leading
+ * byte-order mark (EF BB BF), so a pair starting with one is looked up without it; we do the same
+ * so the count stays the library's even for text containing U+FEFF.
+ */
+export function rankOfBytes(vocab: O200kVocabulary, bytes: Uint8Array, start: number, end: number): number | undefined {
+  if (end - start >= 3 && bytes[start] === 0xef && bytes[start + 1] === 0xbb && bytes[start + 2] === 0xbf) {
+    const sub = bytes.subarray(start, end);
+    if (isValidUtf8(sub)) return vocab.textRank.get(libraryUtf8.decode(sub));
+  }
+  return vocab.byteRank.get(latin1Key(bytes, start, end));
+}
 
 function buildVocabulary(ranks: readonly (string | readonly number[])[]): O200kVocabulary {
   const textRank = new Map<string, number>();
@@ -46,6 +75,9 @@ function buildVocabulary(ranks: readonly (string | readonly number[])[]): O200kV
       bytes = utf8.encode(token);
     } else {
       bytes = Uint8Array.from(token);
+      // The library looks up valid UTF-8 only as text, so these (a few BOM-prefixed entries) are
+      // unreachable through bytes in its merge; leave them out to merge as it does.
+      if (isValidUtf8(bytes)) return;
     }
     // An ASCII token's Latin-1 key is the token string itself (no extra memory).
     const key = typeof token === 'string' && bytes.length === token.length ? token : latin1Key(bytes, 0, bytes.length);

@@ -16,6 +16,8 @@ export interface TokenizerWork {
   merges: number;
   /** Heap operations (push + pop); each costs at most log2 of the heap size in sift steps. */
   heapOperations: number;
+  /** Pairs created with a rank not above the one being merged (served by the heap, not a bucket). */
+  outOfOrderPairs: number;
   /** Sift steps inside the heap. */
   heapSiftSteps: number;
   /** Vocabulary lookups of a candidate pair (cache misses only). */
@@ -23,7 +25,7 @@ export interface TokenizerWork {
 }
 
 export function emptyTokenizerWork(): TokenizerWork {
-  return { codePointsExamined: 0, pieces: 0, bpeBytes: 0, longestBpeInput: 0, merges: 0, heapOperations: 0, heapSiftSteps: 0, pairLookups: 0 };
+  return { codePointsExamined: 0, pieces: 0, bpeBytes: 0, longestBpeInput: 0, merges: 0, heapOperations: 0, outOfOrderPairs: 0, heapSiftSteps: 0, pairLookups: 0 };
 }
 
 const processTotals = emptyTokenizerWork();
@@ -40,6 +42,7 @@ export function addToProcessTotals(work: TokenizerWork): void {
   processTotals.longestBpeInput = Math.max(processTotals.longestBpeInput, work.longestBpeInput);
   processTotals.merges += work.merges;
   processTotals.heapOperations += work.heapOperations;
+  processTotals.outOfOrderPairs += work.outOfOrderPairs;
   processTotals.heapSiftSteps += work.heapSiftSteps;
   processTotals.pairLookups += work.pairLookups;
 }
