@@ -1,4 +1,4 @@
-import type { Config } from '@model-router/config';
+import { allowPrivateEndpoints, type Config } from '@model-router/config';
 import { AbTestRepository, BudgetRepository, EventRepository, ModelRepository, type Pool, UsageRepository } from '@model-router/database';
 import type { RoutingOptions } from '@model-router/domain';
 import {
@@ -176,7 +176,17 @@ export function createApp(deps: AppDeps): App {
       window,
     }),
   );
-  api.use(modelRoutes({ models, snapshots, changes: deps.changes, circuits: deps.circuits, requireAdmin, requireReader: requireClient }));
+  api.use(
+    modelRoutes({
+      models,
+      snapshots,
+      changes: deps.changes,
+      circuits: deps.circuits,
+      requireAdmin,
+      requireReader: requireClient,
+      endpointPolicy: { allowPrivateEndpoints: allowPrivateEndpoints(config) },
+    }),
+  );
   api.use(costRoutes({ snapshots, requireClient }));
   api.use(
     budgetRoutes({ budgets: new BudgetRepository(pool), snapshots, changes: deps.changes, clock: deps.clock, requireAdmin, requireReader: requireClient }),
