@@ -53,11 +53,16 @@ export async function startOwnPostgres(): Promise<OwnPostgres> {
   if (user.uid !== undefined) chownSync(root, user.uid, user.gid!);
   const dataDir = join(root, 'data');
   const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C', LANG: 'C' };
-  execFileSync(join(PG_BIN, 'initdb'), ['-D', dataDir, '-U', 'postgres', '--auth=trust', '--no-locale', '-E', 'UTF8', '--no-sync'], {
-    ...user,
-    env,
-    stdio: 'pipe',
-  });
+  try {
+    execFileSync(join(PG_BIN, 'initdb'), ['-D', dataDir, '-U', 'postgres', '--auth=trust', '--no-locale', '-E', 'UTF8', '--no-sync'], {
+      ...user,
+      env,
+      stdio: 'pipe',
+    });
+  } catch (error) {
+    rmSync(root, { recursive: true, force: true });
+    throw error;
+  }
   const port = await freePort();
   let child: ChildProcess | null = null;
   let output = '';
@@ -115,6 +120,11 @@ export async function startOwnPostgres(): Promise<OwnPostgres> {
       rmSync(root, { recursive: true, force: true });
     },
   };
-  await server.start();
+  try {
+    await server.start();
+  } catch (error) {
+    await server.destroy();
+    throw error;
+  }
   return server;
 }

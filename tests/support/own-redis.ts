@@ -98,6 +98,11 @@ export async function startOwnRedis(options: OwnRedisOptions = {}): Promise<OwnR
       rmSync(dir, { recursive: true, force: true });
     },
   };
-  await server.start();
+  try {
+    await server.start();
+  } catch (error) {
+    await server.destroy();
+    throw error;
+  }
   return server;
 }
