@@ -1,5 +1,5 @@
 import { allowPrivateEndpoints, type Config } from '@model-router/config';
-import { AbTestRepository, BudgetRepository, EventRepository, ModelRepository, type Pool, UsageRepository } from '@model-router/database';
+import { AbTestRepository, BudgetRepository, DeadLetterRepository, EventRepository, ModelRepository, type Pool, UsageRepository } from '@model-router/database';
 import type { RoutingOptions } from '@model-router/domain';
 import {
   accessLog,
@@ -22,6 +22,7 @@ import { traceHttpRequests, tracingEnabled } from '@model-router/telemetry';
 import express, { type Express, type RequestHandler } from 'express';
 import type { Registry } from 'prom-client';
 import { budgetOverview } from './admin/budget-overview.js';
+import { deadLetterOverview } from './admin/dead-letter-overview.js';
 import { operatorPage } from './admin/operator-page.js';
 import { QUEUE_DASHBOARD_PATH, queueDashboardByRole } from './admin/queue-dashboard.js';
 import { AbAssigner } from './abtests/ab-assigner.js';
@@ -218,6 +219,7 @@ export function createApp(deps: AppDeps): App {
         queues: publisher.allQueues,
         alpha: config.abtest.alpha,
         budgets: budgetOverview(new BudgetRepository(pool), deps.clock),
+        deadLetters: deadLetterOverview(new DeadLetterRepository(pool)),
       },
       requireViewer,
     ),

@@ -6,7 +6,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createLogger } from '@model-router/logger';
 import { startMetricAggregator } from '@model-router/metric-aggregator';
-import type { RunningService } from '@model-router/service-runtime';
 import { waitUntil } from '@model-router/tests/support';
 import pg from 'pg';
 import request from 'supertest';
@@ -17,7 +16,7 @@ const BETA = 'beta-client-key-0123456789';
 const as = (key: string) => ({ Authorization: `Bearer ${key}` });
 
 let h: Harness;
-let aggregator: RunningService;
+let aggregator: Awaited<ReturnType<typeof startMetricAggregator>>;
 let db: pg.Pool;
 
 beforeAll(async () => {
