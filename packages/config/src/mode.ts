@@ -16,9 +16,7 @@ export function isProductionMode(config: Config): boolean {
 
 /** The client keys of the route and ingestion endpoints, from either way of writing them. */
 function clientKeys(config: Config): readonly string[] {
-  // auth.client_api_keys ([{id, key}]) may be absent from the schema this runs against.
-  const listed = (config.auth as { client_api_keys?: readonly { key: string }[] }).client_api_keys ?? [];
-  return [...(config.auth.client_api_key ? [config.auth.client_api_key] : []), ...listed.map((k) => k.key)];
+  return [...(config.auth.client_api_key ? [config.auth.client_api_key] : []), ...config.auth.client_api_keys.map((k) => k.key)];
 }
 
 /**

@@ -74,6 +74,19 @@ describe('production mode', () => {
     expect(refusal(parseConfig({ auth: { admin_api_key: ADMIN } }))).toBeNull();
   });
 
+  it('counts a key of auth.client_api_keys as a client key', () => {
+    const config = parseConfig({
+      service: { environment: 'production' },
+      auth: { admin_api_key: ADMIN, client_api_keys: [{ id: 'team-a', key: CLIENT }] },
+    });
+    expect(refusal(config)).toBeNull();
+    const dev = parseConfig({
+      service: { environment: 'production' },
+      auth: { admin_api_key: ADMIN, client_api_keys: [{ id: 'team-a', key: DEVELOPMENT_ADMIN_API_KEY }] },
+    });
+    expect(refusal(dev)).toMatch(/auth\.client_api_key: the shipped development key is refused/);
+  });
+
   it('refuses the development key wherever else it is used, naming each setting', () => {
     const config = production({
       auth: { admin_api_key: ADMIN, client_api_key: DEVELOPMENT_ADMIN_API_KEY, readonly_api_key: DEVELOPMENT_ADMIN_API_KEY },
