@@ -48,6 +48,8 @@ export interface LoadStats {
   routeOk: number;
   routeRetries: number;
   routeGaveUp: number;
+  /** Route answers 503 (retried like a timeout). */
+  route503: number;
   metricBatchesAccepted: number;
   metricRetries: number;
   metric503: number;
@@ -73,7 +75,7 @@ export class LoadGenerator {
   /** user → every variant_id the routes answered for them (one expected). */
   readonly variantsSeen = new Map<string, Set<string>>();
   readonly stats: LoadStats = {
-    requests: 0, ticksSkipped: 0, routeOk: 0, routeRetries: 0, routeGaveUp: 0, metricBatchesAccepted: 0,
+    requests: 0, ticksSkipped: 0, routeOk: 0, routeRetries: 0, routeGaveUp: 0, route503: 0, metricBatchesAccepted: 0,
     metricRetries: 0, metric503: 0, timeouts: 0, unexpected: [], okByReplica: [],
   };
   private readonly random: () => number;
@@ -214,8 +216,11 @@ export class LoadGenerator {
         }
         return replica;
       }
-      if (answer && answer.status !== 503) this.stats.unexpected.push(`route ${id}: ${answer.status} ${JSON.stringify(answer.json).slice(0, 300)}`);
-      if (answer && answer.status !== 503) return null;
+      if (answer?.status === 503) this.stats.route503 += 1;
+      else if (answer) {
+        this.stats.unexpected.push(`route ${id}: ${answer.status} ${JSON.stringify(answer.json).slice(0, 300)}`);
+        return null;
+      }
       if (this.budgetLeft <= 0) break;
       await sleep(RETRY_PAUSE_MS);
     }
