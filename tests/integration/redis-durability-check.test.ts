@@ -3,65 +3,28 @@
  * redis-server of its own (free loopback port, temp directory) with the settings under test, so
  * the machine's Redis is never reconfigured.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { loadConfig } from '@model-router/config';
 import { createLogger } from '@model-router/logger';
 import { checkRedisDurability, type DurabilityPolicy, RedisDurabilityError, readRedisDurability } from '@model-router/redis';
 import { startService } from '@model-router/service-runtime';
-import { freePort, waitUntil } from '@model-router/tests/support';
+import { type OwnRedis, startOwnRedis } from '../support/own-redis.js';
 import { Redis } from 'ioredis';
 
-interface OwnServer {
-  url: string;
-  stop(): Promise<void>;
-}
-
-const servers: OwnServer[] = [];
+const servers: OwnRedis[] = [];
 afterAll(async () => {
-  for (const server of servers) await server.stop();
+  for (const server of servers) await server.destroy();
 });
 
-/** A redis-server started with `args`, on its own port and directory; stopped by its pid. */
-async function redisServer(args: string[]): Promise<OwnServer> {
-  const dir = mkdtempSync(join(tmpdir(), 'mr-durability-'));
-  const port = await freePort();
-  const child: ChildProcess = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, ...args], { stdio: 'ignore' });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const url = `redis://127.0.0.1:${port}`;
-  const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  probe.on('error', () => undefined);
-  await waitUntil(
-    async () => {
-      if (child.exitCode !== null) throw new Error(`redis-server ${args.join(' ')} exited (${child.exitCode})`);
-      try {
-        if (probe.status !== 'ready') await probe.connect();
-        return (await probe.ping()) === 'PONG';
-      } catch {
-        probe.disconnect();
-        return false;
-      }
-    },
-    { timeoutMs: 20_000, intervalMs: 25, what: 'own redis-server ready' },
-  );
-  probe.disconnect();
-  const server = {
-    url,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) process.kill(child.pid!, 'SIGKILL');
-      await exited;
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+/** A redis-server of the test's own (free port, temp directory), with `args` over the durable defaults. */
+async function redisServer(args: string[]): Promise<OwnRedis> {
+  const server = await startOwnRedis({ appendfsync: 'everysec', extraArgs: args });
   servers.push(server);
   return server;
 }
 
-const VOLATILE = ['--save', '', '--appendonly', 'no'];
-const DURABLE = ['--save', '', '--appendonly', 'yes', '--appendfsync', 'everysec', '--maxmemory-policy', 'noeviction'];
+const VOLATILE = ['--appendonly', 'no'];
+const DURABLE: string[] = [];
 
 /** A log that keeps what it was told. */
 function recordingLog(): DurabilityPolicy['log'] & { warnings: string[]; infos: string[] } {

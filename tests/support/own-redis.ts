@@ -16,6 +16,8 @@ import { waitUntil } from './wait.js';
 
 export interface OwnRedisOptions {
   appendfsync?: 'always' | 'everysec' | 'no';
+  /** Further redis-server options, after the defaults above (a repeated option takes the last value). */
+  extraArgs?: string[];
 }
 
 export interface OwnRedis {
@@ -49,6 +51,7 @@ export async function startOwnRedis(options: OwnRedisOptions = {}): Promise<OwnR
     '--appendfsync', options.appendfsync ?? 'always',
     '--maxmemory-policy', 'noeviction',
     '--protected-mode', 'yes',
+    ...(options.extraArgs ?? []),
   ];
 
   const running = () => child !== null && child.exitCode === null && child.signalCode === null;

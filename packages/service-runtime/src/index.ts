@@ -36,6 +36,8 @@ export interface RunningService {
   name: string;
   /** The ops server: /healthz, /readyz, /metrics. */
   url: string;
+  /** Where the ops server is bound (127.0.0.1 in production mode unless workers.ops_host says otherwise). */
+  opsAddress: AddressInfo;
   context: ServiceContext;
   stop(): Promise<void>;
 }
@@ -94,12 +96,14 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       server.once('listening', resolve);
       server.once('error', reject);
     });
-    const { port } = server.address() as AddressInfo;
+    const opsAddress = server.address() as AddressInfo;
+    const { port } = opsAddress;
     const host = opsHost === '0.0.0.0' || opsHost === '::' ? '127.0.0.1' : opsHost.includes(':') ? `[${opsHost}]` : opsHost;
     const service = started;
     return {
       name,
       url: `http://${host}:${port}`,
+      opsAddress,
       context,
       async stop() {
         await service.stop(config.server.shutdown_timeout);
