@@ -160,7 +160,7 @@ export function createApp(deps: AppDeps): App {
 
   const api = express.Router();
   const window = { maxAgeMs: config.ingestion.max_event_age, maxSkewMs: config.ingestion.max_clock_skew };
-  api.use(metricsRoutes({ snapshots, publisher, outcomes: deps.outcomes, requireClient, window }));
+  api.use(metricsRoutes({ snapshots, publisher, outcomes: deps.outcomes, requireClient, window, clock: deps.clock }));
   api.use(
     abTestRoutes({
       abtests: new AbTestRepository(pool),
@@ -175,6 +175,7 @@ export function createApp(deps: AppDeps): App {
       requireReader: requireClient,
       requireClient,
       window,
+      clock: deps.clock,
     }),
   );
   api.use(

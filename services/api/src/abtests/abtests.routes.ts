@@ -45,6 +45,8 @@ export interface AbTestRoutesDeps {
   requireClient: RequestHandler;
   /** How far from now a metric's timestamp may be (config `ingestion`). */
   window: EventTimeWindow;
+  /** The API's wall clock: "now" of the window (tests inject one, as for budget periods). */
+  clock: () => number;
 }
 
 const notFound = (id: string) => new ApiError('AB_TEST_NOT_FOUND', `A/B test "${id}" does not exist`);
@@ -158,7 +160,7 @@ export function abTestRoutes(deps: AbTestRoutesDeps): Router {
         variant_id,
       })),
       deps.snapshots.current.modelsById,
-      new Date(),
+      new Date(deps.clock()),
       { keyId: clientKeyIdOf(res.locals), window: deps.window },
     );
     await acceptEvents(deps.publisher, events);

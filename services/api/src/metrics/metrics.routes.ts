@@ -22,6 +22,8 @@ export interface MetricsRoutesDeps {
   requireClient: RequestHandler;
   /** How far from now a metric's timestamp may be (config `ingestion`). */
   window: EventTimeWindow;
+  /** The API's wall clock: "now" of the window (tests inject one, as for budget periods). */
+  clock: () => number;
 }
 
 /** Parses a single metric or `{"metrics": [...]}`; the batch shape is chosen by the `metrics` key. */
@@ -160,7 +162,7 @@ export function metricsRoutes(deps: MetricsRoutesDeps): Router {
   const router = express.Router();
   router.post('/metrics', deps.requireClient, async (req, res) => {
     const metrics = parseMetrics(req.body);
-    const events = toEvents(metrics, deps.snapshots.current.modelsById, new Date(), { keyId: clientKeyIdOf(res.locals), window: deps.window });
+    const events = toEvents(metrics, deps.snapshots.current.modelsById, new Date(deps.clock()), { keyId: clientKeyIdOf(res.locals), window: deps.window });
     await acceptEvents(deps.publisher, events);
     for (const e of events) deps.outcomes.record(e.model_id, e.success, e.latency_ms);
     res.status(202).json({ accepted: events.length, event_ids: events.map((e) => e.event_id) });
