@@ -164,12 +164,24 @@ async function letLoadRun(n: number, what: string): Promise<void> {
   progress(`${what}: ${load!.metricsAccepted.size} metrics accepted so far`);
 }
 
-async function measure(fault: string, check: string, injectedAt: number, liftedAt: number, recovered: () => Promise<boolean>, note?: string): Promise<void> {
+type Stage = [name: string, holds: () => Promise<boolean>];
+
+/**
+ * Waits until the fault is recovered from: every stage holds, in order. Records when each stage
+ * first held (after the ones before it), so a slow recovery says which part was slow.
+ */
+async function measure(fault: string, check: string, injectedAt: number, liftedAt: number, recovered: (() => Promise<boolean>) | Stage[], note?: string): Promise<void> {
+  const stages: Stage[] = typeof recovered === 'function' ? [['recovered', recovered]] : recovered;
+  const reached: string[] = [];
   try {
-    await waitUntil(recovered, { timeoutMs: 90_000, intervalMs: 50, what: `${fault} recovered (${check})` });
+    for (const [name, holds] of stages) {
+      await waitUntil(holds, { timeoutMs: 90_000, intervalMs: 50, what: `${fault} recovered (${check}; ${name})` });
+      reached.push(`${name} +${Date.now() - liftedAt} ms`);
+    }
     const now = Date.now();
-    recoveries.push({ fault, check, recovered: true, sinceInjectionMs: now - injectedAt, sinceLiftMs: now - liftedAt, note });
-    progress(`${fault}: recovered ${now - liftedAt} ms after it was lifted`);
+    const notes = [note, stages.length > 1 ? reached.join(', ') : undefined].filter(Boolean).join('; ');
+    recoveries.push({ fault, check, recovered: true, sinceInjectionMs: now - injectedAt, sinceLiftMs: now - liftedAt, note: notes });
+    progress(`${fault}: recovered ${now - liftedAt} ms after it was lifted${notes ? ` (${notes})` : ''}`);
   } catch (error) {
     recoveries.push({ fault, check, recovered: false, sinceInjectionMs: null, sinceLiftMs: null, note: (error as Error).message.slice(0, 300) });
     progress(`${fault}: NOT recovered: ${(error as Error).message.slice(0, 300)}`);
@@ -334,11 +346,17 @@ describe('fault campaign', () => {
       await redis!.kill();
       // The API answers 503 while Redis is away (nothing accepted); wait until the load has seen it.
       await waitUntil(() => load!.stats.metric503 + load!.stats.timeouts >= refusedBefore + 5, { timeoutMs: 30_000, what: 'the load sees Redis down' });
-      const liftedAt = Date.now();
+      const restartAt = Date.now();
       await redis!.start();
+      // Lifted once Redis serves again (its AOF replayed): what follows is the system's recovery.
+      const liftedAt = Date.now();
       for (const c of consumers) c.resume();
       const canary = await load.canary('redis');
-      await measure(`SIGKILL Redis (AOF, appendfsync ${APPENDFSYNC})`, 'a metric sent after the restart is accepted (202), persisted and its cost counted', injectedAt, liftedAt, async () => (await persistedMetric(canary)) === 1 && (await budgetCounted(canary)) === 1, `${waitingJobs} metric/cost jobs were held in Redis at the kill`);
+      const canaryAcceptedMs = Date.now() - liftedAt;
+      await measure(`SIGKILL Redis (AOF, appendfsync ${APPENDFSYNC})`, 'a metric sent after the restart is accepted (202), persisted and its cost counted', injectedAt, liftedAt, [
+        ['persisted', async () => (await persistedMetric(canary)) === 1],
+        ['cost counted', async () => (await budgetCounted(canary)) === 1],
+      ], `Redis serving ${liftedAt - restartAt} ms after its restart; ${waitingJobs} metric/cost jobs were held in it at the kill; canary accepted +${canaryAcceptedMs} ms`);
       expect(waitingJobs).toBeGreaterThan(0);
       await letLoadRun(LOAD_BETWEEN_FAULTS, 'after Redis');
     }
@@ -350,12 +368,16 @@ describe('fault campaign', () => {
       await postgres!.stop('immediate');
       // Metrics are still accepted: they wait in Redis for Postgres.
       await letLoadRun(LOAD_DURING_FAULT, 'Postgres down');
-      const liftedAt = Date.now();
+      const restartAt = Date.now();
       await postgres!.start();
+      // Lifted once Postgres accepts connections (crash recovery done).
+      const liftedAt = Date.now();
       const canary = await load.canary('postgres');
-      await measure('stop Postgres (immediate) and restart', 'a metric sent after the restart is persisted and its cost counted; both APIs ready', injectedAt, liftedAt, async () =>
-        (await persistedMetric(canary)) === 1 && (await budgetCounted(canary)) === 1 && (await apis[0]!.isReady()) && (await apis[1]!.isReady()),
-      );
+      await measure('stop Postgres (immediate) and restart', 'a metric sent after the restart is persisted and its cost counted; both APIs ready', injectedAt, liftedAt, [
+        ['APIs ready', async () => (await apis[0]!.isReady()) && (await apis[1]!.isReady())],
+        ['persisted', async () => (await persistedMetric(canary)) === 1],
+        ['cost counted', async () => (await budgetCounted(canary)) === 1],
+      ], `Postgres accepting connections ${liftedAt - restartAt} ms after its restart`);
       await letLoadRun(LOAD_BETWEEN_FAULTS, 'after Postgres');
     }
 
@@ -513,7 +535,7 @@ function formatReport(invariants: Invariant[], load: LoadGenerator, routeSummary
     'Fault campaign: invariants',
     table(['invariant', 'expected', 'actual', 'holds'], invariants.map((i) => [i.invariant, String(i.expected), String(i.actual), i.holds ? 'yes' : 'NO'])),
     '',
-    'Recovery after each fault (measured, not asserted)',
+    'Recovery after each fault (measured, not asserted). Lifted: a worker restart issued (its boot counts as recovery); Redis or Postgres serving again; SIGCONT sent.',
     table(
       ['fault', 'recovered when', 'since injection', 'since lifted', 'note'],
       recoveries.map((r) => [r.fault, r.check, r.sinceInjectionMs === null ? '-' : `${r.sinceInjectionMs} ms`, r.sinceLiftMs === null ? '-' : `${r.sinceLiftMs} ms`, r.note ?? '']),
