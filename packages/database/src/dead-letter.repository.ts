@@ -48,7 +48,8 @@ function storable(text: string): string {
 function stringField(event: unknown, field: string): string | null {
   if (typeof event !== 'object' || event === null) return null;
   const value = (event as Record<string, unknown>)[field];
-  return typeof value === 'string' ? storable(value).slice(0, 1024) : null;
+  // Cut first, then clean: a cut may split a surrogate pair.
+  return typeof value === 'string' ? storable(value.slice(0, 1024)) : null;
 }
 
 const INSERT = `
@@ -71,7 +72,7 @@ export class DeadLetterRepository {
         event_id: stringField(l.event, 'event_id'),
         key_id: stringField(l.event, 'key_id'),
         event_json: eventJson,
-        error: storable(l.error).slice(0, MAX_ERROR_LENGTH),
+        error: storable(l.error.slice(0, MAX_ERROR_LENGTH)),
         fingerprint: createHash('sha256').update(eventJson).digest('hex'),
       };
     });
