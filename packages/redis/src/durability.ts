@@ -45,6 +45,7 @@ function infoFields(text: string): Map<string, string> {
 export async function readRedisDurability(redis: Redis): Promise<RedisDurability> {
   const result: RedisDurability = { source: 'unknown', appendonly: null, appendfsync: null, maxmemoryPolicy: null };
   const refusals: string[] = [];
+  let fromInfo = false;
   try {
     const flat = (await redis.call('CONFIG', 'GET', 'appendonly', 'appendfsync', 'maxmemory-policy')) as string[];
     const values = new Map<string, string>();
@@ -64,15 +65,17 @@ export async function readRedisDurability(redis: Redis): Promise<RedisDurability
     if (result.appendonly === null) {
       const enabled = infoFields(await redis.info('persistence')).get('aof_enabled');
       if (enabled !== undefined) result.appendonly = enabled === '1' ? 'yes' : 'no';
+      fromInfo ||= enabled !== undefined;
     }
     if (result.maxmemoryPolicy === null) {
       result.maxmemoryPolicy = infoFields(await redis.info('memory')).get('maxmemory_policy') ?? null;
+      fromInfo ||= result.maxmemoryPolicy !== null;
     }
   } catch (error) {
     if (!(error instanceof ReplyError)) throw error;
     refusals.push(`INFO: ${(error as Error).message}`);
   }
-  if (result.appendonly !== null || result.maxmemoryPolicy !== null) result.source = refusals.length ? 'info' : 'config';
+  if (result.appendonly !== null || result.maxmemoryPolicy !== null) result.source = fromInfo ? 'info' : 'config';
   if (refusals.length) result.refusal = refusals.join('; ');
   return result;
 }
