@@ -80,7 +80,9 @@ export const configSchema = z
           )
           .default([])
           .refine((keys) => new Set(keys.map((k) => k.id)).size === keys.length, 'each id may appear once')
-          .refine((keys) => new Set(keys.map((k) => k.key)).size === keys.length, 'each key may appear once'),
+          .refine((keys) => new Set(keys.map((k) => k.key)).size === keys.length, 'each key may appear once')
+          // "admin" is the namespace of the admin key on client endpoints.
+          .refine((keys) => keys.every((k) => k.id !== 'admin'), 'the id "admin" is reserved for the admin key'),
         // Optional: may view the operator page (/admin) and a read-only queue dashboard, nothing else.
         readonly_api_key: z.string().min(16, 'must be at least 16 characters').optional(),
       })
