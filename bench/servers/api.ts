@@ -55,6 +55,8 @@ reportReady(
     // Collect the queues first: stop() flushes whatever the publisher still holds into them.
     const queues = api.publisher.allQueues;
     const cleaner = api.redis.duplicate();
+    // The bench runs on a single Redis (a cluster client has no whole-keyspace scanStream).
+    if (!('scanStream' in cleaner)) throw new Error('the bench needs a single Redis, not a cluster');
     // The API's client refuses commands until connected (no offline queue): wait for it.
     if (cleaner.status !== 'ready') await new Promise((resolve) => cleaner.once('ready', resolve));
     await api.stop();

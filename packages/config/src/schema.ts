@@ -58,6 +58,20 @@ export const configSchema = z
         // Production mode refuses a Redis without AOF or with eviction unless this is true
         // (env REDIS_ALLOW_VOLATILE=true): accepted events would not survive a Redis restart.
         allow_volatile: flag.default(false),
+        // A Redis Cluster instead of the single Redis at url (which then lends only its username,
+        // password and TLS): some of its nodes as host:port, the client discovers the rest.
+        // Env REDIS_CLUSTER_NODES=host:port,host:port. Empty (the default): a single Redis.
+        cluster: z
+          .object({
+            nodes: z
+              .preprocess(
+                (value) => (typeof value === 'string' ? value.split(',').map((n) => n.trim()).filter(Boolean) : value),
+                z.array(z.string().regex(/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'host:port')),
+              )
+              .default([]),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({}),
