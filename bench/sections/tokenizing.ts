@@ -4,6 +4,7 @@
  * (its merge is quadratic in one pre-token), and a small route request's latency over HTTP while
  * 1 MB worst-case route requests arrive once a second.
  */
+import { randomUUID } from 'node:crypto';
 import { countPromptTokensCountingWork, countPromptTokensWithLibrary, emptyTokenizerWork, type TokenizerWork } from '@model-router/domain';
 import { startChildServer } from '../lib/child.js';
 import { startLoadGenerator, type LoadResult } from '../lib/load.js';
@@ -94,6 +95,7 @@ export const tokenizingSection: Section = {
 
     // 2. The library alone, on the same input at sizes it finishes; each doubling ~4× the time.
     const librarySizes = [4_000, 8_000, 16_000, 32_000];
+    countPromptTokensWithLibrary('warm up: the library builds its tables on first use');
     const library: { bytes: number; ms: number; tokens: number; ours_ms: number }[] = [];
     for (const bytes of librarySizes) {
       const text = fill('a', bytes);
@@ -110,29 +112,37 @@ export const tokenizingSection: Section = {
     const heavyBody = JSON.stringify({ prompt: worstInput(), max_tokens: 1 });
     const smallBody = JSON.stringify(SEED_ROUTE_BODY);
     ctx.log('tokenizing: starting the API (child process)');
-    const api = await startChildServer({ name: 'api', script: 'bench/servers/api.ts', cwd: ctx.rootDir, env: { NODE_ENV: 'production' } });
+    // Production mode, which refuses the shipped admin key and wants a client key for /route.
+    const clientKey = `bench-client-${randomUUID()}`;
+    const api = await startChildServer({
+      name: 'api',
+      script: 'bench/servers/api.ts',
+      cwd: ctx.rootDir,
+      env: { NODE_ENV: 'production', ADMIN_API_KEY: `bench-admin-${randomUUID()}`, CLIENT_API_KEY: clientKey },
+    });
     const url = `${api.ready.url}${ROUTE_PATH}`;
+    const headers = { authorization: `Bearer ${clientKey}` };
     let baseline: LoadResult;
     let underHeavy: LoadResult;
     const heavy: { ms: number; status: number }[] = [];
     try {
       const generator = await startLoadGenerator();
       try {
-        await generator.run({ url, body: smallBody, connections, durationSeconds: 2 }); // warm-up
+        await generator.run({ url, body: smallBody, headers, connections, durationSeconds: 2 }); // warm-up
         ctx.log(`tokenizing: small route requests alone, ${durationSeconds} s at ${connections} connections`);
-        baseline = await generator.run({ url, body: smallBody, connections, durationSeconds });
+        baseline = await generator.run({ url, body: smallBody, headers, connections, durationSeconds });
         ctx.log(`tokenizing: small route requests with one 1 MB "${worst.name}" request a second`);
         let stop = false;
         const sender = (async () => {
           while (!stop) {
             const started = Date.now();
-            const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: heavyBody });
+            const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: heavyBody });
             await res.text();
             heavy.push({ ms: Date.now() - started, status: res.status });
             await new Promise((resolve) => setTimeout(resolve, Math.max(0, 1000 - (Date.now() - started))));
           }
         })();
-        underHeavy = await generator.run({ url, body: smallBody, connections, durationSeconds });
+        underHeavy = await generator.run({ url, body: smallBody, headers, connections, durationSeconds });
         stop = true;
         await sender;
       } finally {
