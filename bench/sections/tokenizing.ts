@@ -4,6 +4,7 @@
  * (its merge is quadratic in one pre-token), and a small route request's latency over HTTP while
  * 1 MB worst-case route requests arrive once a second.
  */
+import { randomUUID } from 'node:crypto';
 import { countPromptTokensCountingWork, countPromptTokensWithLibrary, emptyTokenizerWork, type TokenizerWork } from '@model-router/domain';
 import { startChildServer } from '../lib/child.js';
 import { startLoadGenerator, type LoadResult } from '../lib/load.js';
@@ -111,11 +112,17 @@ export const tokenizingSection: Section = {
     const heavyBody = JSON.stringify({ prompt: worstInput(), max_tokens: 1 });
     const smallBody = JSON.stringify(SEED_ROUTE_BODY);
     ctx.log('tokenizing: starting the API (child process)');
-    // Development mode: the bench server takes no keys from the environment (bench/servers/api.ts),
-    // and production mode refuses to start without them; routing does the same work either way.
-    const api = await startChildServer({ name: 'api', script: 'bench/servers/api.ts', cwd: ctx.rootDir, env: { NODE_ENV: 'development' } });
+    // Production mode (as the other HTTP sections) refuses the shipped admin key and wants a client
+    // key for /route: this section passes its own keys and sends the client key.
+    const clientKey = `bench-client-${randomUUID()}`;
+    const api = await startChildServer({
+      name: 'api',
+      script: 'bench/servers/api.ts',
+      cwd: ctx.rootDir,
+      env: { NODE_ENV: 'production', BENCH_ADMIN_API_KEY: `bench-admin-${randomUUID()}`, BENCH_CLIENT_API_KEY: clientKey },
+    });
     const url = `${api.ready.url}${ROUTE_PATH}`;
-    const headers: Record<string, string> = {};
+    const headers = { authorization: `Bearer ${clientKey}` };
     let baseline: LoadResult;
     let underHeavy: LoadResult;
     const heavy: { ms: number; status: number }[] = [];

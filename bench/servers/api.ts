@@ -25,6 +25,10 @@ const config = loadConfig({
     'server.port': 0,
     'service.environment': 'production',
     'log.level': 'error',
+    // Production mode refuses the shipped admin key and wants a client key: a section that
+    // starts this server passes its own (and sends the client key on /route).
+    ...(process.env.BENCH_ADMIN_API_KEY ? { 'auth.admin_api_key': process.env.BENCH_ADMIN_API_KEY } : {}),
+    ...(process.env.BENCH_CLIENT_API_KEY ? { 'auth.client_api_key': process.env.BENCH_CLIENT_API_KEY } : {}),
   },
 });
 const logger = createLogger('api-bench', config.log.level);
