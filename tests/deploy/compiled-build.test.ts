@@ -1,34 +1,30 @@
 /**
- * The compiled production build, started as production starts it: `pnpm build`, migrations from
- * the build (`node packages/database/dist/migrate-cli.js`), then every service as
- * `node dist/main.js` from its folder, with no TypeScript loader and without the `development`
- * export condition the other tests use, on this test's own (new) database and Redis prefix.
+ * The compiled production build, started as production (and the image, infra/Dockerfile) starts
+ * it: `pnpm build`, then the image's entrypoint (infra/docker/entrypoint.sh): `migrate` applies the
+ * migrations from the build, and each service runs as `node dist/main.js` from its folder, with
+ * no TypeScript loader and without the `development` export condition the other tests use, on
+ * this test's own (new) database and Redis prefix. The image's health check answers for each.
  */
 import { execFile } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
 import { adminUrl } from '../support/env.js';
+import { SERVICE_PORT_VARIABLES } from '@model-router/config';
 import { createTestEnv, freePort, ROOT, SERVICE_NAMES, type ServiceName, type Spawned, spawnCommand, type TestEnv, waitFor } from '../support/index.js';
 
 const run = promisify(execFile);
-
-/** The variable that sets each service's listening port (configs/model-router.yaml's overrides). */
-const PORT_VARIABLE: Record<ServiceName, string> = {
-  api: 'PORT',
-  'mock-provider': 'MOCK_PROVIDER_PORT',
-  'metric-aggregator': 'METRIC_AGGREGATOR_PORT',
-  'health-checker': 'HEALTH_CHECKER_PORT',
-  'cache-invalidator': 'CACHE_INVALIDATOR_PORT',
-  'budget-enforcer': 'BUDGET_ENFORCER_PORT',
-};
+const ENTRYPOINT = join(ROOT, 'infra/docker/entrypoint.sh');
+const HEALTHCHECK = join(ROOT, 'infra/docker/healthcheck.mjs');
 
 /** The environment of a production process: no loader, no development condition. */
 function productionEnv(base: NodeJS.ProcessEnv, extra: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...base, NODE_ENV: 'production', LOG_LEVEL: 'warn', ...extra };
   delete env.NODE_OPTIONS;
+  // The entrypoint runs `node` from PATH, as the image does: the same pinned Node as this test.
+  env.PATH = `${dirname(process.execPath)}:${env.PATH ?? ''}`;
   return env;
 }
 
@@ -66,7 +62,7 @@ afterAll(async () => {
 }, 90_000);
 
 function serviceEnv(): NodeJS.ProcessEnv {
-  const urls = Object.fromEntries(SERVICE_NAMES.map((name) => [PORT_VARIABLE[name], String(ports[name])]));
+  const urls = Object.fromEntries(SERVICE_NAMES.map((name) => [SERVICE_PORT_VARIABLES[name], String(ports[name])]));
   return productionEnv(env.processEnv(), {
     ...urls,
     DATABASE_URL: databaseUrl,
@@ -101,8 +97,8 @@ describe('the compiled build', () => {
     }
   });
 
-  it('applies every migration to a new database from the build', async () => {
-    const result = await run(process.execPath, ['packages/database/dist/migrate-cli.js'], {
+  it("applies every migration to a new database from the build (the entrypoint's `migrate`)", async () => {
+    const result = await run(ENTRYPOINT, ['migrate'], {
       cwd: ROOT,
       env: productionEnv(env.processEnv(), { DATABASE_URL: databaseUrl }),
     });
@@ -118,11 +114,24 @@ describe('the compiled build', () => {
     expect(migrateOutput).toContain('up:');
   }, 60_000);
 
-  it('starts every service with `node dist/main.js`, each ready on its port', async () => {
+  it('rejects an unknown service name (exit 64, the names listed)', async () => {
+    const failed = await run(ENTRYPOINT, ['no-such-service'], { env: productionEnv(process.env, {}) }).then(
+      () => null,
+      (error: { code?: number; stderr?: string }) => error,
+    );
+    expect(failed?.code).toBe(64);
+    expect(failed?.stderr).toContain('metric-aggregator');
+  });
+
+  it('starts every service through the entrypoint (by argument or $SERVICE), each ready on its port', async () => {
     const envOfServices = serviceEnv();
-    // The mock provider first: the API seeds the catalog with endpoints on it.
+    // The mock provider first: the API seeds the catalog with endpoints on it. The API is chosen by
+    // $SERVICE, the others by argument: both ways the image documents.
     for (const name of ['mock-provider', ...SERVICE_NAMES.filter((n) => n !== 'mock-provider')] as ServiceName[]) {
-      started[name] = spawnCommand(process.execPath, ['dist/main.js'], { cwd: join(ROOT, 'services', name), env: envOfServices });
+      started[name] =
+        name === 'api'
+          ? spawnCommand(ENTRYPOINT, [], { cwd: ROOT, env: { ...envOfServices, SERVICE: 'api' } })
+          : spawnCommand(ENTRYPOINT, [name], { cwd: ROOT, env: envOfServices });
     }
     for (const name of SERVICE_NAMES) {
       const path = name === 'mock-provider' ? '/healthz' : '/readyz';
@@ -140,11 +149,26 @@ describe('the compiled build', () => {
     }
   }, 120_000);
 
-  it('runs no TypeScript loader and no development condition in any service', () => {
+  it("answers the image's health check for each service", async () => {
     for (const name of SERVICE_NAMES) {
+      const { stderr } = await run(process.execPath, [HEALTHCHECK], { env: { ...serviceEnv(), SERVICE: name } });
+      expect({ name, stderr }).toEqual({ name, stderr: '' });
+    }
+    // And fails for a service that is not running (the health-checker's port with nothing on it).
+    const down = await run(process.execPath, [HEALTHCHECK], { env: { ...serviceEnv(), SERVICE: 'health-checker', HEALTH_CHECKER_PORT: String(await freePort()) } }).then(
+      () => 0,
+      (error: { code?: number }) => error.code,
+    );
+    expect(down).toBe(1);
+  });
+
+  it('runs each service as `node dist/main.js` in its folder: no TypeScript loader, no development condition', () => {
+    for (const name of SERVICE_NAMES) {
+      // exec in the entrypoint: the process started is node itself.
       const pid = started[name]!.child.pid!;
       const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
       expect(args.slice(1)).toEqual(['dist/main.js']);
+      expect(readlinkSync(`/proc/${pid}/cwd`)).toBe(join(ROOT, 'services', name));
       const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
       expect(environ.filter((line) => line.startsWith('NODE_OPTIONS='))).toEqual([]);
     }
