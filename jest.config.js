@@ -55,7 +55,7 @@ const not = (paths) => paths.map((path) => `!**/${path}`);
 
 /**
  * The test tiers, each runnable alone (`pnpm test:unit`, `test:integration`, `test:e2e`,
- * `test:browser`); `pnpm test` runs them all. A new tier is one more entry here and one script.
+ * `test:browser`, `test:faults`); `pnpm test` runs them all. A new tier is one more entry here and one script.
  */
 export default {
   // Integration tests start real services; each waits for real outcomes.
@@ -90,6 +90,13 @@ export default {
       ...withServices,
       displayName: 'browser',
       testMatch: ['<rootDir>/tests/browser/**/*.test.ts'],
+    },
+    {
+      // The fault campaign (`pnpm test:faults`) starts its own Postgres and Redis, so it needs no
+      // template database.
+      ...common,
+      displayName: 'faults',
+      testMatch: ['<rootDir>/tests/faults/**/*.test.ts'],
     },
   ],
 };

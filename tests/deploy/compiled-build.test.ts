@@ -2,8 +2,9 @@
  * The compiled production build, started as production (and the image, infra/Dockerfile) starts
  * it: `pnpm build`, then the image's entrypoint (infra/docker/entrypoint.sh): `migrate` applies the
  * migrations from the build, and each service runs as `node dist/main.js` from its folder, with
- * no TypeScript loader and without the `development` export condition the other tests use, on
- * this test's own (new) database and Redis prefix. The image's health check answers for each.
+ * no TypeScript loader and without the `development` export condition the other tests use, in
+ * production mode (NODE_ENV=production, its refusals answered), on this test's own (new) database
+ * and Redis prefix. The image's health check answers for each.
  */
 import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
@@ -13,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
 import { adminUrl } from '../support/env.js';
 import { SERVICE_PORT_VARIABLES } from '@model-router/config';
-import { createTestEnv, freePort, ROOT, SERVICE_NAMES, type ServiceName, type Spawned, spawnCommand, type TestEnv, waitFor } from '../support/index.js';
+import { CLIENT_KEY, createTestEnv, freePort, ROOT, SERVICE_NAMES, type ServiceName, type Spawned, spawnCommand, type TestEnv, waitFor } from '../support/index.js';
 
 const run = promisify(execFile);
 const ENTRYPOINT = join(ROOT, 'infra/docker/entrypoint.sh');
@@ -67,6 +68,11 @@ function serviceEnv(): NodeJS.ProcessEnv {
     ...urls,
     DATABASE_URL: databaseUrl,
     CATALOG_ENDPOINT_BASE_URL: `http://127.0.0.1:${ports['mock-provider']}/v1`,
+    // Production mode's refusals, answered as a deployment does: a client key of its own, and for
+    // this machine's volatile Redis and the mock provider on loopback, the explicit opt-ins.
+    CLIENT_API_KEY: CLIENT_KEY,
+    REDIS_ALLOW_VOLATILE: 'true',
+    ALLOW_PRIVATE_ENDPOINTS: 'true',
   });
 }
 
@@ -176,9 +182,10 @@ describe('the compiled build', () => {
 
   it('routes a request and carries a reported metric through the compiled aggregator to Postgres', async () => {
     const api = `http://127.0.0.1:${ports.api}`;
+    const headers = { 'content-type': 'application/json', authorization: `Bearer ${CLIENT_KEY}` };
     const route = await fetch(`${api}/api/v1/route`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers,
       body: JSON.stringify({ prompt: 'hello', max_tokens: 100, strategy: 'cheapest' }),
     });
     expect(route.status).toBe(200);
@@ -186,7 +193,7 @@ describe('the compiled build', () => {
 
     const post = await fetch(`${api}/api/v1/metrics`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers,
       body: JSON.stringify({ model_id: 'gpt-4o', success: true, latency_ms: 123, prompt_tokens: 5, completion_tokens: 7, event_id: 'dist-metric-1' }),
     });
     expect(post.status).toBe(202);

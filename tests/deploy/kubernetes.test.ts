@@ -10,7 +10,19 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
-import { type Config, ENV_OVERRIDES, loadConfig, SERVICE_NAMES, type ServiceName, servicePort } from '@model-router/config';
+import {
+  type Config,
+  DEVELOPMENT_ADMIN_API_KEY,
+  ENV_OVERRIDES,
+  isProductionMode,
+  loadConfig,
+  mockProviderControlKey,
+  productionProblems,
+  SERVICE_NAMES,
+  type ServiceName,
+  servicePort,
+  workerOpsHost,
+} from '@model-router/config';
 import { createMetricsRegistry, opsRouter } from '@model-router/http';
 import { type ConsumerService, eventsConsumedBy, JOB_CATALOG, queuePrefix } from '@model-router/queue';
 import { ScaledObject, TriggerAuthentication } from '@kubernetes-models/keda/keda.sh/v1alpha1';
@@ -42,8 +54,11 @@ const WORKERS: ConsumerService[] = ['metric-aggregator', 'health-checker', 'cach
 /** Variables the processes read besides ENV_OVERRIDES (packages/config, mock-provider, OpenTelemetry). */
 const OTHER_VARIABLES = new Set(['MODEL_ROUTER_CONFIG', 'MOCK_PROVIDER_MODELS']);
 const SECRET_VARIABLES = /^(DATABASE_URL|REDIS_URL|.*_API_KEY)$/;
-/** Without these a process falls back to the image's development defaults (localhost, a dev key). */
-const REQUIRED_SECRETS = ['DATABASE_URL', 'REDIS_URL', 'ADMIN_API_KEY'];
+/**
+ * Without these a process falls back to the image's development defaults (localhost, the dev key),
+ * which production mode refuses; it also refuses open route and ingestion endpoints (a client key).
+ */
+const REQUIRED_SECRETS = ['DATABASE_URL', 'REDIS_URL', 'ADMIN_API_KEY', 'CLIENT_API_KEY'];
 /** Stand-ins for the Secret's values, only to validate the configuration a pod would load. */
 const SECRET_STAND_INS: Record<string, string> = {
   DATABASE_URL: 'postgres://model-router@postgres.example:5432/model_router',
@@ -164,7 +179,7 @@ describe.each([['base', join(K8S, 'base')], ...OVERLAYS.map((o) => [`overlays/${
       expect(container.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'http' });
       for (const probe of [container.readinessProbe, container.livenessProbe]) expect(OPS_PATHS).toContain(probe!.httpGet!.path);
       // A loopback listener would refuse the kubelet's probes and the other pods.
-      const host = service === 'mock-provider' ? config.mock_provider.host : config.server.host;
+      const host = service === 'mock-provider' ? config.mock_provider.host : service === 'api' ? config.server.host : workerOpsHost(config);
       expect({ service, host }).toEqual({ service, host: expect.stringMatching(/^(0\.0\.0\.0|::)$/) });
     }
   });
@@ -190,11 +205,15 @@ describe.each([['base', join(K8S, 'base')], ...OVERLAYS.map((o) => [`overlays/${
       }
       const provided = new Set((container.env ?? []).map((v) => v.name));
       for (const name of REQUIRED_SECRETS) {
-        if (deployment.metadata.name === 'mock-provider' && name !== 'ADMIN_API_KEY') continue; // it uses neither store
+        if (deployment.metadata.name === 'mock-provider' && name !== 'ADMIN_API_KEY') continue; // no store, no client routes
         expect({ deployment: deployment.metadata.name, name, provided: provided.has(name) }).toEqual({ deployment: deployment.metadata.name, name, provided: true });
       }
-      // The configuration each pod would load is valid (zod, as at start-up).
-      expect(() => configOf(container, resources)).not.toThrow();
+      // The configuration each pod would load is valid (zod, as at start-up), in production mode,
+      // and passes its refusals (the secrets are stand-ins of the right shape, not the dev key).
+      const config = configOf(container, resources);
+      expect(isProductionMode(config)).toBe(true);
+      if (deployment.metadata.name === 'mock-provider') expect(mockProviderControlKey(config)).not.toBe(DEVELOPMENT_ADMIN_API_KEY);
+      else expect({ deployment: deployment.metadata.name, problems: productionProblems(config) }).toEqual({ deployment: deployment.metadata.name, problems: [] });
     }
   });
 

@@ -98,3 +98,13 @@ export function subscribeConfigChanges(
 ): Promise<() => Promise<void>> {
   return subscribeJson(subscriber, keys(prefix).configChannel, configChangeSchema, onChange);
 }
+
+export {
+  checkRedisDurability,
+  type DurabilityFinding,
+  type DurabilityPolicy,
+  durabilityFindings,
+  type RedisDurability,
+  RedisDurabilityError,
+  readRedisDurability,
+} from './durability.js';
