@@ -14,6 +14,14 @@ import type { Section, SectionResult } from '../lib/types.js';
 import { SEED_ROUTE_BODY } from './http-route.js';
 
 const IDLE_TARGET_MB = 150;
+const CLIENT_KEY = 'bench-memory-client-key-0123456789';
+/** Keys of its own (production mode refuses the development key), this machine's volatile Redis accepted. */
+const PRODUCTION_ENV = {
+  ADMIN_API_KEY: 'bench-memory-admin-key-0123456789',
+  CLIENT_API_KEY: CLIENT_KEY,
+  REDIS_ALLOW_VOLATILE: 'true',
+  ALLOW_PRIVATE_ENDPOINTS: 'true',
+};
 const API_AFTER_TARGET_MB = 250;
 
 /** Each process, the variable that sets its port, and the path that says it is ready. */
@@ -61,8 +69,9 @@ export const memorySection: Section = {
             cwd: join(ctx.rootDir, 'services', service.name),
             portVariable: service.portVariable,
             port: ports[service.name]!,
-            // Seeded models point at this mock provider, which the health-checker then probes.
-            env: { CATALOG_ENDPOINT_BASE_URL: `${mockUrl}/v1`, LOG_LEVEL: 'warn' },
+            // Production mode (NODE_ENV=production, as startWorker sets it) with its refusals answered
+            // as a deployment answers them; seeded models point at this mock provider.
+            env: { ...PRODUCTION_ENV, CATALOG_ENDPOINT_BASE_URL: `${mockUrl}/v1`, LOG_LEVEL: 'warn' },
           }),
         );
       }
@@ -71,7 +80,12 @@ export const memorySection: Section = {
       const idle = new Map(workers.map((w) => [w.name, readRss(w.pid)]));
 
       const api = workers.find((w) => w.name === 'api')!;
-      const load = { url: `${api.opsUrl}/api/v1/route`, body: JSON.stringify(SEED_ROUTE_BODY), connections };
+      const load = {
+        url: `${api.opsUrl}/api/v1/route`,
+        body: JSON.stringify(SEED_ROUTE_BODY),
+        connections,
+        headers: { authorization: `Bearer ${CLIENT_KEY}` },
+      };
       ctx.log(`memory: route load on the API (${warmupSeconds} s warm-up, ${durationSeconds} s measured)`);
       if (warmupSeconds > 0) await generator.run({ ...load, durationSeconds: warmupSeconds });
       const result = await generator.run({ ...load, durationSeconds });
@@ -105,7 +119,7 @@ export const memorySection: Section = {
         ],
         notes: [
           `Route load: ${int(result.requests_total)} requests in ${durationSeconds} s (${int(result.requests_per_second)}/s, ${connections} connections, non-2xx ${result.non2xx}) after a ${warmupSeconds} s warm-up.`,
-          'Idle is before the first route request: the API loads the tokenizer (about 45 MB) on its first prompt, so "after load" includes it.',
+          'Idle is before the first route request: the API loads the o200k tokenizer (about 70 MB of RSS) on its first prompt, so "after load" includes it.',
           'Every process bench/run.ts started, in every section, is also listed with its RSS at the end of the output.',
         ],
         data: {
