@@ -26,10 +26,19 @@ import { routingSection } from './sections/routing.js';
 import { ingestionSection } from './sections/ingestion.js';
 import { abtestRouteSection } from './sections/abtest-route.js';
 import { budgetEnforcementSection } from './sections/budget-enforcement.js';
+import { tokenizingSection } from './sections/tokenizing.js';
 import { memorySection } from './sections/memory.js';
 import { readRss, rssLedger } from './lib/rss.js';
 
-const SECTIONS: Section[] = [routingSection, httpRouteSection, ingestionSection, abtestRouteSection, budgetEnforcementSection, memorySection];
+const SECTIONS: Section[] = [
+  routingSection,
+  httpRouteSection,
+  ingestionSection,
+  abtestRouteSection,
+  budgetEnforcementSection,
+  tokenizingSection,
+  memorySection,
+];
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const RESULTS_FILE = join(ROOT, 'bench', 'results', 'latest.json');

@@ -23,6 +23,7 @@ export const ENV_OVERRIDES: Readonly<Record<string, readonly string[]>> = {
   REDIS_URL: ['redis', 'url'],
   REDIS_KEY_PREFIX: ['redis', 'key_prefix'],
   REDIS_ALLOW_VOLATILE: ['redis', 'allow_volatile'],
+  REDIS_CLUSTER_NODES: ['redis', 'cluster', 'nodes'],
   ALLOW_PRIVATE_ENDPOINTS: ['security', 'allow_private_endpoints'],
   WORKERS_OPS_HOST: ['workers', 'ops_host'],
   MOCK_PROVIDER_CONTROL_KEY: ['mock_provider', 'control_api_key'],

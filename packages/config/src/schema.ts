@@ -58,6 +58,20 @@ export const configSchema = z
         // Production mode refuses a Redis without AOF or with eviction unless this is true
         // (env REDIS_ALLOW_VOLATILE=true): accepted events would not survive a Redis restart.
         allow_volatile: flag.default(false),
+        // A Redis Cluster instead of the single Redis at url (which then lends only its username,
+        // password and TLS): some of its nodes as host:port, the client discovers the rest.
+        // Env REDIS_CLUSTER_NODES=host:port,host:port. Empty (the default): a single Redis.
+        cluster: z
+          .object({
+            nodes: z
+              .preprocess(
+                (value) => (typeof value === 'string' ? value.split(',').map((n) => n.trim()).filter(Boolean) : value),
+                z.array(z.string().regex(/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'host:port')),
+              )
+              .default([]),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({}),
@@ -80,7 +94,9 @@ export const configSchema = z
           )
           .default([])
           .refine((keys) => new Set(keys.map((k) => k.id)).size === keys.length, 'each id may appear once')
-          .refine((keys) => new Set(keys.map((k) => k.key)).size === keys.length, 'each key may appear once'),
+          .refine((keys) => new Set(keys.map((k) => k.key)).size === keys.length, 'each key may appear once')
+          // "admin" is the namespace of the admin key on client endpoints.
+          .refine((keys) => keys.every((k) => k.id !== 'admin'), 'the id "admin" is reserved for the admin key'),
         // Optional: may view the operator page (/admin) and a read-only queue dashboard, nothing else.
         readonly_api_key: z.string().min(16, 'must be at least 16 characters').optional(),
       })

@@ -283,14 +283,14 @@ export function countBytePairTokens(bytes: Uint8Array, vocab: O200kVocabulary, w
       for (let e = bucketSet!.head[rank]!; e !== -1; e = entryNext![e]!) batch[size++] = entryOffset![e]!;
       bucketSet!.head[rank] = -1;
       bucketSet!.unmark(rank);
-      const taken = batch.subarray(0, size);
-      // Inserted in offset order mostly, and the list reverses them; sort when needed.
-      if (!isAscending(taken)) {
-        if (isDescending(taken)) taken.reverse();
-        else taken.sort();
+      // Inserted in offset order mostly, and the list reverses them; sort when needed (a view is
+      // made only then: most buckets hold one or two pairs).
+      if (!isAscending(batch, size)) {
+        if (isDescending(batch, size)) batch.subarray(0, size).reverse();
+        else batch.subarray(0, size).sort();
       }
       for (let b = 0; b < size; b++) {
-        const offset = taken[b]!;
+        const offset = batch[b]!;
         serveHeapBelow(rank * OFFSET_BITS + offset);
         mergeAt(offset, rank);
       }
@@ -303,12 +303,12 @@ export function countBytePairTokens(bytes: Uint8Array, vocab: O200kVocabulary, w
   return parts;
 }
 
-function isAscending(a: Int32Array): boolean {
-  for (let i = 1; i < a.length; i++) if (a[i - 1]! > a[i]!) return false;
+function isAscending(a: Int32Array, size: number): boolean {
+  for (let i = 1; i < size; i++) if (a[i - 1]! > a[i]!) return false;
   return true;
 }
 
-function isDescending(a: Int32Array): boolean {
-  for (let i = 1; i < a.length; i++) if (a[i - 1]! < a[i]!) return false;
+function isDescending(a: Int32Array, size: number): boolean {
+  for (let i = 1; i < size; i++) if (a[i - 1]! < a[i]!) return false;
   return true;
 }

@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { countBytePairTokens } from './byte-pair-merge.js';
 import { forEachO200kPiece } from './o200k-pre-tokenizer.js';
 import { o200kVocabulary } from './o200k-vocabulary.js';
@@ -65,3 +66,16 @@ export function countPromptTokensCountingWork(prompt: string, work: TokenizerWor
   addToProcessTotals(work);
   return count;
 }
+
+/**
+ * gpt-tokenizer's own count (quadratic in the length of one pre-token): the reference our count
+ * equals, for tests and the bench only — never call it on a request's text.
+ */
+export function countPromptTokensWithLibrary(prompt: string): number {
+  // Loaded on first call: the library builds its own tables (~100 ms, tens of MB) at import, which
+  // a service that only counts with ours should not pay.
+  libraryCount ??= (createRequire(import.meta.url)('gpt-tokenizer/cjs/encoding/o200k_base') as typeof import('gpt-tokenizer/encoding/o200k_base')).countTokens;
+  return libraryCount(prompt, { disallowedSpecial: new Set() });
+}
+
+let libraryCount: typeof import('gpt-tokenizer/encoding/o200k_base').countTokens | undefined;

@@ -1,5 +1,5 @@
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { type EventInputOf, type EventName, JOB_CATALOG, queuePrefix, QUEUE_NAMES } from './catalog.js';
 import { endProducerSpan, producerSpanWanted, startProducerSpan } from './tracing.js';
 
@@ -55,7 +55,7 @@ export class EventPublisher {
   private closed = false;
 
   constructor(
-    private readonly connection: Redis,
+    private readonly connection: Redis | Cluster,
     private readonly options: PublisherOptions,
   ) {
     this.maxInFlight = options.maxInFlight ?? 4;

@@ -2,7 +2,7 @@ import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 
 /** Thrown by a handler for a batch that can never succeed (bad data): the job fails at once, without retries. */
 export { UnrecoverableError as PermanentEventError };
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import { z } from 'zod';
 import {
@@ -115,7 +115,7 @@ export interface RunningWorkers {
 export function startWorkers(
   service: ConsumerService,
   handlers: readonly EventHandler[],
-  connection: Redis,
+  connection: Redis | Cluster,
   options: WorkerRunnerOptions,
 ): RunningWorkers {
   checkHandlers(service, handlers);
@@ -134,12 +134,17 @@ export function startWorkers(
     const { events: raw, trace } = envelope.data as { events: unknown[]; trace?: string[] };
     const schema = JOB_CATALOG[h.name].event;
     const events: EventOf<EventName>[] = [];
+    // A refused event is stored as it was in the job (not as parsed): its fingerprint is the same
+    // whichever way it was refused.
+    const asInJob = new Map<unknown, unknown>();
     const invalid: RefusedEvent[] = [];
     const invalidIssues: string[] = [];
     raw.forEach((event, index) => {
       const parsed = schema.safeParse(event);
-      if (parsed.success) events.push(parsed.data as EventOf<EventName>);
-      else {
+      if (parsed.success) {
+        events.push(parsed.data as EventOf<EventName>);
+        asInJob.set(parsed.data, event);
+      } else {
         invalid.push({ event, error: `schema: ${describeIssues(parsed.error.issues, '')}` });
         invalidIssues.push(describeIssues(parsed.error.issues, `events.${index}`));
       }
@@ -150,7 +155,14 @@ export function startWorkers(
         throw new UnrecoverableError(`"${job.name}": ${refused.length} event(s) refused: ${refused.slice(0, 3).map((r) => r.error).join('; ')}`);
       }
       const stored = await options.deadLetters(
-        refused.map((r) => ({ consumer: service, queue: job.queueName, event_name: h.name, job_id: job.id ?? '', event: r.event, error: r.error })),
+        refused.map((r) => ({
+          consumer: service,
+          queue: job.queueName,
+          event_name: h.name,
+          job_id: job.id ?? '',
+          event: asInJob.get(r.event) ?? r.event,
+          error: r.error,
+        })),
       );
       if (stored > 0 && deadLetters) deadLetters.inc({ consumer: service, event: h.name }, stored);
     };

@@ -3,7 +3,7 @@
  * Postgres, so a Redis that keeps nothing on disk loses them on a restart, and one that evicts
  * keys deletes them under memory pressure. Every service checks this once at start.
  */
-import { type Redis, ReplyError } from 'ioredis';
+import { Cluster, type Redis, ReplyError } from 'ioredis';
 
 /** The settings that decide whether queued events survive, as the server reported them. */
 export interface RedisDurability {
@@ -45,6 +45,7 @@ function infoFields(text: string): Map<string, string> {
 export async function readRedisDurability(redis: Redis): Promise<RedisDurability> {
   const result: RedisDurability = { source: 'unknown', appendonly: null, appendfsync: null, maxmemoryPolicy: null };
   const refusals: string[] = [];
+  let fromInfo = false;
   try {
     const flat = (await redis.call('CONFIG', 'GET', 'appendonly', 'appendfsync', 'maxmemory-policy')) as string[];
     const values = new Map<string, string>();
@@ -64,15 +65,17 @@ export async function readRedisDurability(redis: Redis): Promise<RedisDurability
     if (result.appendonly === null) {
       const enabled = infoFields(await redis.info('persistence')).get('aof_enabled');
       if (enabled !== undefined) result.appendonly = enabled === '1' ? 'yes' : 'no';
+      fromInfo ||= enabled !== undefined;
     }
     if (result.maxmemoryPolicy === null) {
       result.maxmemoryPolicy = infoFields(await redis.info('memory')).get('maxmemory_policy') ?? null;
+      fromInfo ||= result.maxmemoryPolicy !== null;
     }
   } catch (error) {
     if (!(error instanceof ReplyError)) throw error;
     refusals.push(`INFO: ${(error as Error).message}`);
   }
-  if (result.appendonly !== null || result.maxmemoryPolicy !== null) result.source = refusals.length ? 'info' : 'config';
+  if (result.appendonly !== null || result.maxmemoryPolicy !== null) result.source = fromInfo ? 'info' : 'config';
   if (refusals.length) result.refusal = refusals.join('; ');
   return result;
 }
@@ -128,17 +131,28 @@ export interface DurabilityPolicy {
  * production mode throws when persistence is off or eviction is on, unless volatile Redis is
  * allowed. A Redis whose settings cannot be read is only warned about: it may well be durable.
  */
-export async function checkRedisDurability(redis: Redis, policy: DurabilityPolicy): Promise<DurabilityFinding[]> {
-  const durability = await readRedisDurability(redis);
-  const findings = durabilityFindings(durability);
-  const settings = { appendonly: durability.appendonly, appendfsync: durability.appendfsync, maxmemory_policy: durability.maxmemoryPolicy };
-  for (const finding of findings) policy.log.warn(finding.message, { setting: finding.setting, redis: settings });
-  if (findings.length === 0) policy.log.info('Redis keeps accepted events across restarts', { redis: settings });
+export async function checkRedisDurability(redis: Redis | Cluster, policy: DurabilityPolicy): Promise<DurabilityFinding[]> {
+  // On a cluster every master holds queued events (of its slots): each one is checked.
+  let nodes: { name: string; client: Redis }[] = [{ name: 'redis', client: redis as Redis }];
+  if (redis instanceof Cluster) {
+    await redis.ping(); // answers once the slot map, and so the masters, are known
+    nodes = redis.nodes('master').map((client) => ({ name: `${client.options.host}:${client.options.port}`, client }));
+  }
+  const findings: DurabilityFinding[] = [];
+  for (const node of nodes) {
+    const durability = await readRedisDurability(node.client);
+    const found = durabilityFindings(durability);
+    const settings = { appendonly: durability.appendonly, appendfsync: durability.appendfsync, maxmemory_policy: durability.maxmemoryPolicy };
+    const where = nodes.length > 1 ? { node: node.name } : {};
+    for (const finding of found) policy.log.warn(finding.message, { setting: finding.setting, redis: settings, ...where });
+    if (found.length === 0) policy.log.info('Redis keeps accepted events across restarts', { redis: settings, ...where });
+    findings.push(...found);
+  }
 
   const volatile = findings.filter((f) => f.setting !== 'unverified');
   if (policy.production && volatile.length && !policy.allowVolatile) {
     throw new RedisDurabilityError(
-      `refused in production mode: ${volatile.map((f) => f.message).join('; ')}. ` +
+      `refused in production mode: ${[...new Set(volatile.map((f) => f.message))].join('; ')}. ` +
         'To start anyway and accept losing queued events, set REDIS_ALLOW_VOLATILE=true (redis.allow_volatile)',
     );
   }

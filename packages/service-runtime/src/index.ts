@@ -13,7 +13,7 @@ import {
   requestId,
 } from '@model-router/http';
 import { createLogger, type Logger } from '@model-router/logger';
-import { checkRedisDurability, createRedis, type Redis } from '@model-router/redis';
+import { checkRedisDurability, createRedis, type RedisClient as Redis } from '@model-router/redis';
 import express from 'express';
 import type { Registry } from 'prom-client';
 
@@ -62,7 +62,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   assertStartableConfig(config);
   const logger = options.logger ?? createLogger(name, config.log.level);
   const pool = createPool(config.database.url, config.database.pool_size, `model-router-${name}`);
-  const redis = createRedis(config.redis.url, { connectionName: name });
+  const redis = createRedis(config.redis, { connectionName: name });
   const registry = createMetricsRegistry(name);
   const context: ServiceContext = { name, config, logger, pool, redis, registry };
 

@@ -17,7 +17,7 @@ import {
 import type { CircuitStore } from '@model-router/health';
 import type { Logger } from '@model-router/logger';
 import { type EventPublisher, registerQueueDepthGauge } from '@model-router/queue';
-import type { Redis } from '@model-router/redis';
+import type { RedisClient as Redis } from '@model-router/redis';
 import { traceHttpRequests, tracingEnabled } from '@model-router/telemetry';
 import express, { type Express, type RequestHandler } from 'express';
 import type { Registry } from 'prom-client';

@@ -5,7 +5,7 @@ import { closeServer, createMetricsRegistry } from '@model-router/http';
 import type { Logger } from '@model-router/logger';
 import { EventPublisher } from '@model-router/queue';
 import { subscribeBudgetSpend } from '@model-router/budgets';
-import { checkRedisDurability, createRedis, type Redis, subscribeConfigChanges } from '@model-router/redis';
+import { checkRedisDurability, createRedis, type RedisClient as Redis, subscribeConfigChanges } from '@model-router/redis';
 import type { Express } from 'express';
 import type { PgBoss } from 'pg-boss';
 import { createApp } from './app.js';
@@ -43,8 +43,8 @@ export async function startApi(config: Config, logger: Logger, options: StartApi
     logger.warn('idle Postgres connection lost', { err: error.message }),
   );
   // Fail fast: a request that needs Redis answers 503 at once rather than hanging while it is away.
-  const redis = createRedis(config.redis.url, { connectionName: 'api', failFast: true });
-  const subscriber = createRedis(config.redis.url, { connectionName: 'api-subscriber' });
+  const redis = createRedis(config.redis, { connectionName: 'api', failFast: true });
+  const subscriber = createRedis(config.redis, { connectionName: 'api-subscriber' });
   let boss: PgBoss | null = null;
   let publisher: EventPublisher | null = null;
   let outcomes: OutcomeReporter | null = null;

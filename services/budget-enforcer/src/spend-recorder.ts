@@ -3,7 +3,7 @@ import { type BudgetAlertRecord, BudgetRepository, inTransaction, ledgerIdentity
 import { type CostRecord, coveredRecords, nanosToUsd, PeriodCalendar, spendDeltas, thresholdsReached } from '@model-router/domain';
 import type { Logger } from '@model-router/logger';
 import type { CostRecordedEvent } from '@model-router/queue';
-import type { Redis } from '@model-router/redis';
+import type { RedisClient as Redis } from '@model-router/redis';
 import type { PgBoss } from 'pg-boss';
 import type { EnforcerMetrics } from './enforcer-metrics.js';
 import { ALERT_WEBHOOK_QUEUE, type ThresholdCrossedAlert, thresholdCrossedAlert } from './threshold-alerts.js';

@@ -127,7 +127,8 @@ describe('budget enforcer with bad events in its batches', () => {
           if (item.kind === 'schema') return { kind: 'schema' as Kind, event: SCHEMA_BREAKERS[item.breaker]!(event as unknown as Record<string, unknown>) };
           // Nothing added to the full row: a zero cost is valid there.
           if (item.kind === 'postgres' && item.cost === 0) return { kind: 'valid' as Kind, event };
-          return { kind: item.kind, event };
+          // Keys in reverse order: the dead letter must hold the event as it was in the job.
+          return { kind: item.kind, event: item.kind === 'postgres' ? Object.fromEntries(Object.entries(event).reverse()) : event };
         });
         const jobs: unknown[][] = [];
         for (let from = 0, k = 0; from < generated.length; k++) {

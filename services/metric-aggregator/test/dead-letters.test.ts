@@ -168,7 +168,8 @@ describe('metric aggregator with bad events in its batches', () => {
           }
           if (item.kind === 'postgres') {
             // A zero cost adds nothing to the poisoned row: such an event is valid and must commit.
-            const event = { ...validEvent(run, i, poisoned, item.minute, item.cost, item.seconds), provider: 'poisoned' };
+            // Keys in reverse order: the dead letter must hold the event as it was in the job.
+            const event = Object.fromEntries(Object.entries({ ...validEvent(run, i, poisoned, item.minute, item.cost, item.seconds), provider: 'poisoned' }).reverse());
             return { kind: item.cost === 0 ? 'valid' : 'postgres', event: event as unknown as Record<string, unknown> };
           }
           return { kind: 'valid', event: validEvent(run, i, model, item.minute, item.cost, item.seconds) as unknown as Record<string, unknown> };

@@ -1,5 +1,5 @@
 import { ROUTING_STRATEGIES } from '@model-router/domain';
-import { MAX_ID_BYTES, MAX_ID_LENGTH, storableId, unstorableTextReason } from '@model-router/queue';
+import { MAX_ID_LENGTH, storableId, unstorableIdReason } from '@model-router/queue';
 import { z } from 'zod';
 
 const MAX_TOKENS_LIMIT = 2_000_000;
@@ -37,11 +37,7 @@ const ROUTE_KEYS = new Set([
 const STRATEGIES: ReadonlySet<unknown> = new Set(ROUTING_STRATEGIES);
 
 const isId = (v: unknown): v is string =>
-  typeof v === 'string' &&
-  v.length >= 1 &&
-  v.length <= MAX_ID_LENGTH &&
-  unstorableTextReason(v) === null &&
-  (v.length * 3 <= MAX_ID_BYTES || Buffer.byteLength(v, 'utf8') <= MAX_ID_BYTES);
+  typeof v === 'string' && v.length >= 1 && v.length <= MAX_ID_LENGTH && unstorableIdReason(v) === null;
 const isStringList = (v: unknown, maxItems: number): v is string[] =>
   Array.isArray(v) && v.length <= maxItems && v.every((s) => typeof s === 'string' && s.length >= 1 && s.length <= 64);
 const isPositive = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v > 0;

@@ -5,9 +5,9 @@
  * every service when one dies, which is right for a developer and wrong for this test.
  */
 import { join } from 'node:path';
-import { ROOT } from '../support/system.js';
-import { freePort, type Spawned, spawnCommand } from '../support/processes.js';
-import { waitUntil } from '../support/wait.js';
+import { ROOT } from './system.js';
+import { freePort, type Spawned, spawnCommand } from './processes.js';
+import { waitUntil } from './wait.js';
 
 export type ServiceKind = 'mock-provider' | 'api' | 'metric-aggregator' | 'health-checker' | 'cache-invalidator' | 'budget-enforcer';
 
