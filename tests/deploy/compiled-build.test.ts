@@ -45,7 +45,6 @@ beforeAll(async () => {
   // A database that does not exist yet: the build's migrate command creates and migrates it.
   // Its name starts with the run's test prefix, so the global teardown drops it with the rest.
   databaseUrl = env.databaseUrl.replace(/\/([^/?]+)(\?|$)/, '/$1_fresh$2');
-  for (const name of SERVICE_NAMES) ports[name] = await freePort();
 }, 300_000);
 
 afterAll(async () => {
@@ -130,6 +129,9 @@ describe('the compiled build', () => {
   });
 
   it('starts every service through the entrypoint (by argument or $SERVICE), each ready on its port', async () => {
+    // Ports picked right before the start: a port found free long before may since have become the
+    // local port of some outgoing connection (they come from the same ephemeral range).
+    for (const name of SERVICE_NAMES) ports[name] = await freePort();
     const envOfServices = serviceEnv();
     // The mock provider first: the API seeds the catalog with endpoints on it. The API is chosen by
     // $SERVICE, the others by argument: both ways the image documents.
