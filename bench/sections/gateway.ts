@@ -16,11 +16,14 @@ import { createServer } from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { loadConfig } from '@model-router/config';
+import { DEVELOPMENT_ADMIN_API_KEY, loadConfig } from '@model-router/config';
 import { type ChildServer, profileArgs, startChildServer } from '../lib/child.js';
 import { type LoadResult, startLoadGenerator } from '../lib/load.js';
 import { envNumber, fixed, int, round } from '../lib/stats.js';
 import type { BenchContext, Section, SectionResult } from '../lib/types.js';
+
+// The mock's control API needs its key: startMockProvider's default, the development key.
+const CONTROL = { authorization: `Bearer ${DEVELOPMENT_ADMIN_API_KEY}` };
 
 const PORTKEY_VERSION = '1.15.2';
 const PORTKEY_DIR = join(os.tmpdir(), 'model-router-bench-portkey');
@@ -109,7 +112,7 @@ function cpuSeconds(pid: number): number {
 }
 
 async function setMock(mockUrl: string, settings: Record<string, unknown>): Promise<void> {
-  const res = await fetch(`${mockUrl}/_control/defaults`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(settings) });
+  const res = await fetch(`${mockUrl}/_control/defaults`, { method: 'PUT', headers: { 'content-type': 'application/json', ...CONTROL }, body: JSON.stringify(settings) });
   if (res.status !== 200) throw new Error(`mock settings refused: ${res.status} ${await res.text()}`);
 }
 

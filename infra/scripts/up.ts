@@ -10,8 +10,9 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 
 const PG_START = 'pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start';
+// AOF on and no eviction: accepted events wait in Redis until a worker writes them to Postgres.
 const REDIS_START =
-  'redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log';
+  'mkdir -p /var/lib/redis/model-router && redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly yes --appendfsync everysec --maxmemory-policy noeviction --dir /var/lib/redis/model-router --logfile /var/log/redis/ci.log';
 
 function fail(message: string): never {
   console.error(`\n✖ ${message}\n`);
@@ -96,7 +97,12 @@ const { result, commands } = concurrently(
   // Node itself with the tsx loader (no wrapper process): a signal reaches each service directly,
   // and nothing in between turns a second signal into a kill while a service is still stopping.
   // process.execPath: the same (pinned) Node that runs this script, whatever PATH says.
-  services.map((s) => ({ name: s.name, command: `${process.execPath} --import tsx src/main.ts`, cwd: `services/${s.name}` })),
+  // --conditions=development: workspace packages resolve to their sources, so no build is needed.
+  services.map((s) => ({
+    name: s.name,
+    command: `${process.execPath} --conditions=development --import tsx src/main.ts`,
+    cwd: `services/${s.name}`,
+  })),
   { prefix: 'name', killSignal: 'SIGTERM' },
 );
 

@@ -10,6 +10,10 @@ import { type RunningBudgetEnforcer, startBudgetEnforcer } from '@model-router/b
 import { createLogger } from '@model-router/logger';
 import { startMockProvider } from '@model-router/mock-provider';
 import { ADMIN_KEY, createTestEnv, type TestEnv, waitForDefined } from '../support/index.js';
+import { DEVELOPMENT_ADMIN_API_KEY } from '@model-router/config';
+
+// The mock's control API needs its key: startMockProvider's default, the development key.
+const CONTROL = { authorization: `Bearer ${DEVELOPMENT_ADMIN_API_KEY}` };
 
 const quiet = (name: string) => createLogger(name, 'error');
 let env: TestEnv;
@@ -79,7 +83,7 @@ describe('budget reservations through the gateway', () => {
       await waitForDefined(async () => ((await (await fetch(`${api.url}/api/v1/budgets/${budget.id}`)).status) === 200 ? true : undefined), 5_000);
     }
 
-    const before = ((await (await fetch(`${mock.url}/_control/stats`)).json()) as { by_model: Record<string, { ok?: number }> }).by_model['budget-target']?.ok ?? 0;
+    const before = ((await (await fetch(`${mock.url}/_control/stats`, { headers: CONTROL })).json()) as { by_model: Record<string, { ok?: number }> }).by_model['budget-target']?.ok ?? 0;
     const responses = await Promise.all(Array.from({ length: 200 }, (_, i) => call(apis[i % 2]!, 'budget-target')));
     const statuses = responses.map((r) => r.status);
     const refused = await Promise.all(responses.filter((r) => r.status === 429).map((r) => r.json() as Promise<{ error: { code: string; type: string } }>));
@@ -87,7 +91,7 @@ describe('budget reservations through the gateway', () => {
     expect(statuses.filter((s) => s === 200).length).toBe(50);
     expect(statuses.filter((s) => s === 429).length).toBe(150);
     for (const r of refused) expect(r.error).toMatchObject({ type: 'insufficient_quota', code: 'budget_exceeded' });
-    const after = ((await (await fetch(`${mock.url}/_control/stats`)).json()) as { by_model: Record<string, { ok?: number }> }).by_model['budget-target']?.ok ?? 0;
+    const after = ((await (await fetch(`${mock.url}/_control/stats`, { headers: CONTROL })).json()) as { by_model: Record<string, { ok?: number }> }).by_model['budget-target']?.ok ?? 0;
     expect(after - before).toBe(50);
 
     // The enforcer commits what was spent: exactly the limit, never more.

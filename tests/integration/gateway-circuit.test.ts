@@ -10,6 +10,10 @@ import { createLogger } from '@model-router/logger';
 import { startMockProvider } from '@model-router/mock-provider';
 import OpenAI from 'openai';
 import { createTestEnv, type TestEnv, waitUntil } from '../support/index.js';
+import { DEVELOPMENT_ADMIN_API_KEY } from '@model-router/config';
+
+// The mock's control API needs its key: startMockProvider's default, the development key.
+const CONTROL = { authorization: `Bearer ${DEVELOPMENT_ADMIN_API_KEY}` };
 
 const quiet = (name: string) => createLogger(name, 'error');
 let env: TestEnv;
@@ -44,13 +48,13 @@ const NEXT = 'mistral-large-latest';
 const routed = { model: 'router/cheapest', messages: [{ role: 'user' as const, content: 'circuit' }], max_tokens: 20, router: { providers: ['mistral'] } };
 
 async function requestsTo(model: string): Promise<number> {
-  const body = (await (await fetch(`${mock.url}/_control/stats`)).json()) as { by_model: Record<string, { requests: number }> };
+  const body = (await (await fetch(`${mock.url}/_control/stats`, { headers: CONTROL })).json()) as { by_model: Record<string, { requests: number }> };
   return body.by_model[model]?.requests ?? 0;
 }
 
 describe('circuit breakers and the gateway', () => {
   it('opens the circuit from gateway failures, then never calls the model while it is open', async () => {
-    await fetch(`${mock.url}/_control/models/${FAILING}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ error_rate: 1 }) });
+    await fetch(`${mock.url}/_control/models/${FAILING}`, { method: 'PUT', headers: { 'content-type': 'application/json', ...CONTROL }, body: JSON.stringify({ error_rate: 1 }) });
     // Each call fails on the first model and is answered by the next; the failures are recorded.
     // (The health checker's first probe may land between them and reset the count: call until open.)
     const health = async () =>

@@ -10,6 +10,10 @@ import { createLogger } from '@model-router/logger';
 import { startMockProvider } from '@model-router/mock-provider';
 import OpenAI from 'openai';
 import { createTestEnv, type TestEnv, waitUntil } from '../support/index.js';
+import { DEVELOPMENT_ADMIN_API_KEY } from '@model-router/config';
+
+// The mock's control API needs its key: startMockProvider's default, the development key.
+const CONTROL = { authorization: `Bearer ${DEVELOPMENT_ADMIN_API_KEY}` };
 
 const quiet = (name: string) => createLogger(name, 'error');
 let env: TestEnv;
@@ -36,11 +40,11 @@ afterAll(async () => {
 });
 
 afterEach(async () => {
-  await fetch(`${mock.url}/_control/reset`, { method: 'POST' });
+  await fetch(`${mock.url}/_control/reset`, { method: 'POST', headers: CONTROL });
 });
 
 const control = async (path: string, settings: Record<string, unknown>) => {
-  const res = await fetch(`${mock.url}/_control/${path}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(settings) });
+  const res = await fetch(`${mock.url}/_control/${path}`, { method: 'PUT', headers: { 'content-type': 'application/json', ...CONTROL }, body: JSON.stringify(settings) });
   expect(res.status).toBe(200);
 };
 
@@ -51,7 +55,7 @@ interface Stats {
   aborted: number;
 }
 async function stats(): Promise<{ total: Stats; by_model: Record<string, Stats> }> {
-  const body = (await (await fetch(`${mock.url}/_control/stats`)).json()) as Stats & { by_model: Record<string, Stats> };
+  const body = (await (await fetch(`${mock.url}/_control/stats`, { headers: CONTROL })).json()) as Stats & { by_model: Record<string, Stats> };
   return { total: body, by_model: body.by_model };
 }
 const zero: Stats = { requests: 0, ok: 0, failed: 0, aborted: 0 };

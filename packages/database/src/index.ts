@@ -22,5 +22,7 @@ export {
   type RouteTotals,
 } from './event.repository.js';
 export { type AbTestFilter, AbTestRepository, DuplicateAbTestError, type NewAbTest, type StoredAbTest } from './abtest.repository.js';
-export { type BudgetAlertRecord, type BudgetInput, BudgetRepository, DuplicateBudgetError, type SpendTotal, spendKey, type StoredBudget } from './budget.repository.js';
+export { type BudgetAlertRecord, type BudgetInput, BudgetRepository, DuplicateBudgetError, ledgerIdentity, type SpendTotal, spendKey, type StoredBudget } from './budget.repository.js';
 export { USAGE_GROUPS, type UsageGroup, UsageRepository, type UsageRow, usageSegments } from './usage.repository.js';
+export { type DeadLetterInput, DeadLetterRepository, type DeadLetterSummary, type StoredDeadLetter } from './dead-letter.repository.js';
+export { describeDataError, isPermanentDataError } from './permanent-error.js';

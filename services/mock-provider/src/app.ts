@@ -1,4 +1,4 @@
-import { ApiError, errorHandler, notFoundHandler, opsRouter, requestId, validationError } from '@model-router/http';
+import { ApiError, errorHandler, notFoundHandler, opsRouter, requireApiKey, requestId, validationError } from '@model-router/http';
 import type { Logger } from '@model-router/logger';
 import express, { type Express, type Request, type Router } from 'express';
 import { Counter, type Registry } from 'prom-client';
@@ -14,6 +14,11 @@ import { modelObject, openAIWire } from './wire/openai.wire.js';
 
 export interface MockProviderAppOptions {
   logger: Logger;
+  /**
+   * Key of the control API (`Authorization: Bearer <key>`): whoever can reach it can take every
+   * model down, so it is never open. mock_provider.control_api_key, else the admin key.
+   */
+  controlApiKey: string;
   settings: SettingsStore;
   registry: Registry;
   /** Uniform in [0, 1): draws jitter and injected failures. Inject a fixed one for deterministic tests. */
@@ -148,6 +153,7 @@ export function createMockProviderApp(options: MockProviderAppOptions): Express 
 
   // ---- The control API (the project's own error envelope): change behaviour at runtime.
   const control: Router = express.Router();
+  control.use(requireApiKey([options.controlApiKey], 'mock provider control'));
   control.use(express.json({ limit: '100kb', strict: true }));
   const patchBody = (req: Request) => {
     if (req.body === undefined) throw new ApiError('VALIDATION_ERROR', 'send a JSON object with "Content-Type: application/json"');

@@ -7,6 +7,10 @@ import { waitFor } from '@model-router/tests/support';
 import request from 'supertest';
 import { type RunningMockProvider, startMockProvider } from '../src/index.js';
 import { chat, expectOpenAIError, logger, makeApp } from './helpers.js';
+import { DEVELOPMENT_ADMIN_API_KEY } from '@model-router/config';
+
+// The mock's control API needs its key: startMockProvider's default, the development key.
+const CONTROL = { authorization: `Bearer ${DEVELOPMENT_ADMIN_API_KEY}` };
 
 let mock: RunningMockProvider;
 beforeAll(async () => {
@@ -149,9 +153,9 @@ describe('failures', () => {
   it('GET /_control/stats answers the counts; DELETE clears them', async () => {
     await post(chat('a'));
     await post(chat('b', 'x', { stream: true })).then((res) => res.text());
-    const stats = (await (await fetch(`${mock.url}/_control/stats`)).json()) as Record<string, unknown>;
+    const stats = (await (await fetch(`${mock.url}/_control/stats`, { headers: CONTROL })).json()) as Record<string, unknown>;
     expect(stats).toMatchObject({ requests: 2, ok: 2, in_flight: 0, by_api: { openai: { requests: 2 } }, by_model: { a: { ok: 1 }, b: { ok: 1 } } });
-    const cleared = await (await fetch(`${mock.url}/_control/stats`, { method: 'DELETE' })).json();
+    const cleared = await (await fetch(`${mock.url}/_control/stats`, { method: 'DELETE', headers: CONTROL })).json();
     expect(cleared).toEqual({ requests: 0, in_flight: 0, ok: 0, failed: 0, aborted: 0, by_api: {}, by_model: {} });
   });
 

@@ -55,6 +55,8 @@ export interface AttemptLoopDeps {
 /** One client request on its way through the attempts. */
 export interface GatewayCall {
   requestId: string;
+  /** The client key's id: the namespace of the attempts' event ids (see keyIdSchema). */
+  keyId: string;
   body: GatewayRequest;
   plan: GatewayPlan;
   res: Response;
@@ -84,6 +86,9 @@ function upstreamError(status: number, e: ProviderError): OpenAIError {
 }
 
 function transportError(error: UpstreamTransportError): OpenAIError {
+  if (error.kind === 'refused') {
+    return new OpenAIError(502, `The model's endpoint may not be called: ${(error.cause as Error)?.message ?? ''}`, 'api_error', 'model_misconfigured');
+  }
   const timeout = error.kind.endsWith('timeout');
   return new OpenAIError(timeout ? 504 : 502, `Upstream ${error.kind.replace(/_/g, ' ')}`, 'api_error', timeout ? 'upstream_timeout' : 'upstream_unreachable');
 }
@@ -164,6 +169,10 @@ export class AttemptLoop {
     if (!model.endpoint) {
       throw new OpenAIError(502, `The model '${model.id}' has no endpoint configured`, 'api_error', 'model_misconfigured');
     }
+    // The endpoint policy (production mode, security.allow_private_endpoints), as for the prober:
+    // a model stored before the policy tightened is refused here, and nothing is sent.
+    const refusal = this.deps.client.refusal(model.endpoint);
+    if (refusal) throw new OpenAIError(502, `The model '${model.id}' has an endpoint the router may not call: ${refusal}`, 'api_error', 'model_misconfigured');
     let apiKey: string | undefined;
     if (model.api_key_env) {
       if (model.api_key_env in ENV_OVERRIDES) {
@@ -243,6 +252,7 @@ export class AttemptLoop {
       void this.deps.recorder.record({
         ...r,
         event_id: eventId,
+        key_id: call.keyId,
         request_id: call.requestId,
         model,
         latency_ms: performance.now() - started,

@@ -1,7 +1,7 @@
 import type { BudgetReservations } from '@model-router/budgets';
 import { type Model, roundUsd } from '@model-router/domain';
 import type { Logger } from '@model-router/logger';
-import { type EventPublisher, type MetricRecordedEvent, usdToNanos } from '@model-router/queue';
+import { type EventPublisher, MAX_COST_NANOS, MAX_LATENCY_MS, MAX_TOKENS, type MetricRecordedEvent, usdToNanos } from '@model-router/queue';
 import type { OutcomeReporter } from '../events/outcome-reporter.js';
 import { acceptEvents } from '../metrics/metrics.routes.js';
 
@@ -12,6 +12,8 @@ export type CircuitOutcome = 'success' | 'failure' | 'none';
 export interface AttemptRecord {
   /** The metric event's id, also the budget reservation's id. */
   event_id: string;
+  /** The client namespace of event_id: the id of the client key that made the call. */
+  key_id: string;
   request_id: string;
   model: Model;
   success: boolean;
@@ -71,23 +73,25 @@ export class AttemptRecorder {
       this.logger.warn('could not settle a budget reservation', { err: error, event_id: attempt.event_id });
     }
     const now = new Date().toISOString();
+    // Published as trusted (no schema pass): kept inside the storable bounds every event obeys.
     const event: MetricRecordedEvent = {
       event_id: attempt.event_id,
+      key_id: attempt.key_id,
       occurred_at: now,
       accepted_at: now,
       model_id: attempt.model.id,
       provider: attempt.model.provider,
       success: attempt.success,
-      latency_ms: attempt.latency_ms,
-      prompt_tokens: attempt.prompt_tokens,
-      completion_tokens: attempt.completion_tokens,
-      cost_nanos: costNanos,
+      latency_ms: Math.min(attempt.latency_ms, MAX_LATENCY_MS),
+      prompt_tokens: Math.min(attempt.prompt_tokens, MAX_TOKENS),
+      completion_tokens: Math.min(attempt.completion_tokens, MAX_TOKENS),
+      cost_nanos: Math.min(costNanos, MAX_COST_NANOS),
       user_id: attempt.user_id,
       request_id: attempt.request_id,
       ab_test_id: attempt.ab_test_id,
       variant_id: attempt.variant_id,
       source: 'gateway',
-      ttft_ms: attempt.ttft_ms,
+      ttft_ms: attempt.ttft_ms === null ? null : Math.min(attempt.ttft_ms, MAX_LATENCY_MS),
       tokens_estimated: attempt.tokens_estimated,
     };
     try {

@@ -1,3 +1,4 @@
+import { clientKeyIdOf } from '@model-router/http';
 import type { Logger } from '@model-router/logger';
 import express, { type RequestHandler, type Router } from 'express';
 import type { SnapshotStore } from '../routing/snapshot-store.js';
@@ -68,6 +69,7 @@ export function gatewayRoutes(deps: GatewayRoutesDeps): Router {
     if (req.socket.destroyed) return; // the client left while the request was being routed
     await deps.attempts.run({
       requestId: res.locals.requestId as string,
+      keyId: clientKeyIdOf(res.locals),
       body,
       plan,
       res,

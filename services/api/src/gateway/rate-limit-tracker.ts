@@ -1,5 +1,5 @@
 import type { Logger } from '@model-router/logger';
-import { type Redis, subscribeJson } from '@model-router/redis';
+import { type RedisClient as Redis, type RedisKeys, redisKeys, subscribeJson } from '@model-router/redis';
 import { z } from 'zod';
 import type { SnapshotStore } from '../routing/snapshot-store.js';
 
@@ -18,20 +18,22 @@ export class RateLimitTracker {
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private unsubscribe: (() => Promise<void>) | null = null;
   private readonly channel: string;
+  private readonly keys: RedisKeys;
 
   constructor(
     private readonly redis: Redis,
     private readonly subscriber: Redis,
     private readonly snapshots: SnapshotStore,
-    private readonly keyPrefix: string,
+    keyPrefix: string,
     private readonly logger: Logger,
     private readonly clock: () => number = Date.now,
   ) {
-    this.channel = `${keyPrefix}:rate-limited`;
+    this.keys = redisKeys(keyPrefix);
+    this.channel = this.keys.rateLimitedChannel;
   }
 
   private key(modelId: string): string {
-    return `${this.keyPrefix}:rate-limited:${modelId}`;
+    return this.keys.rateLimited(modelId);
   }
 
   async start(): Promise<void> {

@@ -1,7 +1,18 @@
+import { lookup as dnsLookup } from 'node:dns';
+import type { LookupFunction } from 'node:net';
+import { addressRefusal, type EndpointPolicy, endpointRefusal } from '@model-router/domain';
 import type { UpstreamRequest } from '@model-router/providers';
 import { Agent, type Dispatcher, errors } from 'undici';
 
 export interface UpstreamClientOptions {
+  /**
+   * Which endpoints may be called (security.allow_private_endpoints, production mode): the same
+   * policy as the registry's and the health prober's, applied to the URL and, on each new
+   * connection, to every address its name resolves to.
+   */
+  policy: EndpointPolicy;
+  /** Name resolution (tests give names of their own); default the system resolver. */
+  resolve?: LookupFunction;
   connectTimeoutMs: number;
   /** Until the response's headers: a provider that accepts the connection and then stalls. */
   firstByteTimeoutMs: number;
@@ -11,7 +22,7 @@ export interface UpstreamClientOptions {
 export type UpstreamResponse = Dispatcher.ResponseData;
 
 /** Why an upstream call failed without an HTTP answer. */
-export type TransportFailure = 'connect_timeout' | 'first_byte_timeout' | 'timeout' | 'connection' | 'aborted';
+export type TransportFailure = 'connect_timeout' | 'first_byte_timeout' | 'timeout' | 'connection' | 'aborted' | 'refused';
 
 /** The classified failure of a call that got no HTTP answer (or lost it mid-body). */
 export class UpstreamTransportError extends Error {
@@ -27,6 +38,7 @@ export class UpstreamTransportError extends Error {
 export function classifyTransportError(error: unknown, reason?: unknown): UpstreamTransportError {
   if (error instanceof UpstreamTransportError) return error;
   if (reason instanceof UpstreamTransportError) return reason;
+  if ((error as { code?: string })?.code === REFUSED_ADDRESS) return new UpstreamTransportError('refused', error);
   if (error instanceof errors.ConnectTimeoutError) return new UpstreamTransportError('connect_timeout', error);
   if (error instanceof errors.HeadersTimeoutError) return new UpstreamTransportError('first_byte_timeout', error);
   if (error instanceof errors.BodyTimeoutError) return new UpstreamTransportError('timeout', error);
@@ -34,6 +46,27 @@ export function classifyTransportError(error: unknown, reason?: unknown): Upstre
     return new UpstreamTransportError('aborted', error);
   }
   return new UpstreamTransportError('connection', error);
+}
+
+const REFUSED_ADDRESS = 'EREFUSED_ADDRESS';
+
+/**
+ * A `lookup` for new upstream connections: resolves as usual, then refuses the connection if any
+ * address the name resolves to is one the policy refuses. The address checked is the one connected
+ * to (no second resolution a rebinding DNS server could answer differently), as in the health
+ * prober's `checkedLookup`. Pooled connections were checked when they were opened.
+ */
+function checkedLookup(policy: EndpointPolicy, resolve: LookupFunction): LookupFunction {
+  return (hostname, options, callback) => {
+    resolve(hostname, options, (error, address, family) => {
+      if (error) return callback(error, address, family);
+      for (const resolved of Array.isArray(address) ? address.map((a) => a.address) : [address]) {
+        const refusal = addressRefusal(resolved, policy);
+        if (refusal) return callback(Object.assign(new Error(`${hostname} resolves to ${refusal}`), { code: REFUSED_ADDRESS }), address, family);
+      }
+      callback(null, address, family);
+    });
+  };
 }
 
 /**
@@ -44,11 +77,13 @@ export function classifyTransportError(error: unknown, reason?: unknown): Upstre
  */
 export class UpstreamClient {
   private readonly agent: Agent;
+  private readonly policy: EndpointPolicy;
 
   constructor(options: UpstreamClientOptions) {
+    this.policy = options.policy;
     this.agent = new Agent({
       connections: options.connectionsPerOrigin,
-      connect: { timeout: options.connectTimeoutMs },
+      connect: { timeout: options.connectTimeoutMs, lookup: checkedLookup(options.policy, options.resolve ?? (dnsLookup as LookupFunction)) },
       headersTimeout: options.firstByteTimeoutMs,
       // Time between body chunks is bounded by the call's total timeout instead: a model may think
       // for a long while between two streamed tokens.
@@ -57,9 +92,20 @@ export class UpstreamClient {
     });
   }
 
-  /** Sends `request`; resolves with the status, headers and body stream, or throws a transport error. */
+  /** Why the policy refuses a model's endpoint (its stored base URL), or null when it may be called. */
+  refusal(endpoint: string): string | null {
+    return endpointRefusal(endpoint, this.policy);
+  }
+
+  /**
+   * Sends `request`; resolves with the status, headers and body stream, or throws a transport error
+   * (`refused`, with nothing sent, when the policy refuses its host or what the host resolves to).
+   */
   async send(request: UpstreamRequest, signal: AbortSignal): Promise<UpstreamResponse> {
     const url = new URL(request.url);
+    // The origin only: the adapters add their own path and query (Gemini's ?alt=sse).
+    const refusal = endpointRefusal(url.origin, this.policy);
+    if (refusal) throw new UpstreamTransportError('refused', new Error(`${url.origin}: ${refusal}`));
     try {
       return await this.agent.request({
         origin: url.origin,
