@@ -1,6 +1,7 @@
+import { randomBytes } from 'node:crypto';
 import type { Config } from '@model-router/config';
 import { AbTestRepository, BudgetRepository, EventRepository, ModelRepository, type Pool, UsageRepository } from '@model-router/database';
-import type { RoutingOptions } from '@model-router/domain';
+import { type RoutingOptions, seededRandom } from '@model-router/domain';
 import {
   accessLog,
   ApiError,
@@ -22,6 +23,7 @@ import type { Registry } from 'prom-client';
 import { budgetOverview } from './admin/budget-overview.js';
 import { operatorPage } from './admin/operator-page.js';
 import { QUEUE_DASHBOARD_PATH, queueDashboardByRole } from './admin/queue-dashboard.js';
+import { BanditAllocations } from './abtests/bandit-allocations.js';
 import { AbAssigner } from './abtests/ab-assigner.js';
 import { abTestRoutes } from './abtests/abtests.routes.js';
 import type { BudgetTracker } from './budgets/budget-tracker.js';
@@ -132,7 +134,14 @@ export function createApp(deps: AppDeps): App {
       metrics,
       publisher,
       assigner: config.abtest.enabled
-        ? new AbAssigner(redis, config.redis.key_prefix, config.abtest.user_variant_cache_ttl)
+        ? new AbAssigner(
+            redis,
+            config.redis.key_prefix,
+            config.abtest.user_variant_cache_ttl,
+            // Assignment draws come from the domain's seeded PRNG, seeded once per process.
+            seededRandom(randomBytes(4).readUInt32BE(0)),
+            new BanditAllocations(new EventRepository(pool)),
+          )
         : null,
       acquireTrial: (modelId) => deps.circuits.tryAcquireTrial(modelId),
       onEventLost,
@@ -147,6 +156,7 @@ export function createApp(deps: AppDeps): App {
     abTestRoutes({
       abtests: new AbTestRepository(pool),
       events: new EventRepository(pool),
+      db: pool,
       snapshots,
       changes: deps.changes,
       publisher,

@@ -8,6 +8,7 @@ import { eventHandlers } from './event-handlers.js';
 import { PARTITION_DAYS_AHEAD, startMaintenanceSchedules } from './maintenance-schedules.js';
 
 export { MAINTENANCE_JOBS, PARTITION_DAYS_AHEAD } from './maintenance-schedules.js';
+export { checkAbTestGuardrails, type GuardrailCheckOptions, type GuardrailTrippedAlert } from './guardrail-checks.js';
 
 export const SERVICE_NAME = 'metric-aggregator';
 
