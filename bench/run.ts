@@ -26,8 +26,9 @@ import { routingSection } from './sections/routing.js';
 import { ingestionSection } from './sections/ingestion.js';
 import { abtestRouteSection } from './sections/abtest-route.js';
 import { budgetEnforcementSection } from './sections/budget-enforcement.js';
+import { experimentsSection } from './sections/experiments.js';
 
-const SECTIONS: Section[] = [routingSection, httpRouteSection, ingestionSection, abtestRouteSection, budgetEnforcementSection];
+const SECTIONS: Section[] = [routingSection, httpRouteSection, ingestionSection, abtestRouteSection, budgetEnforcementSection, experimentsSection];
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const RESULTS_FILE = join(ROOT, 'bench', 'results', 'latest.json');
