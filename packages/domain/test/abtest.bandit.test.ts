@@ -8,6 +8,7 @@ import {
   emptyWeightedRatioSums,
   ipwCompare,
   ipwRatioEstimate,
+  posteriorSampler,
   seededRandom,
   simulateBandit,
   topTwoThompsonProbabilities,
@@ -55,6 +56,27 @@ describe('top-two Thompson sampling probabilities', () => {
       seededRandom(5),
     );
     expect(pi[1]).toBeGreaterThan(0.7);
+  });
+
+  it('match the literal procedure (leader with β, else redraw until another arm is best) on three arms', () => {
+    const stats = [arm(60, 45), arm(60, 50), arm(60, 48)];
+    const pi = topTwoThompsonProbabilities(stats, { metric: 'success_rate', min_share: 0, draws: 20_000 }, seededRandom(11));
+    const sample = posteriorSampler(stats, 'success_rate', seededRandom(12));
+    const random = seededRandom(13);
+    const counts = [0, 0, 0];
+    const best = (x: Float64Array) => x.indexOf(Math.max(...x));
+    const N = 20_000;
+    for (let d = 0; d < N; d++) {
+      const leader = best(sample());
+      if (random() < 0.75) counts[leader]!++;
+      else {
+        let c = leader;
+        while (c === leader) c = best(sample());
+        counts[c]!++;
+      }
+    }
+    counts.forEach((c, i) => expect(pi[i]).toBeCloseTo(c / N, 1));
+    counts.forEach((c, i) => expect(Math.abs(pi[i]! - c / N)).toBeLessThan(0.02));
   });
 
   it('refuse a min_share that cannot be given to every arm', () => {

@@ -10,9 +10,9 @@
  *   pooled mean and spread of all arms, so it is explored rather than ignored); lower is better.
  *
  * Top-two: with probability β the arm whose draw is best (the leader) is played; otherwise a
- * challenger: the best arm of fresh posterior draws that is not the leader (drawn again up to
- * `CHALLENGER_TRIES` times; if the leader keeps winning, the runner-up of the last draw). The
- * allocation q is the Monte Carlo average of that procedure over `draws` joint posterior draws;
+ * challenger: the best arm of fresh posterior draws that is not the leader. The allocation q is
+ * that procedure's probability of playing each arm, from `draws` joint posterior draws (see
+ * `topTwoThompsonProbabilities` for how the challenger needs no further draws);
  * the stored assignment probability of arm k is then
  *   π_k = min_share + (1 − K·min_share)·q_k,
  * β defaults to 0.75, not Russo's 0.5: with the usual two variants, β = 0.5 gives every arm half of
@@ -51,7 +51,6 @@ export interface BanditSettings {
 }
 
 export const DEFAULT_TOP_TWO_BETA = 0.75;
-const CHALLENGER_TRIES = 20;
 
 type Sampler = () => Float64Array;
 
@@ -117,24 +116,35 @@ export function topTwoThompsonProbabilities(arms: readonly BanditArmStats[], set
   const beta = settings.top_two_beta ?? DEFAULT_TOP_TWO_BETA;
   const draws = settings.draws ?? 2000;
   const sample = posteriorSampler(arms, settings.metric, random);
-  const q = new Float64Array(k);
+  // One pass of joint draws: how often each arm is best, and which arm is second when it is.
+  const best = new Float64Array(k);
+  const second = Array.from({ length: k }, () => new Float64Array(k));
   for (let d = 0; d < draws; d++) {
-    const first = sample();
-    const leader = argmax(first);
-    q[leader] = (q[leader] as number) + beta;
-    // With two arms the challenger can only be the other one: no need to draw for it.
-    let challenger = k === 2 ? 1 - leader : -1;
-    let last = first;
-    for (let t = 0; t < CHALLENGER_TRIES && challenger < 0; t++) {
-      last = sample();
-      const best = argmax(last);
-      if (best !== leader) challenger = best;
+    const x = sample();
+    const leader = argmax(x);
+    best[leader] = (best[leader] as number) + 1;
+    const runnerUp = argmax(x, leader);
+    const row = second[leader] as Float64Array;
+    row[runnerUp] = (row[runnerUp] as number) + 1;
+  }
+  // Redrawing until another arm is best makes the challenger of leader i distributed as
+  // P(j best) / (1 − P(i best)) over j ≠ i — computed from the same draws instead of redrawing
+  // (which costs ~1/(1 − P(i best)) draws each once the posterior concentrates). When no draw put
+  // another arm first, the runner-up frequencies of the draws stand in.
+  const q = new Float64Array(k);
+  for (let i = 0; i < k; i++) {
+    const pi = (best[i] as number) / draws;
+    if (pi === 0) continue;
+    q[i] = (q[i] as number) + beta * pi;
+    const others = draws - (best[i] as number);
+    for (let j = 0; j < k; j++) {
+      if (j === i) continue;
+      const share = others > 0 ? (best[j] as number) / others : ((second[i] as Float64Array)[j] as number) / (best[i] as number);
+      q[j] = (q[j] as number) + (1 - beta) * pi * share;
     }
-    if (challenger < 0) challenger = argmax(last, leader);
-    q[challenger] = (q[challenger] as number) + (1 - beta);
   }
   const free = 1 - k * settings.min_share;
-  return Array.from(q, (x) => settings.min_share + (free * x) / draws);
+  return Array.from(q, (x) => settings.min_share + free * x);
 }
 
 // ---------------------------------------------------------------------------------------------
