@@ -84,6 +84,12 @@ describe('CUPED from sums', () => {
     expect(got.p_value).toBeCloseTo(plain.p_value!, 12);
   });
 
+  it('does not apply when the metric does not vary (a constant cost per request)', () => {
+    const a = sums([{ n: 2, y: 0.004, m: 1, x: 0.002 }, { n: 1, y: 0.002, m: 3, x: 0.006 }, { n: 3, y: 0.006, m: 2, x: 0.0041 }]);
+    const b = sums([{ n: 1, y: 0.002, m: 2, x: 0.004 }, { n: 2, y: 0.004, m: 0, x: 0 }, { n: 5, y: 0.01, m: 1, x: 0.0019 }]);
+    expect(cupedTest(a.r, a.c, b.r, b.c)).toMatchObject({ applied: false, variance_reduction: 0, theta: 0 });
+  });
+
   it('gives null figures (and the plain diff) below two users per arm', () => {
     const a = sums([{ n: 2, y: 10, m: 1, x: 3 }]);
     const b = sums([{ n: 1, y: 4, m: 1, x: 2 }, { n: 2, y: 9, m: 0, x: 0 }]);

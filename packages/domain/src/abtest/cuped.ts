@@ -14,8 +14,8 @@
  *   diff'  = (R_b − R_a) − θ·(X̄_b − X̄_a)
  *   Var_j' = (Var(L) − 2θ·Cov(L, X) + θ²·Var(X)) / N_j,   variance_reduction = 1 − ΣVar'/ΣVar.
  * Every quantity comes from mergeable per-arm sums (CupedSums beside RatioSums), so the read model
- * aggregates them in SQL. Without history in either arm (Var(X) = 0) the unadjusted figures are
- * returned with `applied: false` and a variance reduction of 0.
+ * aggregates them in SQL. Without history in either arm (Var(X) = 0), or when the metric itself does
+ * not vary, the unadjusted figures are returned with `applied: false` and a variance reduction of 0.
  */
 import { DEFAULT_ALPHA, type MaybeNumber, type RatioSums, tTestFromComponents } from './statistics.js';
 
@@ -108,12 +108,14 @@ export function cupedTest(a: RatioSums, ca: CupedSums, b: RatioSums, cb: CupedSu
   }
   const sxx = ma.varX * (ma.users - 1) + mb.varX * (mb.users - 1);
   const sxl = ma.covLX * (ma.users - 1) + mb.covLX * (mb.users - 1);
-  const applied = withHistory > 0 && sxx > 0;
+  const rawVariance = ma.varL / ma.users + mb.varL / mb.users;
+  // Nothing to reduce when the metric does not vary (every request costs the same): a slope fitted
+  // to rounding noise would only invent a variance.
+  const applied = withHistory > 0 && sxx > 0 && rawVariance > 0;
   const theta = applied ? sxl / sxx : 0;
   const adjustedVar = (m: ArmMoments) => Math.max(0, m.varL - 2 * theta * m.covLX + theta * theta * m.varX) / m.users;
   const va = adjustedVar(ma);
   const vb = adjustedVar(mb);
-  const rawVariance = ma.varL / ma.users + mb.varL / mb.users;
   const diff = mb.ratio - ma.ratio - theta * (mb.meanX - ma.meanX);
   const t = tTestFromComponents(diff, va, ma.users - 1, vb, mb.users - 1, alpha);
   const reduction = applied && rawVariance > 0 ? 1 - (va + vb) / rawVariance : 0;
