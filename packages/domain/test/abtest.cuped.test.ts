@@ -88,6 +88,10 @@ describe('CUPED from sums', () => {
     const a = sums([{ n: 2, y: 0.004, m: 1, x: 0.002 }, { n: 1, y: 0.002, m: 3, x: 0.006 }, { n: 3, y: 0.006, m: 2, x: 0.0041 }]);
     const b = sums([{ n: 1, y: 0.002, m: 2, x: 0.004 }, { n: 2, y: 0.004, m: 0, x: 0 }, { n: 5, y: 0.01, m: 1, x: 0.0019 }]);
     expect(cupedTest(a.r, a.c, b.r, b.c)).toMatchObject({ applied: false, variance_reduction: 0, theta: 0 });
+    // History at one price per request: the covariate is rounding noise, not a signal.
+    const c = sums([{ n: 2, y: 0.0041, m: 1, x: 0.002 }, { n: 1, y: 0.0019, m: 3, x: 0.006 }, { n: 3, y: 0.0062, m: 7, x: 0.014 }]);
+    const d = sums([{ n: 1, y: 0.0023, m: 2, x: 0.004 }, { n: 2, y: 0.0038, m: 9, x: 0.018 }, { n: 5, y: 0.0101, m: 1, x: 0.002 }]);
+    expect(cupedTest(c.r, c.c, d.r, d.c)).toMatchObject({ applied: false, variance_reduction: 0 });
   });
 
   it('gives null figures (and the plain diff) below two users per arm', () => {
