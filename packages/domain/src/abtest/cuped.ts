@@ -110,10 +110,11 @@ export function cupedTest(a: RatioSums, ca: CupedSums, b: RatioSums, cb: CupedSu
   const sxl = ma.covLX * (ma.users - 1) + mb.covLX * (mb.users - 1);
   const rawVariance = ma.varL / ma.users + mb.varL / mb.users;
   // Nothing to reduce when the metric does not vary (every request costs the same), nor with a
-  // covariate that does not (every user's history at the same price: X_i is rounding noise, ~1e-16
-  // of x_i): a slope fitted to rounding noise would only invent a variance.
+  // covariate that does not (every user's history at one price per request: X_i = 0, and its
+  // variance computed from the sums is cancellation noise of ~1e-16·Σx²; below 1e-9 of that scale
+  // it counts as none): a slope fitted to rounding noise would only invent a variance.
   const covariateScale = ca.sum_x2 + cb.sum_x2 + rx * rx * (ca.sum_m2 + cb.sum_m2);
-  const applied = withHistory > 0 && sxx > 1e-20 * covariateScale && rawVariance > 0;
+  const applied = withHistory > 0 && sxx > 1e-9 * covariateScale && rawVariance > 0;
   const theta = applied ? sxl / sxx : 0;
   const adjustedVar = (m: ArmMoments) => Math.max(0, m.varL - 2 * theta * m.covLX + theta * theta * m.varX) / m.users;
   const va = adjustedVar(ma);
