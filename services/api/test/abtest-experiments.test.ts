@@ -6,7 +6,8 @@
  * IPW estimates, and a guardrail that pauses its test and alerts.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { BOSS_QUEUES, createAlertQueue, createPool, type Pool, startBoss } from '@model-router/database';
+import { AbTestResultsReader, BOSS_QUEUES, createAlertQueue, createPool, EventRepository, type Pool, startBoss } from '@model-router/database';
+import { addCupedUser, addWeightedUser, emptyCupedSums, emptyWeightedRatioSums } from '@model-router/domain';
 import { createLogger } from '@model-router/logger';
 import { checkAbTestGuardrails, startMetricAggregator } from '@model-router/metric-aggregator';
 import type { PgBoss } from 'pg-boss';
@@ -166,6 +167,33 @@ describe('results through the real pipeline', () => {
         expect(ul.significant).toBe(ul.p_value_holm !== null && ul.p_value_holm < 0.05);
       }
     }
+    // The read model's SQL sums equal the domain's, built here from the per-user rows themselves.
+    const test = (await app().get('/api/v1/abtests/x_cuped').expect(200)).body;
+    const started = new Date(test.started_at);
+    const from = new Date(started.getTime() - 7 * 86_400_000);
+    const totals = (await pool.query("SELECT variant_id, user_id, n, latency_sum, cost_nanos_sum FROM model_router.abtest_user_totals WHERE ab_test_id = 'x_cuped'")).rows;
+    const pre = new Map(
+      (await pool.query('SELECT user_id, count(*)::int AS m, sum(latency_ms) AS lx, sum(cost_nanos)::float8 AS cx FROM model_router.metric_events WHERE occurred_at >= $1 AND occurred_at < $2 AND user_id IS NOT NULL GROUP BY user_id', [from, started])).rows.map((row) => [row.user_id, row]),
+    );
+    const expected = new Map<string, { latency_ms: ReturnType<typeof emptyCupedSums>; cost_per_request: ReturnType<typeof emptyCupedSums> }>();
+    for (const t of totals) {
+      const e = expected.get(t.variant_id) ?? { latency_ms: emptyCupedSums(), cost_per_request: emptyCupedSums() };
+      expected.set(t.variant_id, e);
+      const p = pre.get(t.user_id);
+      addCupedUser(e.latency_ms, Number(t.n), Number(t.latency_sum), p ? p.m : 0, p ? Number(p.lx) : 0);
+      addCupedUser(e.cost_per_request, Number(t.n), Number(t.cost_nanos_sum) / 1e9, p ? p.m : 0, p ? Number(p.cx) / 1e9 : 0);
+    }
+    const got = await new AbTestResultsReader(pool, new EventRepository(pool)).cupedSums('x_cuped', from, started);
+    expect([...got.keys()].sort()).toEqual(['a', 'b', 'c']);
+    for (const [variant, sums] of got) {
+      for (const metric of ['latency_ms', 'cost_per_request'] as const) {
+        for (const [key, value] of Object.entries(sums[metric])) {
+          const want = expected.get(variant)![metric][key as keyof typeof sums.latency_ms];
+          expect(Math.abs(value - want)).toBeLessThanOrEqual(1e-9 * Math.max(1, Math.abs(want)));
+        }
+      }
+    }
+
     const [b, cc] = r.analysis.comparisons;
     // The +40 ms of b is found with CUPED (its sequence excludes 0); c's nothing is not.
     expect(b.user_level.latency_ms.cuped.diff).toBeGreaterThan(30);
@@ -197,6 +225,27 @@ describe('results through the real pipeline', () => {
     expect(stored.rows[0]).toMatchObject({ n: USERS });
     expect(stored.rows[0].lo).toBeGreaterThanOrEqual(0.1);
     expect(stored.rows[0].hi).toBeLessThanOrEqual(0.9);
+    // The read model's weighted sums equal the domain's over the stored probabilities.
+    const rows = (
+      await pool.query(
+        `SELECT t.variant_id, t.n, t.success_count, t.latency_sum, t.cost_nanos_sum, x.assignment_probability AS p
+         FROM model_router.abtest_user_totals t JOIN model_router.abtest_exposures x USING (ab_test_id, user_id, variant_id)
+         WHERE t.ab_test_id = 'x_thompson'`,
+      )
+    ).rows;
+    const wanted = new Map<string, ReturnType<typeof emptyWeightedRatioSums>>();
+    for (const row of rows) {
+      const w = wanted.get(row.variant_id) ?? emptyWeightedRatioSums();
+      wanted.set(row.variant_id, w);
+      addWeightedUser(w, Number(row.n), Number(row.success_count), Number(row.p));
+    }
+    const ipwSums = await new AbTestResultsReader(pool, new EventRepository(pool)).ipwSums('x_thompson');
+    for (const [variant, w] of wanted) {
+      for (const [key, value] of Object.entries(ipwSums.get(variant)!.success_rate)) {
+        const want = w[key as keyof typeof w];
+        expect(Math.abs(value - want)).toBeLessThanOrEqual(1e-9 * Math.max(1, Math.abs(want)));
+      }
+    }
     expect(r.analysis.ipw.map((v: { variant_id: string; users: number }) => v.variant_id)).toEqual(['a', 'b']);
     expect(r.analysis.ipw.reduce((s: number, v: { users: number }) => s + v.users, 0)).toBe(USERS);
     expect(r.analysis.ipw[1].success_rate.estimate).toBeCloseTo(1, 9);
