@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { AbTestResultsReader, BOSS_QUEUES, createAlertQueue, createPool, EventRepository, type Pool, startBoss } from '@model-router/database';
 import { addCupedUser, addWeightedUser, emptyCupedSums, emptyWeightedRatioSums } from '@model-router/domain';
 import { createLogger } from '@model-router/logger';
-import { checkAbTestGuardrails, startMetricAggregator } from '@model-router/metric-aggregator';
+import { checkAbTestGuardrails, MAINTENANCE_JOBS, startMetricAggregator } from '@model-router/metric-aggregator';
 import type { PgBoss } from 'pg-boss';
 import request from 'supertest';
 import { ADMIN, type Harness, startHarness } from './harness.js';
@@ -296,6 +296,13 @@ describe('results through the real pipeline', () => {
     expect(await checkAbTestGuardrails({ pool, boss, logger: createLogger('guardrail-test', 'error'), deliverAlerts: true, alpha: 0.05 })).toEqual([]);
     // Started again by hand, the reason is cleared.
     expect((await act('x_guard', 'start')).body.paused_reason).toBeNull();
+    // The aggregator's scheduled check (a job of its pg-boss queue, sent here instead of waiting for
+    // the minute) finds the same evidence and pauses it again, counting the trip.
+    await boss.send(MAINTENANCE_JOBS.checkAbGuardrails.queue, {});
+    const repaused = await waitFor(async () => (await app().get('/api/v1/abtests/x_guard').expect(200)).body, (t) => t.status === 'paused');
+    expect(repaused.paused_reason).toContain('guardrail error_rate tripped');
+    const exposition = await (await fetch(`${aggregator.url}/metrics`)).text();
+    expect(exposition).toMatch(/model_router_abtest_guardrail_tripped_total\{ab_test="x_guard",variant="b",metric="error_rate"[^}]*\} 1\n/);
     await act('x_guard', 'complete');
   }, 180_000);
 });

@@ -11,6 +11,7 @@ import {
   withTransaction,
 } from '@model-router/database';
 import type { Logger } from '@model-router/logger';
+import type { AggregatorMetrics } from './aggregator-metrics.js';
 import { checkAbTestGuardrails } from './guardrail-checks.js';
 
 /** Daily raw-event partitions exist this many days ahead, so a missed run or two changes nothing. */
@@ -42,6 +43,7 @@ export async function startMaintenanceSchedules(
   repository: EventRepository,
   logger: Logger,
   pool: Pool,
+  metrics?: Pick<AggregatorMetrics, 'guardrailTrips'>,
 ): Promise<MaintenanceSchedules> {
   const boss = await startBoss(config.database.url, {
     background: true,
@@ -63,9 +65,10 @@ export async function startMaintenanceSchedules(
         return { completed };
       }),
     checkAbGuardrails: () =>
-      checkAbTestGuardrails({ pool, boss, logger, deliverAlerts: config.budgets.webhook_url !== null, alpha: config.abtest.alpha }).then((alerts) => ({
-        tripped: alerts.map((a) => `${a.ab_test_id}/${a.variant_id}/${a.metric}`),
-      })),
+      checkAbTestGuardrails({ pool, boss, logger, deliverAlerts: config.budgets.webhook_url !== null, alpha: config.abtest.alpha }).then((alerts) => {
+        for (const a of alerts) metrics?.guardrailTrips.inc({ ab_test: a.ab_test_id, variant: a.variant_id, metric: a.metric });
+        return { tripped: alerts.map((a) => `${a.ab_test_id}/${a.variant_id}/${a.metric}`) };
+      }),
   };
 
   try {
