@@ -37,7 +37,13 @@ export class BanditAllocations {
       running = this.compute(test, batch).finally(() => this.pending.delete(key));
       this.pending.set(key, running);
     }
-    return (await running).probabilities;
+    try {
+      return (await running).probabilities;
+    } catch {
+      // Postgres unreachable: routing goes on with the last allocation (or the configured weights),
+      // and the next request of the batch tries the update again.
+      return known && known.probabilities.length === test.variants.length ? known.probabilities : test.variants.map((v) => v.weight);
+    }
   }
 
   private async compute(test: StoredAbTest, batch: number): Promise<Allocation> {
