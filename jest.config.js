@@ -28,8 +28,16 @@ export default {
       ...common,
       displayName: 'integration',
       testMatch: ['<rootDir>/services/*/test/**/*.test.ts', '<rootDir>/tests/**/*.test.ts'],
+      testPathIgnorePatterns: ['/node_modules/', '<rootDir>/tests/faults/'],
       globalSetup: '<rootDir>/tests/support/global-setup.js',
       globalTeardown: '<rootDir>/tests/support/global-teardown.js',
+    },
+    {
+      // The fault campaign (`pnpm test:faults`) starts its own Postgres and Redis, so it needs no
+      // template database.
+      ...common,
+      displayName: 'faults',
+      testMatch: ['<rootDir>/tests/faults/**/*.test.ts'],
     },
   ],
 };

@@ -27,8 +27,9 @@ import { ingestionSection } from './sections/ingestion.js';
 import { abtestRouteSection } from './sections/abtest-route.js';
 import { budgetEnforcementSection } from './sections/budget-enforcement.js';
 import { experimentsSection } from './sections/experiments.js';
+import { tokenizingSection } from './sections/tokenizing.js';
 
-const SECTIONS: Section[] = [routingSection, httpRouteSection, ingestionSection, abtestRouteSection, budgetEnforcementSection, experimentsSection];
+const SECTIONS: Section[] = [routingSection, httpRouteSection, ingestionSection, abtestRouteSection, budgetEnforcementSection, tokenizingSection, experimentsSection];
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const RESULTS_FILE = join(ROOT, 'bench', 'results', 'latest.json');

@@ -25,6 +25,10 @@ const config = loadConfig({
     'server.port': 0,
     'service.environment': 'production',
     'log.level': 'error',
+    // Production mode refuses the shipped admin key and wants a client key: a section that
+    // starts this server passes its own (and sends the client key on /route).
+    ...(process.env.BENCH_ADMIN_API_KEY ? { 'auth.admin_api_key': process.env.BENCH_ADMIN_API_KEY } : {}),
+    ...(process.env.BENCH_CLIENT_API_KEY ? { 'auth.client_api_key': process.env.BENCH_CLIENT_API_KEY } : {}),
   },
 });
 const logger = createLogger('api-bench', config.log.level);
@@ -55,6 +59,8 @@ reportReady(
     // Collect the queues first: stop() flushes whatever the publisher still holds into them.
     const queues = api.publisher.allQueues;
     const cleaner = api.redis.duplicate();
+    // The bench runs on a single Redis (a cluster client has no whole-keyspace scanStream).
+    if (!('scanStream' in cleaner)) throw new Error('the bench needs a single Redis, not a cluster');
     // The API's client refuses commands until connected (no offline queue): wait for it.
     if (cleaner.status !== 'ready') await new Promise((resolve) => cleaner.once('ready', resolve));
     await api.stop();

@@ -10,8 +10,9 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 
 const PG_START = 'pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start';
+// AOF on and no eviction: accepted events wait in Redis until a worker writes them to Postgres.
 const REDIS_START =
-  'redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log';
+  'mkdir -p /var/lib/redis/model-router && redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly yes --appendfsync everysec --maxmemory-policy noeviction --dir /var/lib/redis/model-router --logfile /var/log/redis/ci.log';
 
 function fail(message: string): never {
   console.error(`\n✖ ${message}\n`);

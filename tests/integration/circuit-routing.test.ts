@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { type RunningApi, startApi } from '@model-router/api';
+import { DEVELOPMENT_ADMIN_API_KEY } from '@model-router/config';
 import { startHealthChecker } from '@model-router/health-checker';
 import { createLogger } from '@model-router/logger';
 import { startMockProvider } from '@model-router/mock-provider';
@@ -51,7 +52,12 @@ async function health(api: RunningApi, id: string): Promise<{ circuit: string; h
 }
 
 const control = (id: string, settings: Record<string, unknown>) =>
-  fetch(`${mock.url}/_control/models/${id}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(settings) });
+  fetch(`${mock.url}/_control/models/${id}`, {
+    method: 'PUT',
+    // startMockProvider's control key when none is given: the development key.
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${DEVELOPMENT_ADMIN_API_KEY}` },
+    body: JSON.stringify(settings),
+  });
 
 describe('circuit breakers shared by API replicas', () => {
   it('takes a failing model out of routing on both replicas, retries it after the cooldown, and restores it', async () => {

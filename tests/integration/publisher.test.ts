@@ -32,6 +32,7 @@ afterAll(async () => {
 
 const routeEvent = (id: string): RouteDecidedEvent => ({
   event_id: id,
+  key_id: 'default',
   occurred_at: new Date().toISOString(),
   model_id: 'gpt-4o',
   provider: 'openai',
@@ -47,6 +48,7 @@ const routeEvent = (id: string): RouteDecidedEvent => ({
 
 const metricEvent = (id: string): MetricRecordedEvent => ({
   event_id: id,
+  key_id: 'default',
   occurred_at: new Date().toISOString(),
   accepted_at: new Date().toISOString(),
   model_id: 'gpt-4o',

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from '@model-router/redis';
 import { budgetKeys } from './keys.js';
 
 /** A (budget, period) total as Postgres committed it. */
@@ -50,14 +50,24 @@ export class SpendCounters {
     if (!('mrRaiseBudgetSpend' in redis)) redis.defineCommand('mrRaiseBudgetSpend', { lua: RAISE_TO_TOTALS });
   }
 
-  /** Applies a batch's totals in one script (one round trip); returns how many counters moved. */
+  /**
+   * Applies a batch's totals, one script per budget (its counters share a hash tag, so a script
+   * stays in one cluster slot), all sent at once (one round trip on a single Redis); returns how
+   * many counters moved.
+   */
   async raise(totals: readonly SpendTotalInput[]): Promise<number> {
     if (totals.length === 0) return 0;
-    const keys = totals.map((t) => this.keys.spend(t.budget_id, t.period_key));
-    const args = totals.flatMap((t) => [String(t.spent_nanos), String(Math.max(1, Math.round(t.ttl_ms)))]);
+    const byBudget = new Map<string, SpendTotalInput[]>();
+    for (const total of totals) byBudget.set(total.budget_id, [...(byBudget.get(total.budget_id) ?? []), total]);
     const raise = (this.redis as unknown as { mrRaiseBudgetSpend: RaiseCommand }).mrRaiseBudgetSpend;
-    const moved = await raise.call(this.redis, keys.length, ...keys, ...args);
-    return moved.reduce((a, b) => a + b, 0);
+    const moved = await Promise.all(
+      [...byBudget.values()].map((group) => {
+        const keys = group.map((t) => this.keys.spend(t.budget_id, t.period_key));
+        const args = group.flatMap((t) => [String(t.spent_nanos), String(Math.max(1, Math.round(t.ttl_ms)))]);
+        return raise.call(this.redis, keys.length, ...keys, ...args);
+      }),
+    );
+    return moved.flat().reduce((a, b) => a + b, 0);
   }
 
   /** The counter of one budget's period in nano-dollars; null when Redis has none. */

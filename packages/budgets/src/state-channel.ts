@@ -1,5 +1,5 @@
 import { subscribeJson } from '@model-router/redis';
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from '@model-router/redis';
 import { z } from 'zod';
 import { budgetKeys } from './keys.js';
 

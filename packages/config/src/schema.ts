@@ -12,6 +12,9 @@ const duration = z.union([z.number().int().nonnegative(), z.string()]).transform
   return parsed;
 });
 
+/** A switch written as a YAML boolean or, from an environment variable, as "true"/"false". */
+const flag = z.union([z.boolean(), z.stringbool()], { error: 'must be true or false' });
+
 const strategy = z.enum(['cheapest', 'fastest', 'most_available', 'balanced']);
 
 export const configSchema = z
@@ -30,6 +33,9 @@ export const configSchema = z
         body_limit: z.string().min(1).default('1mb'),
         // Safety default: in-flight requests get this long to finish on SIGTERM before we exit.
         shutdown_timeout: duration.default(10_000),
+        // "production" (or NODE_ENV=production) turns on the start-up refusals of production mode:
+        // see packages/config/src/mode.ts.
+        mode: z.enum(['development', 'production']).optional(),
       })
       .strict()
       .prefault({}),
@@ -49,6 +55,23 @@ export const configSchema = z
           .string()
           .regex(/^[A-Za-z0-9_.:-]+$/, 'letters, digits, "_", ".", ":" or "-" only')
           .default('mr'),
+        // Production mode refuses a Redis without AOF or with eviction unless this is true
+        // (env REDIS_ALLOW_VOLATILE=true): accepted events would not survive a Redis restart.
+        allow_volatile: flag.default(false),
+        // A Redis Cluster instead of the single Redis at url (which then lends only its username,
+        // password and TLS): some of its nodes as host:port, the client discovers the rest.
+        // Env REDIS_CLUSTER_NODES=host:port,host:port. Empty (the default): a single Redis.
+        cluster: z
+          .object({
+            nodes: z
+              .preprocess(
+                (value) => (typeof value === 'string' ? value.split(',').map((n) => n.trim()).filter(Boolean) : value),
+                z.array(z.string().regex(/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'host:port')),
+              )
+              .default([]),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({}),
@@ -57,6 +80,23 @@ export const configSchema = z
         admin_api_key: z.string().min(16, 'must be at least 16 characters'),
         // When unset, the route and metrics endpoints are open (as in the seed's examples).
         client_api_key: z.string().min(16, 'must be at least 16 characters').optional(),
+        // Several clients, each with its own key and id. The id is the client's namespace for the
+        // ids it chooses (event_id, X-Request-Id): two clients never deduplicate each other's events.
+        // client_api_key above is the client with id "default".
+        client_api_keys: z
+          .array(
+            z
+              .object({
+                id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/, 'letters, digits, ".", "_", ":" or "-", at most 64 characters'),
+                key: z.string().min(16, 'must be at least 16 characters'),
+              })
+              .strict(),
+          )
+          .default([])
+          .refine((keys) => new Set(keys.map((k) => k.id)).size === keys.length, 'each id may appear once')
+          .refine((keys) => new Set(keys.map((k) => k.key)).size === keys.length, 'each key may appear once')
+          // "admin" is the namespace of the admin key on client endpoints.
+          .refine((keys) => keys.every((k) => k.id !== 'admin'), 'the id "admin" is reserved for the admin key'),
         // Optional: may view the operator page (/admin) and a read-only queue dashboard, nothing else.
         readonly_api_key: z.string().min(16, 'must be at least 16 characters').optional(),
       })
@@ -107,11 +147,16 @@ export const configSchema = z
       .object({
         host: z.string().min(1).default('127.0.0.1'),
         port: z.coerce.number().int().min(0).max(65535).default(9010),
+        // Key of the control API (/_control); unset, the admin key (in development the dev key).
+        control_api_key: z.string().min(16, 'must be at least 16 characters').optional(),
       })
       .strict()
       .prefault({}),
     workers: z
       .object({
+        // Interface of the workers' ops servers (/healthz, /readyz, /metrics). Unset: server.host
+        // in development, 127.0.0.1 in production mode (metrics and queue depths stay private).
+        ops_host: z.string().min(1).optional(),
         metric_aggregator: z
           .object({
             ops_port: z.coerce.number().int().min(0).max(65535).default(9101),
@@ -155,6 +200,15 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    ingestion: z
+      .object({
+        // A metric's timestamp must fall in [now - max_event_age, now + max_clock_skew]; outside,
+        // the request is answered 400. Older events would land in long-gone rollups and budget periods.
+        max_event_age: duration.default(7 * 86_400_000),
+        max_clock_skew: duration.default(300_000),
+      })
+      .strict()
+      .prefault({}),
     retention: z
       .object({
         raw_events_days: z.coerce.number().int().min(1).default(14),
@@ -172,6 +226,15 @@ export const configSchema = z
         // Safety net (pg-boss cron, UTC): Redis counters and every replica's budget state are re-synced
         // from Postgres, and budgets whose period just began are announced clean.
         reconcile_cron: z.string().min(9).default('* * * * *'),
+      })
+      .strict()
+      .prefault({}),
+    security: z
+      .object({
+        // May model endpoints (probed by the health checker) be loopback or private addresses?
+        // Unset: true in development (the mock provider listens on 127.0.0.1), false in production.
+        // Link-local and cloud metadata addresses are refused either way.
+        allow_private_endpoints: flag.optional(),
       })
       .strict()
       .prefault({}),

@@ -76,12 +76,19 @@ function toSpend(row: Record<string, unknown>): SpendTotal {
 /** The map key of a (budget, period) pair. */
 export const spendKey = (budgetId: string, periodKey: string): string => `${budgetId}\u0000${periodKey}`;
 
-// Ids enter the ledger sorted, so two batches sharing ids cannot deadlock on them.
+// Ids enter the ledger sorted, so two batches sharing ids cannot deadlock on them. An id is new per
+// client namespace (key_id): two clients may use the same event_id.
 const CLAIM_EVENTS = `
-INSERT INTO model_router.budget_processed_events (event_id)
-SELECT id FROM unnest($1::text[]) AS id ORDER BY id COLLATE "C"
+INSERT INTO model_router.budget_processed_events (event_id, key_id)
+SELECT i.id, i.key FROM unnest($1::text[], $2::text[]) AS i(id, key) ORDER BY i.id COLLATE "C", i.key COLLATE "C"
 ON CONFLICT DO NOTHING
-RETURNING event_id`;
+RETURNING event_id, key_id`;
+
+/**
+ * A cost event's identity in the ledger: its client namespace and its id. Key ids never hold "/"
+ * (keyIdSchema in @model-router/queue), so the first "/" ends the namespace.
+ */
+export const ledgerIdentity = (e: { key_id: string; event_id: string }): string => `${e.key_id}/${e.event_id}`;
 
 // Rows come sorted by (budget, period) from spendDeltas: concurrent batches lock them in one order.
 // A budget deleted meanwhile is skipped (its spend would only be cascaded away).
@@ -186,11 +193,18 @@ export class BudgetRepository {
 
   // --- the enforcer's batch (one transaction) ------------------------------------------------
 
-  /** Enters `ids` in the ledger; returns those that were not there yet (the fresh events). */
-  async claimEvents(ids: readonly string[]): Promise<Set<string>> {
-    if (ids.length === 0) return new Set();
-    const { rows } = await this.db.query<{ event_id: string }>({ name: 'mr_budget_claim_events', text: CLAIM_EVENTS, values: [ids] });
-    return new Set(rows.map((row) => row.event_id));
+  /**
+   * Enters events in the ledger; returns the `ledgerIdentity` of those that were not there yet
+   * (the fresh events).
+   */
+  async claimEvents(events: readonly { key_id: string; event_id: string }[]): Promise<Set<string>> {
+    if (events.length === 0) return new Set();
+    const { rows } = await this.db.query<{ event_id: string; key_id: string }>({
+      name: 'mr_budget_claim_events',
+      text: CLAIM_EVENTS,
+      values: [events.map((e) => e.event_id), events.map((e) => e.key_id)],
+    });
+    return new Set(rows.map(ledgerIdentity));
   }
 
   /** Adds each delta to its (budget, period) and returns the new totals (for budgets that still exist). */

@@ -11,6 +11,8 @@ import { withTransaction } from './pool.js';
 /** One route.decided event as stored (the shape of RouteDecidedEvent in @model-router/queue). */
 export interface RouteEventRecord {
   event_id: string;
+  /** The client namespace of event_id (see migrations/1764200100000_idempotency-namespaces.sql). */
+  key_id: string;
   occurred_at: string;
   model_id: string;
   provider: string;
@@ -29,6 +31,8 @@ export interface RouteEventRecord {
 /** One metric.recorded event as stored (the shape of MetricRecordedEvent in @model-router/queue). */
 export interface MetricEventRecord {
   event_id: string;
+  /** The client namespace of event_id (see migrations/1764200100000_idempotency-namespaces.sql). */
+  key_id: string;
   occurred_at: string;
   accepted_at: string;
   model_id: string;
@@ -238,13 +242,20 @@ function timestampArray(values: readonly number[]): string {
   return textArray(values.map((ms) => new Date(ms).toISOString()));
 }
 
-/** Keeps the first event of each event_id: a batch may carry the same id twice. */
-function uniqueById<E extends { event_id: string }>(events: readonly E[]): E[] {
+/**
+ * An event's identity in the ledger: its client namespace and its id. Key ids never hold "/"
+ * (see keyIdSchema in @model-router/queue), so the first "/" ends the namespace.
+ */
+const identity = (e: { key_id: string; event_id: string }): string => `${e.key_id}/${e.event_id}`;
+
+/** Keeps the first event of each (key_id, event_id): a batch may carry the same id twice. */
+function uniqueById<E extends { key_id: string; event_id: string }>(events: readonly E[]): E[] {
   const seen = new Set<string>();
   const unique: E[] = [];
   for (const e of events) {
-    if (seen.has(e.event_id)) continue;
-    seen.add(e.event_id);
+    const id = identity(e);
+    if (seen.has(id)) continue;
+    seen.add(id);
     unique.push(e);
   }
   return unique;
@@ -257,47 +268,50 @@ function uniqueById<E extends { event_id: string }>(events: readonly E[]): E[] {
 
 // The ledger insert and the raw insert are one statement: only ids the ledger did not know get a
 // raw row. It answers one row: how many were new and, only when some were not, which ones (the
-// common all-new batch sends no id back). Ids enter the ledger sorted, so two batches sharing ids
-// cannot deadlock on them.
+// common all-new batch sends no id back; ids come back as "key_id/event_id"). Ids enter the ledger
+// sorted, so two batches sharing ids cannot deadlock on them. An id is new per client namespace
+// (key_id): two clients may use the same event_id.
 const INSERT_ROUTE_EVENTS = `
 WITH fresh AS (
-  INSERT INTO model_router.processed_events (kind, event_id)
-  SELECT 'route.decided', id FROM unnest($1::text[]) AS id ORDER BY id COLLATE "C"
+  INSERT INTO model_router.processed_events (kind, event_id, key_id)
+  SELECT 'route.decided', i.id, i.key FROM unnest($1::text[], $13::text[]) AS i(id, key)
+  ORDER BY i.id COLLATE "C", i.key COLLATE "C"
   ON CONFLICT DO NOTHING
-  RETURNING event_id
+  RETURNING event_id, key_id
 ), written AS (
   INSERT INTO model_router.route_events (event_id, occurred_at, model_id, provider, strategy, user_id,
-    ab_test_id, variant_id, prompt_tokens, max_tokens, estimated_cost_nanos, estimated_latency_ms)
+    ab_test_id, variant_id, prompt_tokens, max_tokens, estimated_cost_nanos, estimated_latency_ms, key_id)
   SELECT u.* FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[],
-    $7::text[], $8::text[], $9::bigint[], $10::bigint[], $11::bigint[], $12::float8[])
+    $7::text[], $8::text[], $9::bigint[], $10::bigint[], $11::bigint[], $12::float8[], $13::text[])
     AS u(event_id, occurred_at, model_id, provider, strategy, user_id, ab_test_id, variant_id,
-         prompt_tokens, max_tokens, estimated_cost_nanos, estimated_latency_ms)
-  WHERE u.event_id IN (SELECT event_id FROM fresh)
-  RETURNING event_id
+         prompt_tokens, max_tokens, estimated_cost_nanos, estimated_latency_ms, key_id)
+  WHERE (u.event_id, u.key_id) IN (SELECT event_id, key_id FROM fresh)
+  RETURNING event_id, key_id
 )
 SELECT count(*)::int AS inserted,
-  CASE WHEN count(*) < cardinality($1::text[]) THEN coalesce(array_agg(event_id), '{}') END AS ids
+  CASE WHEN count(*) < cardinality($1::text[]) THEN coalesce(array_agg(key_id || '/' || event_id), '{}') END AS ids
 FROM written`;
 
 const INSERT_METRIC_EVENTS = `
 WITH fresh AS (
-  INSERT INTO model_router.processed_events (kind, event_id)
-  SELECT 'metric.recorded', id FROM unnest($1::text[]) AS id ORDER BY id COLLATE "C"
+  INSERT INTO model_router.processed_events (kind, event_id, key_id)
+  SELECT 'metric.recorded', i.id, i.key FROM unnest($1::text[], $15::text[]) AS i(id, key)
+  ORDER BY i.id COLLATE "C", i.key COLLATE "C"
   ON CONFLICT DO NOTHING
-  RETURNING event_id
+  RETURNING event_id, key_id
 ), written AS (
   INSERT INTO model_router.metric_events (event_id, occurred_at, accepted_at, model_id, provider, success,
-    latency_ms, prompt_tokens, completion_tokens, cost_nanos, user_id, request_id, ab_test_id, variant_id)
+    latency_ms, prompt_tokens, completion_tokens, cost_nanos, user_id, request_id, ab_test_id, variant_id, key_id)
   SELECT u.* FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::text[], $5::text[],
     $6::boolean[], $7::float8[], $8::bigint[], $9::bigint[], $10::bigint[], $11::text[], $12::text[],
-    $13::text[], $14::text[])
+    $13::text[], $14::text[], $15::text[])
     AS u(event_id, occurred_at, accepted_at, model_id, provider, success, latency_ms, prompt_tokens,
-         completion_tokens, cost_nanos, user_id, request_id, ab_test_id, variant_id)
-  WHERE u.event_id IN (SELECT event_id FROM fresh)
-  RETURNING event_id
+         completion_tokens, cost_nanos, user_id, request_id, ab_test_id, variant_id, key_id)
+  WHERE (u.event_id, u.key_id) IN (SELECT event_id, key_id FROM fresh)
+  RETURNING event_id, key_id
 )
 SELECT count(*)::int AS inserted,
-  CASE WHEN count(*) < cardinality($1::text[]) THEN coalesce(array_agg(event_id), '{}') END AS ids
+  CASE WHEN count(*) < cardinality($1::text[]) THEN coalesce(array_agg(key_id || '/' || event_id), '{}') END AS ids
 FROM written`;
 
 /** The SET list that merges an incoming metric aggregate into a stored one (alias r). */
@@ -525,6 +539,7 @@ export class EventRepository {
           numberArray(unique.map((e) => e.max_tokens)),
           numberArray(unique.map((e) => e.estimated_cost_nanos)),
           numberArray(unique.map((e) => e.estimated_latency_ms)),
+          textArray(unique.map((e) => e.key_id)),
         ],
       });
       const freshEvents = keepWritten(unique, rows[0]!);
@@ -557,6 +572,7 @@ export class EventRepository {
           textArray(unique.map((e) => e.request_id)),
           textArray(unique.map((e) => e.ab_test_id)),
           textArray(unique.map((e) => e.variant_id)),
+          textArray(unique.map((e) => e.key_id)),
         ],
       });
       const freshEvents = keepWritten(unique, rows[0]!);
@@ -959,9 +975,9 @@ interface WrittenIds {
 }
 
 /** The events the raw insert wrote, in batch order. */
-function keepWritten<E extends { event_id: string }>(events: readonly E[], written: WrittenIds): E[] {
+function keepWritten<E extends { key_id: string; event_id: string }>(events: readonly E[], written: WrittenIds): E[] {
   if (written.inserted === events.length) return [...events];
   if (written.inserted === 0) return [];
   const fresh = new Set(written.ids);
-  return events.filter((e) => fresh.has(e.event_id));
+  return events.filter((e) => fresh.has(identity(e)));
 }

@@ -26,16 +26,28 @@ export function createPool(url: string, max = 10, applicationName = 'model-route
 /** Runs `fn` in one transaction on one client; rolls back and rethrows on any error. */
 export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
+  // A checked-out client has no listener of the pool's: if its connection drops (Postgres stopped,
+  // backend terminated) it emits 'error', which without a listener kills the process. The query
+  // in flight rejects with the same error, so the transaction fails normally; the listener only
+  // remembers that the connection is gone, so the client is discarded rather than reused.
+  let lost: Error | undefined;
+  const onLost = (error: Error): void => {
+    lost = error;
+  };
+  client.on('error', onLost);
   try {
     await client.query('BEGIN');
     const result = await fn(client);
     await client.query('COMMIT');
     return result;
   } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
+    await client.query('ROLLBACK').catch((rollbackError: Error) => {
+      lost ??= rollbackError;
+    });
     throw error;
   } finally {
-    client.release();
+    client.off('error', onLost);
+    client.release(lost);
   }
 }
 

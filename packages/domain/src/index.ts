@@ -8,3 +8,4 @@ export * from './routing/router.js';
 export * from './health/index.js';
 export * from './abtest/index.js';
 export * from './budget/index.js';
+export * from './endpoint-policy.js';

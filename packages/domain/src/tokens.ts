@@ -1,15 +1,81 @@
-import { countTokens as countO200k } from 'gpt-tokenizer/encoding/o200k_base';
+import { createRequire } from 'node:module';
+import { countBytePairTokens } from './byte-pair-merge.js';
+import { forEachO200kPiece } from './o200k-pre-tokenizer.js';
+import { o200kVocabulary } from './o200k-vocabulary.js';
+import { addToProcessTotals, emptyTokenizerWork, type TokenizerWork } from './tokenizer-work.js';
 
-// A prompt is user text: special-token strings in it (e.g. "<|endoftext|>") are counted as the
-// ordinary text they are. The library's default disallows them and throws.
-const NO_SPECIAL_TOKENS = new Set<string>();
+export { tokenizerWorkTotals, emptyTokenizerWork, type TokenizerWork } from './tokenizer-work.js';
+
+// Ordinary text repeats its words: remember the count of short pre-tokens (bounded; cleared when
+// full) as the library's merge cache does. Long pre-tokens are not kept, so memory stays bounded.
+const pieceCounts = new Map<string, number>();
+const PIECE_CACHE_LIMIT = 50_000;
+const CACHED_PIECE_MAX_LENGTH = 64;
+
+const utf8 = new TextEncoder();
+let buffer = new Uint8Array(1024);
 
 /**
  * Prompt tokens by the o200k_base BPE (the tokenizer of OpenAI's current models). Other vendors'
  * tokenizers differ by a few percent; one well-defined count keeps estimates comparable across
  * models, which is what routing needs.
+ *
+ * Exact — the count equals gpt-tokenizer's `countTokens` (o200k_base) for every input, including
+ * special-token text, which a prompt holds as ordinary characters — and linear-bounded whatever
+ * the input: the pre-tokenizer is a scanner that looks at each character a bounded number of times
+ * (o200k-pre-tokenizer.ts), and each pre-token that is not one vocabulary entry is merged with a
+ * heap in O(B log B) for B bytes instead of the library's O(B²) (byte-pair-merge.ts). The largest
+ * error versus the library's count is 0.
  */
 export function countPromptTokens(prompt: string): number {
-  if (prompt.length === 0) return 0;
-  return countO200k(prompt, { disallowedSpecial: NO_SPECIAL_TOKENS });
+  return countPromptTokensCountingWork(prompt, emptyTokenizerWork());
 }
+
+/** `countPromptTokens`, adding the steps it takes to `work` (for tests and the bench). */
+export function countPromptTokensCountingWork(prompt: string, work: TokenizerWork): number {
+  if (prompt.length === 0) return 0;
+  const vocab = o200kVocabulary();
+  let count = 0;
+  forEachO200kPiece(prompt, work, (start, end) => {
+    const piece = prompt.slice(start, end);
+    // The library's order: the piece as text first, then a lone ASCII character, then merging.
+    if (vocab.textRank.has(piece)) {
+      count++;
+      return;
+    }
+    if (end - start === 1 && piece.charCodeAt(0) < 0x80) {
+      count++;
+      return;
+    }
+    const cacheable = piece.length <= CACHED_PIECE_MAX_LENGTH;
+    const cached = cacheable ? pieceCounts.get(piece) : undefined;
+    if (cached !== undefined) {
+      count += cached;
+      return;
+    }
+    // UTF-8 needs at most 3 bytes per UTF-16 unit (lone surrogates become U+FFFD, 3 bytes).
+    if (buffer.length < piece.length * 3) buffer = new Uint8Array(piece.length * 3);
+    const { written } = utf8.encodeInto(piece, buffer);
+    const tokens = countBytePairTokens(buffer.subarray(0, written), vocab, work);
+    if (cacheable) {
+      if (pieceCounts.size >= PIECE_CACHE_LIMIT) pieceCounts.clear();
+      pieceCounts.set(piece, tokens);
+    }
+    count += tokens;
+  });
+  addToProcessTotals(work);
+  return count;
+}
+
+/**
+ * gpt-tokenizer's own count (quadratic in the length of one pre-token): the reference our count
+ * equals, for tests and the bench only — never call it on a request's text.
+ */
+export function countPromptTokensWithLibrary(prompt: string): number {
+  // Loaded on first call: the library builds its own tables (~100 ms, tens of MB) at import, which
+  // a service that only counts with ours should not pay.
+  libraryCount ??= (createRequire(import.meta.url)('gpt-tokenizer/cjs/encoding/o200k_base') as typeof import('gpt-tokenizer/encoding/o200k_base')).countTokens;
+  return libraryCount(prompt, { disallowedSpecial: new Set() });
+}
+
+let libraryCount: typeof import('gpt-tokenizer/encoding/o200k_base').countTokens | undefined;

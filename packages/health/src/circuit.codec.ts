@@ -12,10 +12,11 @@ import {
   INITIAL_CIRCUIT,
   type WindowBucket,
 } from '@model-router/domain';
+import { redisKeys } from '@model-router/redis';
 import { z } from 'zod';
 
-export const circuitKey = (prefix: string, modelId: string): string => `${prefix}:circuit:${modelId}`;
-export const runtimeChannel = (prefix: string): string => `${prefix}:runtime-changed`;
+export const circuitKey = (prefix: string, modelId: string): string => redisKeys(prefix).circuit(modelId);
+export const runtimeChannel = (prefix: string): string => redisKeys(prefix).runtimeChannel;
 
 /** The fields of the hash that hold the state and the announcement (not `updated_at`). */
 export type EncodedCircuit = Record<

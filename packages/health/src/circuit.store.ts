@@ -10,7 +10,7 @@ import {
   normalizeOutcomes,
   type OutcomeSummary,
 } from '@model-router/domain';
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from '@model-router/redis';
 import { circuitKey, decodeCircuit, encodeCircuit, runtimeChannel, sameEncoding } from './circuit.codec.js';
 import { loadRuntime, type ModelCircuitRuntime, resolvePolicies, type RuntimeChange } from './runtime.js';
 

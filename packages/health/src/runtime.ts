@@ -12,7 +12,7 @@ import {
   HEALTH_STATES,
   type HealthPolicy,
 } from '@model-router/domain';
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from '@model-router/redis';
 import { subscribeJson } from '@model-router/redis';
 import { z } from 'zod';
 import { circuitKey, decodeCircuit, runtimeChannel } from './circuit.codec.js';
@@ -54,14 +54,12 @@ export async function loadRuntime(
   const result = new Map<string, ModelCircuitRuntime>();
   if (modelIds.length === 0) return result;
   const { policy, health } = resolvePolicies(options);
-  const pipeline = redis.pipeline();
-  for (const id of modelIds) pipeline.hgetall(circuitKey(prefix, id));
-  const replies = (await pipeline.exec()) ?? [];
+  // Sent together, not as a pipeline: ioredis writes them back to back (one round trip on a single
+  // Redis), and on a cluster each goes to its own key's master, which a pipeline would refuse.
+  const replies = await Promise.all(modelIds.map((id) => redis.hgetall(circuitKey(prefix, id))));
   const now = options.now ?? Date.now();
   modelIds.forEach((id, i) => {
-    const [error, raw] = replies[i] ?? [new Error('no reply'), null];
-    if (error) throw error;
-    const { state } = decodeCircuit(raw as Record<string, string>);
+    const { state } = decodeCircuit(replies[i]!);
     result.set(id, { model_id: id, ...describeCircuit(state, now, policy, health) });
   });
   return result;

@@ -82,3 +82,45 @@ export function requireApiKeyOfRole<R extends string>(
     next();
   };
 }
+
+/** A client's key and its id: the namespace of the ids the client chooses (event_id, X-Request-Id). */
+export interface ClientKey {
+  id: string;
+  key: string;
+}
+
+/** The client namespace when the API has no client keys (every caller is the same client). */
+export const DEFAULT_CLIENT_KEY_ID = 'default';
+
+/** The id of the client key a request presented (set by `requireClientKey`), or "default". */
+export function clientKeyIdOf(locals: Record<string, unknown>): string {
+  return typeof locals.clientKeyId === 'string' ? locals.clientKeyId : DEFAULT_CLIENT_KEY_ID;
+}
+
+/**
+ * Accepts a request that presents one of the client keys and sets `res.locals.clientKeyId` to the
+ * id of that key, so the events it sends carry it as `key_id`. Every key is compared (in constant
+ * time), so the time taken does not tell which one was close. No key → 401; a wrong key → 403.
+ * Per-tenant keys stored in Postgres can feed the same list of `{ id, key }` later.
+ */
+export function requireClientKey(clients: readonly ClientKey[], realm = 'client'): RequestHandler {
+  const expected = clients.map((c) => ({ id: c.id, digest: digest(c.key) }));
+  return (req, res, next) => {
+    const key = presentedKey(req.headers.authorization);
+    if (key === null) {
+      next(new ApiError('UNAUTHORIZED', `${realm} API key required: send "Authorization: Bearer <key>"`));
+      return;
+    }
+    const given = digest(key);
+    let id: string | null = null;
+    for (const candidate of expected) {
+      if (timingSafeEqual(candidate.digest, given) && id === null) id = candidate.id;
+    }
+    if (id === null) {
+      next(new ApiError('FORBIDDEN', `the API key is not valid for ${realm} endpoints`));
+      return;
+    }
+    res.locals.clientKeyId = id;
+    next();
+  };
+}

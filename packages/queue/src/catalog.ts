@@ -106,6 +106,8 @@ export const JOB_CATALOG = {
 
 export type EventName = keyof typeof JOB_CATALOG;
 export type EventOf<N extends EventName> = z.infer<(typeof JOB_CATALOG)[N]['event']>;
+/** An event as a producer may publish it: fields with a default (key_id) may be left out. */
+export type EventInputOf<N extends EventName> = z.input<(typeof JOB_CATALOG)[N]['event']>;
 export const EVENT_NAMES = Object.keys(JOB_CATALOG) as EventName[];
 export const QUEUE_NAMES = [...new Set(EVENT_NAMES.map((name) => JOB_CATALOG[name].queue))];
 

@@ -5,14 +5,120 @@ import { z } from 'zod';
  * of one name (see catalog.ts), so a thousand metrics cost one Redis write, not a thousand.
  */
 
-// NUL cannot be stored in Postgres text: refuse it at the edge instead of failing a whole batch.
-const id = z.string().min(1).max(256).regex(/^[^\u0000]*$/, 'must not contain NUL characters');
-const isoTime = z.iso.datetime({ offset: true });
+// ---------------------------------------------------------------------------------------------
+// What Postgres and the budget arithmetic can store. The API's edge schemas build on these same
+// rules (and add a window around now), so an event the edge accepts is one a consumer can write:
+// a value Postgres refuses would otherwise fail the whole batch it travels in.
+
+/** Longest id in UTF-16 code units (what a client counts as characters). */
+export const MAX_ID_LENGTH = 256;
+/**
+ * Longest id in UTF-8 bytes. Three ids share one index key (A/B test, variant, user); Postgres
+ * cannot index a key above ~2.7 kB (a third of a page), which 3 × 256 four-byte characters pass.
+ */
+export const MAX_ID_BYTES = 512;
+/** Most tokens one reported call may have (per field). */
+export const MAX_TOKENS = 100_000_000;
+/** Longest latency one event may report: an hour. */
+export const MAX_LATENCY_MS = 3_600_000;
+/**
+ * Largest cost of one event in nano-dollars ($1,000). A batch carries at most 1,000 events, so
+ * one batch's sum stays below 10^15 < 2^53 (exact in a JS number), and a bigint sum (budget spend,
+ * rollups) needs more than 9 million such events in one row to overflow.
+ */
+export const MAX_COST_NANOS = 1_000_000_000_000;
+/** Event times Postgres and the period arithmetic handle: from 2000 to 9000 (UTC). */
+export const EARLIEST_EVENT_MS = Date.UTC(2000, 0, 1);
+export const LATEST_EVENT_MS = Date.UTC(9000, 0, 1);
+/** Largest UTC offset of a timestamp; Postgres refuses some larger ones. */
+const MAX_OFFSET_MINUTES = 14 * 60;
+
+/** Why `text` cannot be stored as Postgres text (or jsonb), or null when it can. */
+export function unstorableTextReason(text: string): string | null {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    // NUL: Postgres text and jsonb refuse it.
+    if (c === 0) return 'must not contain NUL characters';
+    // A lone UTF-16 surrogate has no UTF-8 form: it would be stored as U+FFFD, a different id.
+    if (c >= 0xd800 && c <= 0xdbff) {
+      const next = text.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        i++;
+        continue;
+      }
+      return 'must not contain unpaired UTF-16 surrogates';
+    }
+    if (c >= 0xdc00 && c <= 0xdfff) return 'must not contain unpaired UTF-16 surrogates';
+  }
+  return null;
+}
+
+// Plain ASCII without NUL: the common id, storable and at most one byte per character.
+const PLAIN_ASCII = /^[\u0001-\u007f]*$/;
+
+/** Why an id (already 1–256 characters) cannot be stored, or null when it can. */
+export function unstorableIdReason(id: string): string | null {
+  if (PLAIN_ASCII.test(id)) return null;
+  const reason = unstorableTextReason(id);
+  if (reason) return reason;
+  return id.length * 3 <= MAX_ID_BYTES || Buffer.byteLength(id, 'utf8') <= MAX_ID_BYTES ? null : `must be at most ${MAX_ID_BYTES} bytes in UTF-8`;
+}
+
+/**
+ * A client- or catalog-given id: 1–256 characters, at most 512 bytes in UTF-8, storable. One
+ * refinement with an ASCII fast path: ids are checked on every event at both ends of the queue.
+ */
+export const storableId = z
+  .string()
+  .min(1)
+  .max(MAX_ID_LENGTH)
+  .superRefine((value, ctx) => {
+    const reason = unstorableIdReason(value);
+    if (reason) ctx.addIssue({ code: 'custom', message: reason });
+  });
+
+const OFFSET = /(?:Z|([+-])(\d{2}):?(\d{2})?)$/i;
+
+/** Why an ISO 8601 timestamp (already well-formed) cannot be stored, or null when it can. */
+export function unstorableTimeReason(iso: string): string | null {
+  // Fast path for the UTC form every producer here writes (toISOString): the year decides.
+  if (iso.charCodeAt(iso.length - 1) === 90 /* Z */ && iso.charCodeAt(4) === 45 /* - */) {
+    const year = iso.slice(0, 4);
+    return year >= '2000' && year < '9000' ? null : 'must be between the years 2000 and 9000';
+  }
+  const offset = OFFSET.exec(iso);
+  if (offset?.[1] !== undefined && Number(offset[2]) * 60 + Number(offset[3] ?? 0) > MAX_OFFSET_MINUTES) {
+    return 'the UTC offset must be at most ±14:00';
+  }
+  const ms = Date.parse(iso);
+  if (!Number.isFinite(ms) || ms < EARLIEST_EVENT_MS || ms >= LATEST_EVENT_MS) return 'must be between the years 2000 and 9000';
+  return null;
+}
+
+/** An ISO 8601 time with offset that Postgres and the period arithmetic can store. */
+export const storableTimestamp = z.iso.datetime({ offset: true }).superRefine((value, ctx) => {
+  const reason = unstorableTimeReason(value);
+  if (reason) ctx.addIssue({ code: 'custom', message: reason });
+});
+
+const id = storableId;
+const isoTime = storableTimestamp;
 const nonNegativeInt = z.number().int().nonnegative();
+const tokenCount = nonNegativeInt.max(MAX_TOKENS);
+const costNanos = nonNegativeInt.max(MAX_COST_NANOS);
+/**
+ * The client namespace of the event's client-chosen ids (event_id, a route's X-Request-Id): the id
+ * of the client key that sent it, or "default" when the API has no client keys. Ids deduplicate
+ * only within one namespace. Events of producers older than it are in "default".
+ */
+export const DEFAULT_KEY_ID = 'default';
+export const keyIdSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/, 'letters, digits, ".", "_", ":" or "-", at most 64 characters');
+const keyId = keyIdSchema.default(DEFAULT_KEY_ID);
 
 /** One answered POST /api/v1/route. `event_id` is the route's request id. */
 export const routeDecidedEvent = z.strictObject({
   event_id: id,
+  key_id: keyId,
   occurred_at: isoTime,
   model_id: id,
   provider: id,
@@ -22,11 +128,11 @@ export const routeDecidedEvent = z.strictObject({
   variant_id: id.nullable(),
   /** Bandit (thompson_sampling) tests: the probability the user's variant had when they were put in it. */
   assignment_probability: z.number().gt(0).lte(1).nullable().optional(),
-  prompt_tokens: nonNegativeInt,
-  max_tokens: nonNegativeInt,
+  prompt_tokens: tokenCount,
+  max_tokens: tokenCount,
   /** Estimated cost in nano-dollars (USD × 1e9), an exact integer. */
   estimated_cost_nanos: nonNegativeInt,
-  estimated_latency_ms: z.number().nonnegative(),
+  estimated_latency_ms: z.number().nonnegative().finite(),
 });
 export type RouteDecidedEvent = z.infer<typeof routeDecidedEvent>;
 
@@ -34,17 +140,18 @@ export type RouteDecidedEvent = z.infer<typeof routeDecidedEvent>;
 export const metricRecordedEvent = z.strictObject({
   /** The client's event_id, or one the API made; the same id is counted once. */
   event_id: id,
+  key_id: keyId,
   occurred_at: isoTime,
   /** When the API accepted it: the start of the ingestion lag. */
   accepted_at: isoTime,
   model_id: id,
   provider: id,
   success: z.boolean(),
-  latency_ms: z.number().nonnegative().finite(),
-  prompt_tokens: nonNegativeInt,
-  completion_tokens: nonNegativeInt,
+  latency_ms: z.number().nonnegative().max(MAX_LATENCY_MS),
+  prompt_tokens: tokenCount,
+  completion_tokens: tokenCount,
   /** Cost in nano-dollars (USD × 1e9): exact integer sums. */
-  cost_nanos: nonNegativeInt,
+  cost_nanos: costNanos,
   user_id: id.nullable(),
   request_id: id.nullable(),
   ab_test_id: id.nullable(),
@@ -93,13 +200,14 @@ export type ModelOutcomesEvent = z.infer<typeof modelOutcomesEvent>;
  */
 export const costRecordedEvent = z.strictObject({
   event_id: id,
+  key_id: keyId,
   /** When the call happened: it decides the budget period the cost counts in. */
   occurred_at: isoTime,
   model_id: id,
   provider: id,
   user_id: id.nullable(),
   /** Cost in nano-dollars (USD × 1e9). */
-  cost_nanos: nonNegativeInt,
+  cost_nanos: costNanos,
 });
 export type CostRecordedEvent = z.infer<typeof costRecordedEvent>;
 

@@ -14,3 +14,5 @@ export {
 } from './worker.js';
 export { JOB_STATES, JobMetrics, type JobOutcome, registerQueueDepthGauge } from './queue-metrics.js';
 export { traceparentSchema } from './tracing.js';
+export { type DeadLetter, deadLetterCounter, type DeadLetterSink, type RefusedEvent } from './dead-letters.js';
+export { commitSplittingRefused, type SplitOutcome } from './batch-splitter.js';

@@ -1,6 +1,6 @@
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
-import { type EventName, type EventOf, JOB_CATALOG, queuePrefix, QUEUE_NAMES } from './catalog.js';
+import type { Cluster, Redis } from 'ioredis';
+import { type EventInputOf, type EventName, JOB_CATALOG, queuePrefix, QUEUE_NAMES } from './catalog.js';
 import { endProducerSpan, producerSpanWanted, startProducerSpan } from './tracing.js';
 
 interface Waiter {
@@ -55,7 +55,7 @@ export class EventPublisher {
   private closed = false;
 
   constructor(
-    private readonly connection: Redis,
+    private readonly connection: Redis | Cluster,
     private readonly options: PublisherOptions,
   ) {
     this.maxInFlight = options.maxInFlight ?? 4;
@@ -66,12 +66,12 @@ export class EventPublisher {
   }
 
   /** Validates and enqueues one event; resolves when it is stored in Redis. */
-  publish<N extends EventName>(name: N, event: EventOf<N>, options: PublishOptions = {}): Promise<void> {
+  publish<N extends EventName>(name: N, event: EventInputOf<N>, options: PublishOptions = {}): Promise<void> {
     return this.publishMany(name, [event], options);
   }
 
   /** Validates and enqueues events of one name; resolves when every one is stored in Redis. */
-  publishMany<N extends EventName>(name: N, events: readonly EventOf<N>[], options: PublishOptions = {}): Promise<void> {
+  publishMany<N extends EventName>(name: N, events: readonly EventInputOf<N>[], options: PublishOptions = {}): Promise<void> {
     if (this.closed) return Promise.reject(new Error('publisher is closed'));
     if (events.length === 0) return Promise.resolve();
     if (!options.trusted) {
@@ -101,7 +101,7 @@ export class EventPublisher {
    * sent), without a promise per event; `onLost` is called for it if its batch cannot be stored.
    * The event must be valid by construction: there is no producer-side schema check (`trusted`).
    */
-  publishDetached<N extends EventName>(name: N, event: EventOf<N>, onLost: (error: Error) => void): void {
+  publishDetached<N extends EventName>(name: N, event: EventInputOf<N>, onLost: (error: Error) => void): void {
     if (this.closed) {
       onLost(new Error('publisher is closed'));
       return;

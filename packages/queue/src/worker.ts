@@ -2,7 +2,7 @@ import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 
 /** Thrown by a handler for a batch that can never succeed (bad data): the job fails at once, without retries. */
 export { UnrecoverableError as PermanentEventError };
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import { z } from 'zod';
 import {
@@ -13,6 +13,7 @@ import {
   JOB_CATALOG,
   queuePrefix,
 } from './catalog.js';
+import { type DeadLetterSink, deadLetterCounter, type RefusedEvent } from './dead-letters.js';
 import { type JobOutcome, JobMetrics, registerQueueDepthGauge } from './queue-metrics.js';
 import { traceparentSchema, withConsumerSpan } from './tracing.js';
 
@@ -20,6 +21,11 @@ export interface JobContext {
   jobId: string;
   /** 0 on the first delivery; more on a retry or after a stalled (killed) worker's job came back. */
   attemptsMade: number;
+  /**
+   * Sets events of this job aside for good (the service's dead-letter sink), so that the rest of
+   * the batch can commit. Without a sink the whole job fails at once, as a permanent error.
+   */
+  deadLetter(refused: readonly RefusedEvent[]): Promise<void>;
 }
 
 export interface EventHandler<N extends EventName = EventName> {
@@ -45,6 +51,12 @@ export interface WorkerRunnerOptions {
    * the depth of the consumed queues (`model_router_queue_jobs`).
    */
   registry?: Registry;
+  /**
+   * Where events that can never be used go (a Postgres table): an event that fails the catalog's
+   * schema, or one a handler reports as refused, is stored there and the rest of its job goes on.
+   * Without it, such an event fails its whole job (permanent error: no retries).
+   */
+  deadLetters?: DeadLetterSink;
 }
 
 export class HandlerRegistrationError extends Error {}
@@ -66,20 +78,28 @@ export function checkHandlers(service: ConsumerService, handlers: readonly Event
   if (problems.length) throw new HandlerRegistrationError(`${service}: ${problems.join('; ')}`);
 }
 
-const payloadSchemas = new Map<EventName, z.ZodType>();
-function payloadSchema(name: EventName): z.ZodType {
-  let schema = payloadSchemas.get(name);
+// The job's envelope is checked as a whole; its events one by one, so one bad event is set aside
+// instead of failing the others (see `process` below).
+const envelopeSchemas = new Map<EventName, z.ZodType>();
+function envelopeSchema(name: EventName): z.ZodType {
+  let schema = envelopeSchemas.get(name);
   if (!schema) {
     const def = JOB_CATALOG[name];
     schema = z.strictObject({
-      events: z.array(def.event).min(1).max(def.maxBatch),
+      events: z.array(z.unknown()).min(1).max(def.maxBatch),
       // Trace context of the publishes whose events are in the job (see tracing.ts).
       trace: z.array(traceparentSchema).min(1).max(def.maxBatch).optional(),
     });
-    payloadSchemas.set(name, schema);
+    envelopeSchemas.set(name, schema);
   }
   return schema;
 }
+
+const describeIssues = (issues: readonly z.core.$ZodIssue[], prefix: string): string =>
+  issues
+    .slice(0, 5)
+    .map((i) => `${[prefix, ...i.path.map(String)].filter(Boolean).join('.') || '(root)'}: ${i.message}`)
+    .join('; ');
 
 export interface RunningWorkers {
   workers: Worker[];
@@ -95,27 +115,63 @@ export interface RunningWorkers {
 export function startWorkers(
   service: ConsumerService,
   handlers: readonly EventHandler[],
-  connection: Redis,
+  connection: Redis | Cluster,
   options: WorkerRunnerOptions,
 ): RunningWorkers {
   checkHandlers(service, handlers);
   const byName = new Map<string, EventHandler>(handlers.map((h) => [h.name, h]));
   const queueNames = [...new Set(handlers.map((h) => JOB_CATALOG[h.name].queue))];
   const prefix = queuePrefix(options.keyPrefix);
+  const deadLetters = options.registry ? deadLetterCounter(options.registry) : null;
 
   const process = async (job: Job): Promise<void> => {
     const h = byName.get(job.name);
     if (!h) throw new UnrecoverableError(`no handler for event "${job.name}" in ${service}`);
-    const parsed = payloadSchema(h.name).safeParse(job.data);
-    if (!parsed.success) {
-      const issues = parsed.error.issues
-        .slice(0, 5)
-        .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
-        .join('; ');
-      throw new UnrecoverableError(`invalid payload for "${job.name}": ${issues}`);
+    const envelope = envelopeSchema(h.name).safeParse(job.data);
+    if (!envelope.success) {
+      throw new UnrecoverableError(`invalid payload for "${job.name}": ${describeIssues(envelope.error.issues, '')}`);
     }
-    const { events, trace } = parsed.data as { events: EventOf<EventName>[]; trace?: string[] };
-    const context = { jobId: job.id ?? '', attemptsMade: job.attemptsMade };
+    const { events: raw, trace } = envelope.data as { events: unknown[]; trace?: string[] };
+    const schema = JOB_CATALOG[h.name].event;
+    const events: EventOf<EventName>[] = [];
+    // A refused event is stored as it was in the job (not as parsed): its fingerprint is the same
+    // whichever way it was refused.
+    const asInJob = new Map<unknown, unknown>();
+    const invalid: RefusedEvent[] = [];
+    const invalidIssues: string[] = [];
+    raw.forEach((event, index) => {
+      const parsed = schema.safeParse(event);
+      if (parsed.success) {
+        events.push(parsed.data as EventOf<EventName>);
+        asInJob.set(parsed.data, event);
+      } else {
+        invalid.push({ event, error: `schema: ${describeIssues(parsed.error.issues, '')}` });
+        invalidIssues.push(describeIssues(parsed.error.issues, `events.${index}`));
+      }
+    });
+    const deadLetter = async (refused: readonly RefusedEvent[]): Promise<void> => {
+      if (refused.length === 0) return;
+      if (!options.deadLetters) {
+        throw new UnrecoverableError(`"${job.name}": ${refused.length} event(s) refused: ${refused.slice(0, 3).map((r) => r.error).join('; ')}`);
+      }
+      const stored = await options.deadLetters(
+        refused.map((r) => ({
+          consumer: service,
+          queue: job.queueName,
+          event_name: h.name,
+          job_id: job.id ?? '',
+          event: asInJob.get(r.event) ?? r.event,
+          error: r.error,
+        })),
+      );
+      if (stored > 0 && deadLetters) deadLetters.inc({ consumer: service, event: h.name }, stored);
+    };
+    if (invalid.length > 0) {
+      if (!options.deadLetters) throw new UnrecoverableError(`invalid payload for "${job.name}": ${invalidIssues.slice(0, 5).join('; ')}`);
+      await deadLetter(invalid);
+      if (events.length === 0) return;
+    }
+    const context: JobContext = { jobId: job.id ?? '', attemptsMade: job.attemptsMade, deadLetter };
     await withConsumerSpan(
       {
         queue: job.queueName,

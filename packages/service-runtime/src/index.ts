@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net';
-import { type Config, ConfigError, loadConfig } from '@model-router/config';
+import { assertStartableConfig, type Config, ConfigError, isProductionMode, loadConfig, workerOpsHost } from '@model-router/config';
 import { createPool, type Pool } from '@model-router/database';
 import {
   closeServer,
@@ -13,7 +13,7 @@ import {
   requestId,
 } from '@model-router/http';
 import { createLogger, type Logger } from '@model-router/logger';
-import { createRedis, type Redis } from '@model-router/redis';
+import { checkRedisDurability, createRedis, type RedisClient as Redis } from '@model-router/redis';
 import express from 'express';
 import type { Registry } from 'prom-client';
 
@@ -36,6 +36,8 @@ export interface RunningService {
   name: string;
   /** The ops server: /healthz, /readyz, /metrics. */
   url: string;
+  /** Where the ops server is bound (127.0.0.1 in production mode unless workers.ops_host says otherwise). */
+  opsAddress: AddressInfo;
   context: ServiceContext;
   stop(): Promise<void>;
 }
@@ -50,19 +52,27 @@ export interface ServiceOptions {
 }
 
 /**
- * Starts a worker service: clients, the service's own setup, then the ops server. `stop` reverses
- * it: the service stops taking work (with the shutdown deadline), then the ops server, then pools.
+ * Starts a worker service: the start checks (production mode's refusals, then whether Redis keeps
+ * queued events across a restart), clients, the service's own setup, then the ops server. `stop`
+ * reverses it: the service stops taking work (with the shutdown deadline), then the ops server,
+ * then pools.
  */
 export async function startService(options: ServiceOptions): Promise<RunningService> {
   const { name, config } = options;
+  assertStartableConfig(config);
   const logger = options.logger ?? createLogger(name, config.log.level);
   const pool = createPool(config.database.url, config.database.pool_size, `model-router-${name}`);
-  const redis = createRedis(config.redis.url, { connectionName: name });
+  const redis = createRedis(config.redis, { connectionName: name });
   const registry = createMetricsRegistry(name);
   const context: ServiceContext = { name, config, logger, pool, redis, registry };
 
   let started: StartedService | null = null;
   try {
+    await checkRedisDurability(redis, {
+      production: isProductionMode(config),
+      allowVolatile: config.redis.allow_volatile,
+      log: logger,
+    });
     started = await options.setup(context);
     const app = express();
     app.disable('x-powered-by');
@@ -80,17 +90,20 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     );
     app.use(notFoundHandler);
     app.use(errorHandler(logger));
-    const server = app.listen(options.opsPort, config.server.host);
+    const opsHost = workerOpsHost(config);
+    const server = app.listen(options.opsPort, opsHost);
     await new Promise<void>((resolve, reject) => {
       server.once('listening', resolve);
       server.once('error', reject);
     });
-    const { port } = server.address() as AddressInfo;
-    const host = config.server.host === '0.0.0.0' ? '127.0.0.1' : config.server.host;
+    const opsAddress = server.address() as AddressInfo;
+    const { port } = opsAddress;
+    const host = opsHost === '0.0.0.0' || opsHost === '::' ? '127.0.0.1' : opsHost.includes(':') ? `[${opsHost}]` : opsHost;
     const service = started;
     return {
       name,
       url: `http://${host}:${port}`,
+      opsAddress,
       context,
       async stop() {
         await service.stop(config.server.shutdown_timeout);
@@ -108,7 +121,8 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
 }
 
 /**
- * The `main` of a worker service: loads config (exit 78 with the bad key named), starts, logs the
+ * The `main` of a worker service: loads config (exit 78 with the bad key named, or with every
+ * setting production mode refuses), starts, logs the
  * ops URL, and stops gracefully on SIGTERM/SIGINT.
  */
 export async function runServiceMain(
@@ -121,6 +135,7 @@ export async function runServiceMain(
   let config: Config;
   try {
     config = loadConfig();
+    assertStartableConfig(config);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     console.error(error.message);

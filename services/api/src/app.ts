@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import type { Config } from '@model-router/config';
-import { AbTestRepository, BudgetRepository, EventRepository, ModelRepository, type Pool, UsageRepository } from '@model-router/database';
+import { allowPrivateEndpoints, type Config } from '@model-router/config';
+import { AbTestRepository, BudgetRepository, DeadLetterRepository, EventRepository, ModelRepository, type Pool, UsageRepository } from '@model-router/database';
 import { type RoutingOptions, seededRandom } from '@model-router/domain';
 import {
   accessLog,
@@ -10,17 +10,20 @@ import {
   notFoundHandler,
   opsRouter,
   requestId,
+  type ClientKey,
   requireApiKey,
   requireApiKeyOfRole,
+  requireClientKey,
 } from '@model-router/http';
 import type { CircuitStore } from '@model-router/health';
 import type { Logger } from '@model-router/logger';
 import { type EventPublisher, registerQueueDepthGauge } from '@model-router/queue';
-import type { Redis } from '@model-router/redis';
+import type { RedisClient as Redis } from '@model-router/redis';
 import { traceHttpRequests, tracingEnabled } from '@model-router/telemetry';
 import express, { type Express, type RequestHandler } from 'express';
 import type { Registry } from 'prom-client';
 import { budgetOverview } from './admin/budget-overview.js';
+import { deadLetterOverview } from './admin/dead-letter-overview.js';
 import { operatorPage } from './admin/operator-page.js';
 import { QUEUE_DASHBOARD_PATH, queueDashboardByRole } from './admin/queue-dashboard.js';
 import { BanditAllocations } from './abtests/bandit-allocations.js';
@@ -69,6 +72,18 @@ export function routingOptions(config: Config): RoutingOptions {
   };
 }
 
+/** The client namespace of requests made with the admin key on client endpoints. */
+export const ADMIN_CLIENT_KEY_ID = 'admin';
+
+/**
+ * Every client key with its id (the namespace of the ids the client chooses): `auth.client_api_key`
+ * is the client "default", `auth.client_api_keys` lists the others.
+ */
+export function clientKeysOf(config: Config): ClientKey[] {
+  const single = config.auth.client_api_key ? [{ id: 'default', key: config.auth.client_api_key }] : [];
+  return [...single, ...config.auth.client_api_keys];
+}
+
 /**
  * Write requests must say they send JSON: express.json() parses only bodies declared as JSON, so a
  * body that is present but was left unparsed was declared as something else. Checked after the
@@ -94,8 +109,10 @@ export function createApp(deps: AppDeps): App {
 
   const adminKeys = [config.auth.admin_api_key];
   const requireAdmin = requireApiKey(adminKeys, 'admin');
-  const clientKeys = config.auth.client_api_key ? [config.auth.client_api_key, ...adminKeys] : null;
-  const requireClient: RequestHandler = clientKeys ? requireApiKey(clientKeys, 'client') : (_req, _res, next) => next();
+  const clients = clientKeysOf(config);
+  // The admin key works on client endpoints too, in a namespace of its own.
+  const clientKeys = clients.length > 0 ? [...clients, { id: ADMIN_CLIENT_KEY_ID, key: config.auth.admin_api_key }] : null;
+  const requireClient: RequestHandler = clientKeys ? requireClientKey(clientKeys) : (_req, _res, next) => next();
 
   let lastLossLog = 0;
   const onEventLost = (error: unknown): void => {
@@ -151,7 +168,8 @@ export function createApp(deps: AppDeps): App {
   app.use(common);
 
   const api = express.Router();
-  api.use(metricsRoutes({ snapshots, publisher, outcomes: deps.outcomes, requireClient }));
+  const window = { maxAgeMs: config.ingestion.max_event_age, maxSkewMs: config.ingestion.max_clock_skew };
+  api.use(metricsRoutes({ snapshots, publisher, outcomes: deps.outcomes, requireClient, window, clock: deps.clock }));
   api.use(
     abTestRoutes({
       abtests: new AbTestRepository(pool),
@@ -166,9 +184,21 @@ export function createApp(deps: AppDeps): App {
       requireAdmin,
       requireReader: requireClient,
       requireClient,
+      window,
+      clock: deps.clock,
     }),
   );
-  api.use(modelRoutes({ models, snapshots, changes: deps.changes, circuits: deps.circuits, requireAdmin, requireReader: requireClient }));
+  api.use(
+    modelRoutes({
+      models,
+      snapshots,
+      changes: deps.changes,
+      circuits: deps.circuits,
+      requireAdmin,
+      requireReader: requireClient,
+      endpointPolicy: { allowPrivateEndpoints: allowPrivateEndpoints(config) },
+    }),
+  );
   api.use(costRoutes({ snapshots, requireClient }));
   api.use(
     budgetRoutes({ budgets: new BudgetRepository(pool), snapshots, changes: deps.changes, clock: deps.clock, requireAdmin, requireReader: requireClient }),
@@ -200,6 +230,7 @@ export function createApp(deps: AppDeps): App {
         queues: publisher.allQueues,
         alpha: config.abtest.alpha,
         budgets: budgetOverview(new BudgetRepository(pool), deps.clock),
+        deadLetters: deadLetterOverview(new DeadLetterRepository(pool)),
       },
       requireViewer,
     ),

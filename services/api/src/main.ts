@@ -5,7 +5,7 @@
 import { initTelemetry } from '@model-router/telemetry';
 
 const telemetry = await initTelemetry('api');
-const { ConfigError, loadConfig } = await import('@model-router/config');
+const { assertStartableConfig, ConfigError, loadConfig } = await import('@model-router/config');
 const { onShutdownSignal } = await import('@model-router/http');
 const { createLogger } = await import('@model-router/logger');
 const { startApi } = await import('./server.js');
@@ -13,6 +13,7 @@ const { startApi } = await import('./server.js');
 let config: ReturnType<typeof loadConfig>;
 try {
   config = loadConfig();
+  assertStartableConfig(config);
 } catch (error) {
   if (!(error instanceof ConfigError)) throw error;
   console.error(error.message);

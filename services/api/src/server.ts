@@ -1,11 +1,11 @@
 import type { AddressInfo } from 'node:net';
-import type { Config } from '@model-router/config';
+import { assertStartableConfig, type Config, isProductionMode } from '@model-router/config';
 import { AbTestRepository, BudgetRepository, createPool, EventRepository, ModelRepository, startBoss } from '@model-router/database';
 import { closeServer, createMetricsRegistry } from '@model-router/http';
 import type { Logger } from '@model-router/logger';
 import { EventPublisher } from '@model-router/queue';
 import { subscribeBudgetSpend } from '@model-router/budgets';
-import { createRedis, type Redis, subscribeConfigChanges } from '@model-router/redis';
+import { checkRedisDurability, createRedis, type RedisClient as Redis, subscribeConfigChanges } from '@model-router/redis';
 import type { Express } from 'express';
 import type { PgBoss } from 'pg-boss';
 import { createApp } from './app.js';
@@ -37,12 +37,14 @@ export interface StartApiOptions {
 
 export async function startApi(config: Config, logger: Logger, options: StartApiOptions = {}): Promise<RunningApi> {
   const clock = options.clock ?? Date.now;
+  // Production mode's refusals come before anything is connected or listening.
+  assertStartableConfig(config);
   const pool = createPool(config.database.url, config.database.pool_size, 'model-router-api', (error) =>
     logger.warn('idle Postgres connection lost', { err: error.message }),
   );
   // Fail fast: a request that needs Redis answers 503 at once rather than hanging while it is away.
-  const redis = createRedis(config.redis.url, { connectionName: 'api', failFast: true });
-  const subscriber = createRedis(config.redis.url, { connectionName: 'api-subscriber' });
+  const redis = createRedis(config.redis, { connectionName: 'api', failFast: true });
+  const subscriber = createRedis(config.redis, { connectionName: 'api-subscriber' });
   let boss: PgBoss | null = null;
   let publisher: EventPublisher | null = null;
   let outcomes: OutcomeReporter | null = null;
@@ -59,6 +61,9 @@ export async function startApi(config: Config, logger: Logger, options: StartApi
     await pool.end();
   };
   try {
+    // A 202 promises the events are in Redis: say at start whether Redis keeps them across a restart.
+    // Asked on the subscriber (before it subscribes): it waits for Redis, the fail-fast client does not.
+    await checkRedisDurability(subscriber, { production: isProductionMode(config), allowVolatile: config.redis.allow_volatile, log: logger });
     await prepareDatabase(config, pool, logger);
     boss = await startBoss(config.database.url, { onError: (error) => logger.warn('pg-boss error', { err: error }) });
     snapshots = new SnapshotStore(new ModelRepository(pool), new AbTestRepository(pool), logger);

@@ -15,11 +15,17 @@ import { createModelSchema } from '../src/models/model.schema.js';
 
 const idArb = fc.oneof(
   fc.string({ minLength: 1, maxLength: 256 }),
-  fc.constantFrom('x', 'user-1', 'é'.repeat(256), ' ', '\u{1F600}'),
+  // Any UTF-16 code units, lone surrogates and NUL included: the schema must refuse what Postgres cannot store.
+  fc.string({ minLength: 1, maxLength: 256, unit: 'binary' }),
+  fc.constantFrom('x', 'user-1', 'é'.repeat(256), '€'.repeat(171), ' ', '\u{1F600}', 'a\u0000b', '\ud800'),
 );
 const tokensArb = fc.oneof(fc.integer({ min: 0, max: 100_000_000 }), fc.constantFrom(0, 100_000_000));
 const isoArb = fc
-  .date({ min: new Date('1970-01-01T00:00:00Z'), max: new Date('2999-12-31T23:59:59Z'), noInvalidDate: true })
+  .oneof(
+    fc.date({ min: new Date('1970-01-01T00:00:00Z'), max: new Date('2999-12-31T23:59:59Z'), noInvalidDate: true }),
+    // Around now, where the ingestion window (7 days back, 5 minutes ahead) has its edges.
+    fc.integer({ min: -8 * 86_400_000, max: 600_000 }).map((offset) => new Date(Date.now() + offset)),
+  )
   .chain((d) =>
     fc.constantFrom(d.toISOString(), d.toISOString().replace('Z', '+08:00'), d.toISOString().replace(/\.\d{3}Z$/, 'Z')),
   );
@@ -34,7 +40,7 @@ const metricArb = fc
       prompt_tokens: tokensArb,
       completion_tokens: tokensArb,
       tokens: tokensArb,
-      cost: fc.oneof(fc.double({ min: 0, max: 1_000_000, noNaN: true }), fc.constantFrom(0, 1_000_000)),
+      cost: fc.oneof(fc.double({ min: 0, max: 1_000, noNaN: true }), fc.constantFrom(0, 1_000)),
       user_id: idArb,
       request_id: idArb,
       ab_test_id: idArb,
@@ -85,8 +91,9 @@ describe('toEvents', () => {
     fc.assert(
       fc.property(fc.array(metricArb, { minLength: 1, maxLength: 5 }), modelsArb, (metrics, models) => {
         let events;
+        const now = new Date();
         try {
-          events = toEvents(metrics, models, new Date());
+          events = toEvents(metrics, models, now);
         } catch (error) {
           expect(error).toBeInstanceOf(ApiError);
           expect((error as ApiError).status).toBe(400);
@@ -95,24 +102,30 @@ describe('toEvents', () => {
         }
         built++;
         expect(events).toHaveLength(metrics.length);
-        for (const event of events) expect(metricRecordedEvent.safeParse(event).error).toBeUndefined();
+        for (const event of events) {
+          expect(metricRecordedEvent.safeParse(event).error).toBeUndefined();
+          // Inside the window around now, in UTC.
+          expect(Date.parse(event.occurred_at)).toBeGreaterThanOrEqual(now.getTime() - 7 * 86_400_000);
+          expect(Date.parse(event.occurred_at)).toBeLessThanOrEqual(now.getTime() + 300_000);
+          expect(event.occurred_at).toBe(new Date(Date.parse(event.occurred_at)).toISOString());
+        }
         for (const cost of costEventsOf(events)) expect(costRecordedEvent.safeParse(cost).error).toBeUndefined();
       }),
-      { numRuns: 3000 },
+      { numRuns: 2000 },
     );
     // Both outcomes really happen: the property is not vacuous.
     expect(built).toBeGreaterThan(100);
     expect(refused).toBeGreaterThan(0);
   });
 
-  it('refuses a cost that cannot be counted exactly in nano-dollars, naming the metric', () => {
+  it('refuses a cost above the per-call bound ($1,000, so that sums stay exact in nano-dollars), naming the metric', () => {
     const models = new Map([['m-dear', model('m-dear', 'p', 10_000, 10_000)]]);
     const metrics: MetricInput[] = [
       { model_id: 'm-dear', success: true, latency_ms: 1, prompt_tokens: 1 },
       { model_id: 'm-dear', success: true, latency_ms: 1, prompt_tokens: 100_000_000, completion_tokens: 100_000_000 },
     ];
     expect(() => toEvents(metrics, models, new Date())).toThrow(
-      expect.objectContaining({ code: 'VALIDATION_ERROR', details: [expect.objectContaining({ path: 'metrics.1' })] }),
+      expect.objectContaining({ code: 'VALIDATION_ERROR', details: [expect.objectContaining({ path: 'metrics.1.prompt_tokens' })] }),
     );
   });
 

@@ -32,7 +32,8 @@ interface Posted {
 
 // 300 metrics over ~36 hours, at uneven instants (seconds and milliseconds), so ranges cut through
 // hours and minutes and every source (hour rollups, minute rollups, raw events) is needed.
-const base = Math.floor(Date.now() / HOUR) * HOUR - 30 * HOUR;
+// ~36 hours of metrics ending ~4 hours ago: inside the ingestion window (7 days back, 5 minutes ahead).
+const base = Math.floor(Date.now() / HOUR) * HOUR - 40 * HOUR;
 const posted: Posted[] = Array.from({ length: 300 }, (_, i) => {
   const [model_id, provider] = MODELS[i % MODELS.length]!;
   return {

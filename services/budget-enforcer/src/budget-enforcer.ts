@@ -1,5 +1,5 @@
-import { BudgetRepository, ensureDatabase, migrate, startBoss } from '@model-router/database';
-import { handler, type RunningWorkers, startWorkers } from '@model-router/queue';
+import { BudgetRepository, DeadLetterRepository, describeDataError, ensureDatabase, isPermanentDataError, migrate, startBoss } from '@model-router/database';
+import { commitSplittingRefused, handler, type RunningWorkers, startWorkers } from '@model-router/queue';
 import type { ServiceContext, StartedService } from '@model-router/service-runtime';
 import type { PgBoss } from 'pg-boss';
 import { createEnforcerMetrics } from './enforcer-metrics.js';
@@ -68,6 +68,7 @@ export async function setupBudgetEnforcer(ctx: ServiceContext, options: BudgetEn
     logger.info('budget spend reconciled from Postgres', { periods: rebuilt.length });
 
     const repository = new BudgetRepository(pool);
+    const deadLetters = new DeadLetterRepository(pool);
     await boss.createQueue(ENFORCER_JOBS.reconcile, { policy: 'stately', retryLimit: 3, retryDelay: 5, expireInSeconds: 300 });
     await boss.schedule(ENFORCER_JOBS.reconcile, config.budgets.reconcile_cron, null, { tz: 'UTC' });
     await boss.work(ENFORCER_JOBS.reconcile, async () => {
@@ -88,8 +89,15 @@ export async function setupBudgetEnforcer(ctx: ServiceContext, options: BudgetEn
       [
         handler({
           name: 'cost.recorded',
-          handle: async (events) => {
-            await recorder.record(events);
+          // A batch Postgres refuses for its data (e.g. a spend sum past bigint) is split so the
+          // other costs count, once each (the ledger); only the refused ones are dead-lettered. Any
+          // other error retries the whole batch.
+          handle: async (events, context) => {
+            const { refused } = await commitSplittingRefused(events, (batch) => recorder.record(batch), isPermanentDataError);
+            if (refused.length > 0) {
+              metrics.costEvents.inc({ outcome: 'dead_lettered' }, refused.length);
+              await context.deadLetter(refused.map((r) => ({ event: r.event, error: describeDataError(r.error) })));
+            }
           },
         }),
       ],
@@ -101,6 +109,11 @@ export async function setupBudgetEnforcer(ctx: ServiceContext, options: BudgetEn
         registry,
         onFailed: (name, jobId, reason) => logger.warn('event job failed', { event: name, job_id: jobId, reason }),
         onError: (error) => logger.error('queue worker error', { err: error.message }),
+        deadLetters: async (letters) => {
+          const stored = await deadLetters.record(letters);
+          logger.warn('events dead-lettered', { consumer: SERVICE_NAME, event: 'cost.recorded', job_id: letters[0]?.job_id, count: letters.length, new: stored, first_error: letters[0]?.error });
+          return stored;
+        },
       },
     );
     return { recorder, stop };

@@ -23,7 +23,7 @@ export function createEnforcerMetrics(registry: Registry): EnforcerMetrics {
     }),
     costEvents: new Counter({
       name: 'model_router_budget_cost_events_total',
-      help: 'Cost events handled: "counted" (new, added to budgets), "duplicate" (already counted) or "uncovered" (no budget covers them).',
+      help: 'Cost events handled: "counted" (new, added to budgets), "duplicate" (already counted), "uncovered" (no budget covers them) or "dead_lettered" (refused by Postgres on their own, set aside; counted per attempt).',
       labelNames: ['outcome'],
       registers: [registry],
     }),

@@ -1,9 +1,9 @@
 import { SpendCounters, publishBudgetSpend } from '@model-router/budgets';
-import { type BudgetAlertRecord, BudgetRepository, inTransaction, type Pool, type PoolClient, type SpendTotal, type StoredBudget, withTransaction } from '@model-router/database';
+import { type BudgetAlertRecord, BudgetRepository, inTransaction, ledgerIdentity, type Pool, type PoolClient, type SpendTotal, type StoredBudget, withTransaction } from '@model-router/database';
 import { type CostRecord, coveredRecords, nanosToUsd, PeriodCalendar, spendDeltas, thresholdsReached } from '@model-router/domain';
 import type { Logger } from '@model-router/logger';
 import type { CostRecordedEvent } from '@model-router/queue';
-import type { Redis } from '@model-router/redis';
+import type { RedisClient as Redis } from '@model-router/redis';
 import type { PgBoss } from 'pg-boss';
 import type { EnforcerMetrics } from './enforcer-metrics.js';
 import { ALERT_WEBHOOK_QUEUE, type ThresholdCrossedAlert, thresholdCrossedAlert } from './threshold-alerts.js';
@@ -39,13 +39,17 @@ interface Committed {
   alerts: ThresholdCrossedAlert[];
 }
 
-/** Keeps the first event of each id: a batch may carry one id twice. */
-function uniqueRecords(events: readonly CostRecordedEvent[]): CostRecord[] {
+/** A cost with the client namespace of its event_id (ids deduplicate per key_id). */
+type KeyedCostRecord = CostRecord & { key_id: string };
+
+/** Keeps the first event of each (key_id, event_id): a batch may carry one id twice. */
+function uniqueRecords(events: readonly CostRecordedEvent[]): KeyedCostRecord[] {
   const seen = new Set<string>();
-  const records: CostRecord[] = [];
+  const records: KeyedCostRecord[] = [];
   for (const e of events) {
-    if (seen.has(e.event_id)) continue;
-    seen.add(e.event_id);
+    const id = ledgerIdentity(e);
+    if (seen.has(id)) continue;
+    seen.add(id);
     records.push({ ...e, occurred_at_ms: Date.parse(e.occurred_at) });
   }
   return records;
@@ -86,18 +90,18 @@ export class SpendRecorder {
       const budgets = await repository.list();
       const mine = coveredRecords(budgets, records);
       covered = mine.length;
-      coveredIds = new Set(mine.map((r) => r.event_id));
+      coveredIds = new Set(mine.map(ledgerIdentity));
       if (mine.length === 0) return { budgets, totals: [], alerts: [] };
-      const fresh = await repository.claimEvents(mine.map((r) => r.event_id));
+      const fresh = await repository.claimEvents(mine);
       counted = fresh.size;
-      const deltas = spendDeltas(budgets, mine, this.calendar, (r) => fresh.has(r.event_id));
+      const deltas = spendDeltas(budgets, mine, this.calendar, (r) => fresh.has(ledgerIdentity(r)));
       const totals = await repository.addSpend(deltas);
       const alerts = await this.recordCrossings(client, repository, budgets, totals);
       return { budgets, totals, alerts };
     });
     const { metrics } = this.options;
     // Outcomes of every event received; a batch may carry an id twice (the second is a duplicate).
-    const uncovered = events.reduce((n, e) => (coveredIds.has(e.event_id) ? n : n + 1), 0);
+    const uncovered = events.reduce((n, e) => (coveredIds.has(ledgerIdentity(e)) ? n : n + 1), 0);
     if (counted) metrics.costEvents.inc({ outcome: 'counted' }, counted);
     if (events.length - counted - uncovered) metrics.costEvents.inc({ outcome: 'duplicate' }, events.length - counted - uncovered);
     if (uncovered) metrics.costEvents.inc({ outcome: 'uncovered' }, uncovered);

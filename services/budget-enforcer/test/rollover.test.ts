@@ -93,7 +93,8 @@ describe("a daily budget at its time zone's midnight (injected clock)", () => {
     expect(await redis.get(keys.spend('kim-ny', '2026-03-09'))).toBe('6000000');
     expect((await routeKim()).status).toBe(200);
 
-    expect((await spend(0.005, '2026-03-09T04:10:00.000Z', 'morning')).status).toBe(202);
+    // The clock stands at midnight: a timestamp more than 5 minutes ahead of it would be refused.
+    expect((await spend(0.005, '2026-03-09T04:04:00.000Z', 'morning')).status).toBe(202);
     await waitFor(routeKim, (r) => r.status === 429);
     expect(await status()).toMatchObject({ spent_usd: 0.011, state: 'exceeded', thresholds_crossed: [0.5, 0.8, 1] });
 

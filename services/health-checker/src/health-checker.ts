@@ -1,4 +1,4 @@
-import type { Config } from '@model-router/config';
+import { allowPrivateEndpoints, type Config } from '@model-router/config';
 import { ModelRepository } from '@model-router/database';
 import { CircuitStore } from '@model-router/health';
 import { type EventName, JOB_CATALOG, startWorkers } from '@model-router/queue';
@@ -10,7 +10,7 @@ import { probeHandler } from './probe.handler.js';
 export interface HealthCheckerOptions {
   /** Endpoints probed at once. Default 8. */
   probeConcurrency?: number;
-  /** For tests: the fetch used by probes. */
+  /** For tests: answers probes instead of HTTP (the endpoint policy still applies). */
   fetch?: typeof fetch;
 }
 
@@ -41,6 +41,7 @@ export async function setupHealthChecker(
       logger,
       timeoutMs: settings.probe_timeout,
       concurrency: options.probeConcurrency ?? 8,
+      endpointPolicy: { allowPrivateEndpoints: allowPrivateEndpoints(config) },
       ...(options.fetch ? { fetch: options.fetch } : {}),
     }),
     outcomesHandler({ store, metrics }),

@@ -28,7 +28,7 @@ export class HealthMetrics {
     });
     this.probes = new Counter({
       name: 'model_router_health_probes_total',
-      help: 'Health probes of model endpoints, by model and outcome (ok, error, timeout, unreachable).',
+      help: 'Health probes of model endpoints, by model and outcome (ok, error, timeout, unreachable, refused).',
       labelNames: ['model', 'outcome'],
       registers: [registry],
     });

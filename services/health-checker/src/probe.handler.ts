@@ -1,5 +1,5 @@
 import type { ModelRepository } from '@model-router/database';
-import { singleOutcome } from '@model-router/domain';
+import { type EndpointPolicy, singleOutcome } from '@model-router/domain';
 import type { CircuitStore } from '@model-router/health';
 import type { Logger } from '@model-router/logger';
 import { type EventHandler, handler } from '@model-router/queue';
@@ -14,6 +14,9 @@ export interface ProbeHandlerDeps {
   timeoutMs: number;
   /** Endpoints probed at once. */
   concurrency: number;
+  /** Which endpoints may be probed (security.allow_private_endpoints). */
+  endpointPolicy: EndpointPolicy;
+  /** For tests: answers probes instead of HTTP (see ProbeOptions.fetch). */
   fetch?: typeof fetch;
 }
 
@@ -26,13 +29,15 @@ export interface ProbeHandlerDeps {
 export function probeHandler(deps: ProbeHandlerDeps): EventHandler<'health.probe'> {
   // Ticks can overlap when probes are slow; a second run at once would only double the load.
   let running = false;
+  // A refused endpoint is logged once per model and reason, not on every tick.
+  const warned = new Set<string>();
   return handler({
     name: 'health.probe',
     async handle() {
       if (running) return;
       running = true;
       try {
-        await probeAll(deps);
+        await probeAll(deps, warned);
       } finally {
         running = false;
       }
@@ -40,12 +45,20 @@ export function probeHandler(deps: ProbeHandlerDeps): EventHandler<'health.probe
   });
 }
 
-async function probeAll(deps: ProbeHandlerDeps): Promise<void> {
+async function probeAll(deps: ProbeHandlerDeps, warned: Set<string>): Promise<void> {
   const enabled = (await deps.models.list()).filter((m) => m.enabled);
   const probed = enabled.flatMap((m) => (m.endpoint ? [{ id: m.id, endpoint: m.endpoint }] : []));
   const results = await forEachLimit(probed, deps.concurrency, async (model) => {
-    const result = await probeModel(model, deps.timeoutMs, deps.fetch);
+    const result = await probeModel(model, {
+      timeoutMs: deps.timeoutMs,
+      policy: deps.endpointPolicy,
+      ...(deps.fetch ? { fetch: deps.fetch } : {}),
+    });
     deps.metrics.probed(model.id, result);
+    if (result.refusal && !warned.has(`${model.id} ${result.refusal}`)) {
+      warned.add(`${model.id} ${result.refusal}`);
+      deps.logger.warn('model endpoint refused: not probed, counted as a failure', { model: model.id, reason: result.refusal });
+    }
     const view = await deps.store.recordOutcomes(model.id, singleOutcome(result.outcome === 'ok', result.latency_ms));
     deps.metrics.show(view);
     if (result.outcome !== 'ok') {

@@ -158,6 +158,18 @@ describe('health checker: probes', () => {
     expect(metrics).toMatch(/model_router_health_probe_seconds_count\{[^}]*\} [1-9]/);
     expect(metrics).not.toMatch(/model="disabled-model"/);
   });
+
+  it('never contacts an endpoint the policy refuses (stored before validation): each probe is "refused", a failure', async () => {
+    // Straight into Postgres: the API would answer 400. Nothing listens there; a probe that tried
+    // would end `timeout` or `unreachable`, never `refused`.
+    await new ModelRepository(pool).insert(model('metadata-model', 'http://169.254.169.254/latest'));
+    const opened = await waitFor(() => runtimeOf('metadata-model'), (r) => r.circuit === 'open', { timeoutMs: 5000, what: 'open' });
+    expect(opened.health).toBe('unhealthy');
+    const metrics = await (await fetch(`${checker.url}/metrics`)).text();
+    const refused = metrics.match(/model_router_health_probes_total\{[^}]*model="metadata-model"[^}]*outcome="refused"[^}]*\} (\d+)/);
+    expect(Number(refused?.[1])).toBeGreaterThanOrEqual(3);
+    expect(metrics).not.toMatch(/model_router_health_probes_total\{[^}]*model="metadata-model"[^}]*outcome="(timeout|unreachable|ok|error)"[^}]*\} [1-9]/);
+  });
 });
 
 describe('health checker: passive outcomes', () => {

@@ -19,7 +19,7 @@ export function createAggregatorMetrics(registry: Registry): AggregatorMetrics {
     }),
     events: new Counter({
       name: 'model_router_aggregator_events_total',
-      help: 'Events handled: outcome "inserted" (written for the first time) or "duplicate" (already in the ledger).',
+      help: 'Events handled: outcome "inserted" (written for the first time), "duplicate" (already in the ledger) or "dead_lettered" (refused by Postgres on its own, set aside; counted per attempt).',
       labelNames: ['event', 'outcome'],
       registers: [registry],
     }),

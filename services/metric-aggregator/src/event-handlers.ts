@@ -1,48 +1,48 @@
-import type { EventRepository, PersistResult } from '@model-router/database';
+import { describeDataError, type EventRepository, isPermanentDataError, type PersistResult } from '@model-router/database';
 import {
+  commitSplittingRefused,
   type EventHandler,
   handler,
+  type JobContext,
   type MetricRecordedEvent,
-  PermanentEventError,
   type RouteDecidedEvent,
 } from '@model-router/queue';
 import type { AggregatorMetrics } from './aggregator-metrics.js';
 
 /**
- * Postgres error classes that no retry can fix: 22 data exception (a value Postgres rejects),
- * 23 integrity constraint violation. Anything else (connection lost, deadlock, timeout) is retried.
+ * Writes one job's batch. When Postgres refuses it for a reason no retry can fix (a data error),
+ * the batch is split (commitSplittingRefused) so every other event commits and only the events
+ * Postgres refuses on their own go to the dead-letter table. Any other error (Postgres or the
+ * network away) is thrown: the job is retried whole, and the event-id ledger makes the halves
+ * that had already committed duplicates, so each event is still written exactly once.
  */
-const PERMANENT_SQLSTATE_CLASSES = new Set(['22', '23']);
-
-function isPermanent(error: unknown): boolean {
-  const code = (error as { code?: unknown }).code;
-  return typeof code === 'string' && code.length === 5 && PERMANENT_SQLSTATE_CLASSES.has(code.slice(0, 2));
-}
-
 async function persist<E extends { event_id: string }>(
   name: 'route.decided' | 'metric.recorded',
   events: readonly E[],
+  context: JobContext,
   metrics: AggregatorMetrics,
   write: (events: readonly E[]) => Promise<PersistResult<E>>,
   acceptedAt: (event: E) => string,
 ): Promise<void> {
   metrics.batchSize.observe({ event: name }, events.length);
-  const stopTimer = metrics.batchSeconds.startTimer({ event: name });
-  let result: PersistResult<E>;
-  try {
-    result = await write(events);
-  } catch (error) {
-    if (isPermanent(error)) {
-      throw new PermanentEventError(`"${name}" batch rejected by Postgres: ${(error as Error).message}`);
-    }
-    throw error;
-  }
-  stopTimer();
+  const timedWrite = async (batch: readonly E[]): Promise<PersistResult<E>> => {
+    const stopTimer = metrics.batchSeconds.startTimer({ event: name });
+    const result = await write(batch);
+    stopTimer();
+    return result;
+  };
+  const { results, refused } = await commitSplittingRefused(events, timedWrite, isPermanentDataError);
   const persistedAt = Date.now();
-  metrics.events.inc({ event: name, outcome: 'inserted' }, result.inserted);
-  metrics.events.inc({ event: name, outcome: 'duplicate' }, result.duplicates);
   const lag = metrics.lagSeconds.labels({ event: name });
-  for (const event of result.insertedEvents) lag.observe(Math.max(0, persistedAt - Date.parse(acceptedAt(event))) / 1000);
+  for (const result of results) {
+    metrics.events.inc({ event: name, outcome: 'inserted' }, result.inserted);
+    metrics.events.inc({ event: name, outcome: 'duplicate' }, result.duplicates);
+    for (const event of result.insertedEvents) lag.observe(Math.max(0, persistedAt - Date.parse(acceptedAt(event))) / 1000);
+  }
+  if (refused.length > 0) {
+    metrics.events.inc({ event: name, outcome: 'dead_lettered' }, refused.length);
+    await context.deadLetter(refused.map((r) => ({ event: r.event, error: describeDataError(r.error) })));
+  }
 }
 
 /** The metric aggregator's handlers: every route and metric event, persisted exactly once. */
@@ -50,13 +50,13 @@ export function eventHandlers(repository: EventRepository, metrics: AggregatorMe
   return [
     handler({
       name: 'route.decided',
-      handle: (events: RouteDecidedEvent[]) =>
-        persist('route.decided', events, metrics, (batch) => repository.persistRouteBatch(batch), (e) => e.occurred_at),
+      handle: (events: RouteDecidedEvent[], context) =>
+        persist('route.decided', events, context, metrics, (batch) => repository.persistRouteBatch(batch), (e) => e.occurred_at),
     }),
     handler({
       name: 'metric.recorded',
-      handle: (events: MetricRecordedEvent[]) =>
-        persist('metric.recorded', events, metrics, (batch) => repository.persistMetricBatch(batch), (e) => e.accepted_at),
+      handle: (events: MetricRecordedEvent[], context) =>
+        persist('metric.recorded', events, context, metrics, (batch) => repository.persistMetricBatch(batch), (e) => e.accepted_at),
     }),
   ];
 }

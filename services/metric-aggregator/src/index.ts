@@ -1,11 +1,27 @@
 import type { Config } from '@model-router/config';
-import { ensureDatabase, EventRepository, migrate } from '@model-router/database';
+import { DeadLetterRepository, ensureDatabase, EventRepository, migrate } from '@model-router/database';
 import type { Logger } from '@model-router/logger';
-import { type RunningWorkers, startWorkers } from '@model-router/queue';
+import { type DeadLetterSink, type RunningWorkers, startWorkers } from '@model-router/queue';
 import { type RunningService, type ServiceContext, type StartedService, startService } from '@model-router/service-runtime';
 import { createAggregatorMetrics } from './aggregator-metrics.js';
 import { eventHandlers } from './event-handlers.js';
 import { PARTITION_DAYS_AHEAD, startMaintenanceSchedules } from './maintenance-schedules.js';
+
+/** Stores dead letters and says so in the log (one line per batch of them). */
+export function deadLetterSink(repository: DeadLetterRepository, logger: Logger): DeadLetterSink {
+  return async (letters) => {
+    const stored = await repository.record(letters);
+    logger.warn('events dead-lettered', {
+      consumer: letters[0]?.consumer,
+      event: letters[0]?.event_name,
+      job_id: letters[0]?.job_id,
+      count: letters.length,
+      new: stored,
+      first_error: letters[0]?.error,
+    });
+    return stored;
+  };
+}
 
 export { MAINTENANCE_JOBS, PARTITION_DAYS_AHEAD } from './maintenance-schedules.js';
 export { checkAbTestGuardrails, type GuardrailCheckOptions, type GuardrailTrippedAlert } from './guardrail-checks.js';
@@ -43,6 +59,8 @@ export async function setupMetricAggregator(context: ServiceContext): Promise<St
       onFailed: (name, jobId, reason) => logger.warn('event job failed', { event: name, job_id: jobId, reason }),
       onError: (error) => logger.error('queue worker error', { err: error.message }),
       registry,
+      // Events that can never be stored are set aside there, so they cost no other event.
+      deadLetters: deadLetterSink(new DeadLetterRepository(pool), logger),
     });
   } catch (error) {
     await schedules.stop(1000).catch(() => undefined);

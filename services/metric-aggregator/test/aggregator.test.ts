@@ -173,30 +173,32 @@ describe('metric aggregator', () => {
     expect(Number(duplicates?.[1])).toBe(300 + 100 + 1 + 1);
   });
 
-  it('fails a job with an invalid payload at once, naming the field, and keeps processing', async () => {
+  it('sets aside the events of a job that fail the schema, naming the field, and writes the others of the same job', async () => {
     const good = metricEvent('bad', 1);
-    const invalid = await metricQueue.add('metric.recorded', { events: [good, { ...metricEvent('bad', 2), latency_ms: -5 }] }, JOB_OPTIONS);
+    const mixed = await metricQueue.add('metric.recorded', { events: [good, { ...metricEvent('bad', 2), latency_ms: -5 }] }, JOB_OPTIONS);
     const unknownField = await routeQueue.add('route.decided', { events: [{ ...routeEvent('bad', 3), colour: 'red' }] }, JOB_OPTIONS);
     const nul = await metricQueue.add('metric.recorded', { events: [{ ...metricEvent('bad', 4), user_id: 'a\u0000b' }] }, JOB_OPTIONS);
+    // A job whose envelope cannot be read at all still fails at once (there is no event to keep).
+    const unreadable = await metricQueue.add('metric.recorded', { batch: [good] }, JOB_OPTIONS);
     const after = range(10, 60).map((i) => metricEvent('bad', i));
     await publisher.publishMany('metric.recorded', after);
 
-    await waitUntil(async () => (await Promise.all([invalid, unknownField, nul].map((j) => j.isFailed()))).every(Boolean), 10_000);
-    const [invalidJob, unknownJob, nulJob] = await Promise.all([
-      metricQueue.getJob(invalid.id!),
-      routeQueue.getJob(unknownField.id!),
-      metricQueue.getJob(nul.id!),
-    ]);
-    expect(invalidJob?.failedReason).toMatch(/invalid payload for "metric.recorded": events\.1\.latency_ms/);
-    expect(unknownJob?.failedReason).toMatch(/invalid payload for "route.decided": events\.0.*colour/);
-    expect(nulJob?.failedReason).toMatch(/events\.0\.user_id: must not contain NUL characters/);
-    // Permanent: no retries were spent on them.
-    for (const job of [invalidJob, unknownJob, nulJob]) expect(job?.attemptsMade).toBe(1);
-
+    await waitUntil(async () => (await Promise.all([mixed, unknownField, nul].map((j) => j.isCompleted()))).every(Boolean), 10_000);
+    await waitUntil(() => unreadable.isFailed(), 10_000);
+    expect((await metricQueue.getJob(unreadable.id!))?.failedReason).toMatch(/invalid payload for "metric.recorded"/);
     await drained();
+
     const { rows } = await pool.query(`SELECT event_id FROM model_router.metric_events WHERE event_id LIKE 'bad-%' ORDER BY event_id`);
-    // The valid event that shared the invalid job is not written (the job is the unit), the later ones are.
-    expect(rows.map((r) => r.event_id).sort()).toEqual(after.map((e) => e.event_id).sort());
+    // The valid event that shared a job with an invalid one is written too: one bad event costs no other.
+    expect(rows.map((r) => r.event_id).sort()).toEqual([good, ...after].map((e) => e.event_id).sort());
+    const letters = await pool.query(
+      `SELECT consumer, queue, event_name, job_id, event_id, error FROM model_router.dead_letter_events WHERE event_id LIKE 'bad-%' ORDER BY event_id`,
+    );
+    expect(letters.rows).toEqual([
+      expect.objectContaining({ consumer: 'metric-aggregator', queue: 'metric-events', event_name: 'metric.recorded', job_id: mixed.id, event_id: 'bad-m-2', error: expect.stringMatching(/latency_ms/) }),
+      expect.objectContaining({ consumer: 'metric-aggregator', event_name: 'metric.recorded', job_id: nul.id, event_id: 'bad-m-4', error: expect.stringMatching(/user_id: must not contain NUL characters/) }),
+      expect.objectContaining({ consumer: 'metric-aggregator', queue: 'route-events', event_name: 'route.decided', job_id: unknownField.id, event_id: 'bad-r-3', error: expect.stringMatching(/colour/) }),
+    ]);
   });
 
   it('stores ids and user ids exactly as sent, whatever characters they hold', async () => {

@@ -22,6 +22,7 @@ export function metricEvent(run: string, i: number, at = new Date()): MetricReco
   const inTest = i % 3 === 0 && user !== null;
   return {
     event_id: `${run}-m-${i}`,
+    key_id: 'default',
     // Spread over the last ~10 minutes so several minute buckets fill.
     occurred_at: new Date(at.getTime() - (i % 600) * 1000).toISOString(),
     accepted_at: at.toISOString(),
@@ -45,6 +46,7 @@ export function routeEvent(run: string, i: number, at = new Date()): RouteDecide
   const inTest = i % 3 !== 1 && user !== null;
   return {
     event_id: `${run}-r-${i}`,
+    key_id: 'default',
     occurred_at: new Date(at.getTime() - (i % 600) * 1000).toISOString(),
     ...model,
     strategy: STRATEGIES[i % STRATEGIES.length]!,

@@ -133,6 +133,9 @@ describe('Postgres unreachable for a while', () => {
       expectSameMetricTotals(hourly, raw);
       expect(await repository.routeRollupTotals('minute')).toEqual(expectedRouteTotals(routes));
       expect((await fetch(`${aggregator.url}/readyz`)).status).toBe(200);
+      // An outage is not bad data: nothing was set aside as a dead letter.
+      const { rows } = await pool.query('SELECT count(*)::int AS n FROM model_router.dead_letter_events');
+      expect(rows[0].n).toBe(0);
     } finally {
       await publisher.close();
       await Promise.all(queues.map((q) => q.close()));

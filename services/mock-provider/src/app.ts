@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ApiError, errorHandler, notFoundHandler, opsRouter, requestId, validationError } from '@model-router/http';
+import { ApiError, errorHandler, notFoundHandler, opsRouter, requireApiKey, requestId, validationError } from '@model-router/http';
 import type { Logger } from '@model-router/logger';
 import express, { type Express, type Request, type Router } from 'express';
 import { Counter, type Registry } from 'prom-client';
@@ -20,6 +20,11 @@ import { modelIdSchema, type SettingsStore, settingsPatchSchema } from './settin
 
 export interface MockProviderAppOptions {
   logger: Logger;
+  /**
+   * Key of the control API (`Authorization: Bearer <key>`): whoever can reach it can take every
+   * model down, so it is never open. mock_provider.control_api_key, else the admin key.
+   */
+  controlApiKey: string;
   settings: SettingsStore;
   registry: Registry;
   /** Uniform in [0, 1): draws jitter and injected failures. Inject a fixed one for deterministic tests. */
@@ -141,6 +146,7 @@ export function createMockProviderApp(options: MockProviderAppOptions): Express 
 
   // ---- The control API (the project's own error envelope): change behaviour at runtime.
   const control: Router = express.Router();
+  control.use(requireApiKey([options.controlApiKey], 'mock provider control'));
   control.use(express.json({ limit: '100kb', strict: true }));
   const patchBody = (req: Request) => {
     if (req.body === undefined) throw new ApiError('VALIDATION_ERROR', 'send a JSON object with "Content-Type: application/json"');

@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { DEVELOPMENT_ADMIN_API_KEY } from '@model-router/config';
 import { closeServer, createMetricsRegistry } from '@model-router/http';
 import type { Logger } from '@model-router/logger';
 import type { Express } from 'express';
@@ -29,6 +30,8 @@ export interface MockProviderOptions {
   shutdownTimeoutMs?: number;
   /** Default: a new registry labelled service="mock-provider". */
   registry?: Registry;
+  /** Key of the control API (/_control); default the development key (`mockProviderControlKey(config)` in main). */
+  controlApiKey?: string;
 }
 
 export interface RunningMockProvider {
@@ -51,6 +54,7 @@ export async function startMockProvider(options: MockProviderOptions): Promise<R
     logger: options.logger,
     settings,
     registry,
+    controlApiKey: options.controlApiKey ?? DEVELOPMENT_ADMIN_API_KEY,
     ...(options.random ? { random: options.random } : {}),
     ...(options.now ? { now: options.now } : {}),
     ...(options.models ? { models: options.models } : {}),

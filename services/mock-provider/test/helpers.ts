@@ -7,6 +7,10 @@ import { type InitialSettings, SettingsStore } from '../src/settings.js';
 
 export const logger = createLogger('mock-provider-test', 'error');
 
+/** The control API's key in these tests, and the header that presents it. */
+export const CONTROL_KEY = 'test-control-key-0123456789';
+export const CONTROL = { Authorization: `Bearer ${CONTROL_KEY}` };
+
 /** A `random` that answers `values` in turn, cycling; records how often it was called. */
 export function sequence(...values: number[]): (() => number) & { calls: number } {
   const fn = Object.assign(
@@ -31,7 +35,7 @@ export function makeApp(
   options: Partial<Omit<MockProviderAppOptions, 'logger' | 'settings' | 'registry'>> = {},
 ): TestApp {
   const settings = new SettingsStore(initial);
-  const app = createMockProviderApp({ logger, settings, registry: new Registry(), random: sequence(0.5), ...options });
+  const app = createMockProviderApp({ logger, settings, registry: new Registry(), random: sequence(0.5), controlApiKey: CONTROL_KEY, ...options });
   return { app, settings };
 }
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { countPromptTokens } from '@model-router/domain';
 import request from 'supertest';
-import { chat, expectOpenAIError, makeApp, sequence } from './helpers.js';
+import { CONTROL, chat, expectOpenAIError, makeApp, sequence } from './helpers.js';
 
 const FAST = { defaults: { latency_ms: 0 } };
 
@@ -26,9 +26,9 @@ describe('GET /v1/models', () => {
 
   it('lists a model set through the control API, until it is reset', async () => {
     const { app } = makeApp();
-    await request(app).put('/_control/models/gpt-4o').send({ latency_ms: 1 }).expect(200);
+    await request(app).put('/_control/models/gpt-4o').set(CONTROL).send({ latency_ms: 1 }).expect(200);
     expect((await request(app).get('/v1/models')).body.data.map((m: { id: string }) => m.id)).toEqual(['gpt-4o']);
-    await request(app).delete('/_control/models/gpt-4o').expect(200);
+    await request(app).delete('/_control/models/gpt-4o').set(CONTROL).expect(200);
     expect((await request(app).get('/v1/models')).body.data).toEqual([]);
   });
 });
@@ -236,7 +236,7 @@ describe('injected behaviour', () => {
 
   it('the down switch fails every completion at once with 503, and turning it off recovers', async () => {
     const { app } = makeApp({ models: { 'gpt-4o': { latency_ms: 5000 } } });
-    await request(app).put('/_control/models/gpt-4o').send({ down: true }).expect(200);
+    await request(app).put('/_control/models/gpt-4o').set(CONTROL).send({ down: true }).expect(200);
     const started = performance.now();
     for (let i = 0; i < 3; i++) {
       const res = await request(app).post('/v1/chat/completions').send(chat('gpt-4o')).expect(503);
@@ -244,9 +244,9 @@ describe('injected behaviour', () => {
     }
     expect(performance.now() - started).toBeLessThan(5000); // no latency when down
     // Other models are unaffected.
-    await request(app).put('/_control/models/other').send({ latency_ms: 0 }).expect(200);
+    await request(app).put('/_control/models/other').set(CONTROL).send({ latency_ms: 0 }).expect(200);
     await request(app).post('/v1/chat/completions').send(chat('other')).expect(200);
-    await request(app).put('/_control/models/gpt-4o').send({ down: false, latency_ms: 0 }).expect(200);
+    await request(app).put('/_control/models/gpt-4o').set(CONTROL).send({ down: false, latency_ms: 0 }).expect(200);
     await request(app).post('/v1/chat/completions').send(chat('gpt-4o')).expect(200);
   });
 

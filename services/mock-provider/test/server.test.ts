@@ -128,6 +128,34 @@ describe('the process (src/main.ts)', () => {
     }
   });
 
+  it('refuses, in production mode, a control API that would take the development key, naming the setting (exit 78)', async () => {
+    const { child, stderr } = await startProcess({ MOCK_PROVIDER_PORT: '0', NODE_ENV: 'production', ADMIN_API_KEY: 'dev-admin-key-change-me' });
+    const code = child.exitCode ?? (await once(child, 'close'))[0];
+    expect(code).toBe(78);
+    expect(stderr()).toMatch(/refused in production mode:\n {2}- mock_provider\.control_api_key: /);
+  });
+
+  it('in production mode, starts with a control key of its own and asks for it', async () => {
+    const key = 'prod-control-key-0123456789';
+    const { child, firstLine, stderr } = await startProcess({
+      MOCK_PROVIDER_PORT: '0',
+      NODE_ENV: 'production',
+      ADMIN_API_KEY: 'dev-admin-key-change-me',
+      MOCK_PROVIDER_CONTROL_KEY: key,
+    });
+    try {
+      expect(stderr()).toBe('');
+      const url = firstLine!.url as string;
+      expect((await fetch(`${url}/_control/models`)).status).toBe(401);
+      expect((await fetch(`${url}/_control/models`, { headers: { authorization: 'Bearer dev-admin-key-change-me' } })).status).toBe(403);
+      expect((await fetch(`${url}/_control/models`, { headers: { authorization: `Bearer ${key}` } })).status).toBe(200);
+    } finally {
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      await exited;
+    }
+  });
+
   it('refuses to start with a bad MOCK_PROVIDER_MODELS, naming the bad key (exit 78)', async () => {
     const { child, stderr } = await startProcess({ MOCK_PROVIDER_PORT: '0', MOCK_PROVIDER_MODELS: '{"gpt-4o": {"error_rate": 3}}' });
     const code = child.exitCode ?? (await once(child, 'close'))[0];

@@ -36,11 +36,11 @@ export function coveredRecords<R extends CostRecord>(rules: readonly BudgetRule[
  * still reports the totals it touched. Sorted by budget id, then period key: writers lock rows in
  * one global order and cannot deadlock.
  */
-export function spendDeltas(
+export function spendDeltas<R extends CostRecord>(
   rules: readonly BudgetRule[],
-  records: readonly CostRecord[],
+  records: readonly R[],
   calendar: PeriodCalendar,
-  isFresh: (record: CostRecord) => boolean = () => true,
+  isFresh: (record: R) => boolean = () => true,
 ): SpendDelta[] {
   const deltas = new Map<string, SpendDelta>();
   for (const record of records) {

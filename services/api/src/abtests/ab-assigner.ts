@@ -1,6 +1,6 @@
 import { type AbVariant, assignByProbabilities, assignVariant, type RandomSource } from '@model-router/domain';
 import type { StoredAbTest } from '@model-router/database';
-import { keys, type Redis } from '@model-router/redis';
+import { keys, type RedisClient as Redis } from '@model-router/redis';
 
 /** Said by `AbAssigner.assignWithoutIo` when the assignment needs a Redis round trip. */
 export const NEEDS_REDIS = Symbol('needs redis');

@@ -1,4 +1,5 @@
 import { AB_TEST_STATUSES, AB_TEST_STRATEGIES, ANALYSIS_METHODS, BANDIT_METRICS, DEFAULT_PLANNED_USERS, DEFAULT_TOP_TWO_BETA, GUARDRAIL_METRICS } from '@model-router/domain';
+import { MAX_COST_NANOS, MAX_LATENCY_MS, MAX_TOKENS, storableId, storableTimestamp } from '@model-router/queue';
 import ms from 'ms';
 import { z } from 'zod';
 
@@ -82,8 +83,10 @@ export const listAbTestsQuerySchema = z.strictObject({
   offset: z.coerce.number().int().min(0).default(0),
 });
 
-const id = z.string().min(1).max(256).regex(/^[^\u0000]*$/, 'must not contain NUL characters');
-const tokens = z.number().int().min(0).max(100_000_000);
+// The same rules as POST /api/v1/metrics (see metric.schema.ts): what the edge accepts, Postgres stores.
+const id = storableId;
+const tokens = z.number().int().min(0).max(MAX_TOKENS);
+const timestamp = storableTimestamp;
 
 /** One metric of an A/B test (POST /api/v1/abtests/:id/metrics), as in the seed. */
 export const abMetricSchema = z
@@ -91,17 +94,17 @@ export const abMetricSchema = z
     variant_id: id,
     user_id: id.optional(),
     success: z.boolean(),
-    latency_ms: z.number().finite().min(0).max(3_600_000),
+    latency_ms: z.number().finite().min(0).max(MAX_LATENCY_MS),
     tokens: tokens.optional(),
     prompt_tokens: tokens.optional(),
     completion_tokens: tokens.optional(),
     /** USD; computed from the variant model's prices when absent. */
-    cost: z.number().finite().min(0).max(1_000_000).optional(),
+    cost: z.number().finite().min(0).max(MAX_COST_NANOS / 1e9).optional(),
     /** The model actually called (a fallback, when the variant's model was unavailable). */
     model_id: id.optional(),
     request_id: id.optional(),
     event_id: id.optional(),
-    timestamp: z.iso.datetime({ offset: true }).optional(),
+    timestamp: timestamp.optional(),
   })
   .refine((m) => !(m.tokens !== undefined && (m.prompt_tokens !== undefined || m.completion_tokens !== undefined)), {
     message: 'give either tokens or prompt_tokens/completion_tokens, not both',

@@ -8,11 +8,12 @@ import {
   type StoredAbTest,
 } from '@model-router/database';
 import { type AbTestAction, canDelete, nextStatus, validateVariants } from '@model-router/domain';
-import { ApiError, parseInput as parse } from '@model-router/http';
+import { ApiError, clientKeyIdOf, parseInput as parse } from '@model-router/http';
 import type { EventPublisher, MetricRecordedEvent } from '@model-router/queue';
 import express, { type RequestHandler, type Router } from 'express';
 import type { ConfigChanges } from '../events/config-changes.js';
 import type { OutcomeReporter } from '../events/outcome-reporter.js';
+import type { EventTimeWindow } from '../metrics/metric.schema.js';
 import { acceptEvents, toEvents } from '../metrics/metrics.routes.js';
 import type { SnapshotStore } from '../routing/snapshot-store.js';
 import {
@@ -39,6 +40,10 @@ export interface AbTestRoutesDeps {
   requireAdmin: RequestHandler;
   requireReader: RequestHandler;
   requireClient: RequestHandler;
+  /** How far from now a metric's timestamp may be (config `ingestion`). */
+  window: EventTimeWindow;
+  /** The API's wall clock: "now" of the window (tests inject one, as for budget periods). */
+  clock: () => number;
 }
 
 const notFound = (id: string) => new ApiError('AB_TEST_NOT_FOUND', `A/B test "${id}" does not exist`);
@@ -164,7 +169,8 @@ export function abTestRoutes(deps: AbTestRoutesDeps): Router {
         variant_id,
       })),
       deps.snapshots.current.modelsById,
-      new Date(),
+      new Date(deps.clock()),
+      { keyId: clientKeyIdOf(res.locals), window: deps.window },
     );
     await acceptEvents(deps.publisher, events);
     for (const e of events) deps.outcomes.record(e.model_id, e.success, e.latency_ms);

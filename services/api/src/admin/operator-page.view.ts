@@ -40,6 +40,7 @@ function summaryCards(d) {
     card('A/B tests running', d.abtests.length, false) +
     card('budgets exceeded', d.budgets ? exceeded : '–', exceeded > 0) +
     card('queued jobs / failed', d.queues ? backlog + ' / ' + failed : '–', failed > 0) +
+    card('dead letters', d.dead_letters ? d.dead_letters.total : '–', d.dead_letters !== null && d.dead_letters.total > 0) +
     '</section>';
 }
 
@@ -141,8 +142,25 @@ function queuesSection(queues) {
     states.map(function (s) { return '<th class="num">' + s + '</th>'; }).join('') + '</tr></thead><tbody>' + rows + '</tbody></table></section>';
 }
 
+function deadLettersSection(dl) {
+  if (dl === null) return '';
+  var counts = dl.by_consumer.map(function (c) {
+    return '<tr data-testid="dead-letter-count"><td>' + esc(c.consumer) + '</td><td>' + esc(c.event_name) + '</td><td class="num bad">' + esc(c.count) +
+      '</td><td>' + esc(c.latest_at.slice(0, 19).replace('T', ' ')) + ' UTC</td></tr>';
+  }).join('');
+  var latest = dl.latest.map(function (l) {
+    return '<tr data-testid="dead-letter-row"><td>' + esc(l.dead_lettered_at.slice(0, 19).replace('T', ' ')) + '</td><td>' + esc(l.consumer) + '<br><small>' +
+      esc(l.queue + ' · ' + l.event_name + ' · job ' + l.job_id) + '</small></td><td>' + esc(l.event_id === null ? '–' : l.event_id) +
+      (l.key_id ? '<br><small>' + esc(l.key_id) + '</small>' : '') + '</td><td class="wrap">' + esc(l.error) + '<br><small>' + esc(l.event_preview) + '</small></td></tr>';
+  }).join('');
+  var body = dl.total === 0 ? '<p class="empty">none: every event was stored</p>' :
+    '<table><thead><tr><th>consumer</th><th>event</th><th class="num">count</th><th>latest</th></tr></thead><tbody>' + counts + '</tbody></table>' +
+    '<h3>Latest</h3><table><thead><tr><th>at (UTC)</th><th>consumer</th><th>event id</th><th>error and event</th></tr></thead><tbody>' + latest + '</tbody></table>';
+  return '<section data-testid="dead-letters"><h2>Dead letters <small>' + esc(dl.total) + ' events set aside (model_router.dead_letter_events)</small></h2>' + body + '</section>';
+}
+
 function renderOverview(d) {
-  return summaryCards(d) + '<div class="columns"><div>' + modelsSection(d.models) + '</div><div>' + abtestsSection(d.abtests) +
+  return summaryCards(d) + '<div class="columns"><div>' + modelsSection(d.models) + deadLettersSection(d.dead_letters) + '</div><div>' + abtestsSection(d.abtests) +
     budgetsSection(d.budgets) + queuesSection(d.queues) + '</div></div>';
 }
 `;
@@ -161,7 +179,7 @@ h2 { font-size: 15px; margin: 18px 0 8px; }
 h2 a { font-size: 12px; font-weight: normal; margin-left: 8px; }
 h3 { font-size: 14px; margin: 0 0 6px; }
 small, .muted { color: var(--muted); font-weight: normal; }
-.cards { display: grid; grid-template-columns: repeat(6, 1fr); gap: 10px; }
+.cards { display: grid; grid-template-columns: repeat(7, 1fr); gap: 10px; }
 .card { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 8px 12px; }
 .card .value { font-size: 20px; font-weight: 600; }
 .card .label { color: var(--muted); font-size: 12px; }
@@ -175,6 +193,7 @@ th { font-size: 12px; color: var(--muted); font-weight: 600; background: #f6f8fa
 tr.disabled td { color: var(--muted); }
 .bad { color: var(--bad); }
 .empty { color: var(--muted); font-style: italic; }
+td.wrap { white-space: normal; word-break: break-all; }
 .dot { display: inline-block; width: 8px; height: 8px; border-radius: 50%; margin-right: 6px; background: #8c959f; }
 .dot.healthy { background: var(--ok); } .dot.degraded { background: var(--warn); } .dot.unhealthy { background: var(--bad); }
 .badge { display: inline-block; padding: 0 6px; border-radius: 10px; font-size: 12px; border: 1px solid var(--line); }

@@ -13,6 +13,26 @@ export interface Overview {
   abtests: AbTestView[];
   /** Null when Redis did not answer in time. */
   queues: QueueView[] | null;
+  /** Null when this API has no dead-letter source. */
+  dead_letters: DeadLetterView | null;
+}
+
+/** Events the workers set aside because they can never be stored (model_router.dead_letter_events). */
+export interface DeadLetterView {
+  total: number;
+  by_consumer: { consumer: string; event_name: string; count: number; latest_at: string }[];
+  latest: {
+    consumer: string;
+    queue: string;
+    event_name: string;
+    job_id: string;
+    event_id: string | null;
+    key_id: string | null;
+    error: string;
+    /** The event's JSON, cut short. */
+    event_preview: string;
+    dead_lettered_at: string;
+  }[];
 }
 
 export interface ModelView {
@@ -72,6 +92,7 @@ export interface OverviewSources {
   queues: readonly Queue[];
   alpha: number;
   budgets?: () => Promise<BudgetView[]>;
+  deadLetters?: () => Promise<DeadLetterView>;
 }
 
 // The page polls every few seconds: Redis that does not answer quickly must not hold it up.
@@ -98,7 +119,7 @@ async function queueDepths(queues: readonly Queue[]): Promise<QueueView[] | null
 /**
  * Everything on the operator page in one read: models with health and circuit from the snapshot
  * (no I/O), running A/B tests with each variant's success rate and latency and their confidence
- * intervals (one rollup query per test), budgets, and queue depths.
+ * intervals (one rollup query per test), budgets, queue depths and dead letters.
  */
 export async function buildOverview(sources: OverviewSources): Promise<Overview> {
   const snapshot = sources.snapshots.current;
@@ -119,7 +140,7 @@ export async function buildOverview(sources: OverviewSources): Promise<Overview>
     };
   });
 
-  const [abtests, budgets, queues] = await Promise.all([
+  const [abtests, budgets, queues, deadLetters] = await Promise.all([
     Promise.all(
       snapshot.runningTestList.map(async (test): Promise<AbTestView> => {
         const rollups = new Map((await sources.events.abTestVariantRollups(test.id)).map((r) => [r.variant_id, r]));
@@ -145,8 +166,9 @@ export async function buildOverview(sources: OverviewSources): Promise<Overview>
     ),
     sources.budgets ? sources.budgets() : Promise.resolve(null),
     queueDepths(sources.queues),
+    sources.deadLetters ? sources.deadLetters() : Promise.resolve(null),
   ]);
-  return { generated_at: new Date().toISOString(), models, budgets, abtests, queues };
+  return { generated_at: new Date().toISOString(), models, budgets, abtests, queues, dead_letters: deadLetters };
 }
 
 function rollupOf(r: { request_count: number; success_count: number; latency_sum: number; latency_sum_sq: number } | undefined) {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { BOSS_QUEUES, inTransaction, type Pool, type PoolClient, withTransaction } from '@model-router/database';
 import type { Logger } from '@model-router/logger';
 import type { ConfigChangedEvent } from '@model-router/queue';
-import { publishConfigChange, type Redis } from '@model-router/redis';
+import { publishConfigChange, type RedisClient as Redis } from '@model-router/redis';
 import type { PgBoss } from 'pg-boss';
 import type { SnapshotStore } from '../routing/snapshot-store.js';
 

@@ -1,18 +1,29 @@
 import { randomUUID } from 'node:crypto';
 import { type Model, roundUsd } from '@model-router/domain';
-import { ApiError, validationError } from '@model-router/http';
+import { ApiError, clientKeyIdOf, DEFAULT_CLIENT_KEY_ID, validationError } from '@model-router/http';
 import type { CostRecordedEvent, EventPublisher, MetricRecordedEvent } from '@model-router/queue';
-import { usdToNanos } from '@model-router/queue';
+import { MAX_COST_NANOS, usdToNanos } from '@model-router/queue';
 import express, { type RequestHandler, type Router } from 'express';
 import type { OutcomeReporter } from '../events/outcome-reporter.js';
 import type { SnapshotStore } from '../routing/snapshot-store.js';
-import { type MetricInput, metricInputSchema, metricsBatchSchema } from './metric.schema.js';
+import {
+  DEFAULT_EVENT_TIME_WINDOW,
+  type EventTimeWindow,
+  MAX_COST_USD,
+  type MetricInput,
+  metricInputSchema,
+  metricsBatchSchema,
+} from './metric.schema.js';
 
 export interface MetricsRoutesDeps {
   snapshots: SnapshotStore;
   publisher: EventPublisher;
   outcomes: OutcomeReporter;
   requireClient: RequestHandler;
+  /** How far from now a metric's timestamp may be (config `ingestion`). */
+  window: EventTimeWindow;
+  /** The API's wall clock: "now" of the window (tests inject one, as for budget periods). */
+  clock: () => number;
 }
 
 /** Parses a single metric or `{"metrics": [...]}`; the batch shape is chosen by the `metrics` key. */
@@ -36,15 +47,32 @@ export function costOf(metric: MetricInput, model: Model): number {
   return roundUsd((prompt * model.input_price_per_1k + completion * model.output_price_per_1k) / 1000);
 }
 
+export interface ToEventsOptions {
+  /** The client namespace of the metrics' event_ids: the id of the client key that sent them. */
+  keyId?: string;
+  window?: EventTimeWindow;
+}
+
+const DAY_MS = 86_400_000;
+const describeSpan = (ms: number): string =>
+  ms % DAY_MS === 0 ? `${ms / DAY_MS} day(s)` : ms % 60_000 === 0 ? `${ms / 60_000} minute(s)` : `${ms / 1000} s`;
+
 /**
- * Turns validated metrics into catalogued events; an unknown model anywhere rejects the whole
- * request (nothing is accepted), naming the index of each bad metric. So does a cost too large to
- * sum exactly in nano-dollars (above 2^53 nano-dollars, ~$9 million for one call).
+ * Turns validated metrics into catalogued events; a metric that cannot be stored rejects the whole
+ * request (nothing is accepted), naming the index and field of each bad one: an unknown model; a
+ * timestamp outside the window around now (config `ingestion`); a cost above the per-event bound
+ * of the catalog ($1,000, so that sums in nano-dollars stay exact) once computed from tokens.
  *
  * What comes out always satisfies the catalog's `metric.recorded` schema (a property test checks
- * it for any valid input), so it is published without a second schema check.
+ * it for any valid input), so it is published without a second schema check. Timestamps are
+ * normalised to UTC (`toISOString`), the form every consumer reads the same way.
  */
-export function toEvents(metrics: MetricInput[], models: ReadonlyMap<string, Model>, now: Date): MetricRecordedEvent[] {
+export function toEvents(
+  metrics: MetricInput[],
+  models: ReadonlyMap<string, Model>,
+  now: Date,
+  options: ToEventsOptions = {},
+): MetricRecordedEvent[] {
   const unknown = metrics.flatMap((m, index) => (models.has(m.model_id) ? [] : [{ index, model_id: m.model_id }]));
   if (unknown.length) {
     throw new ApiError(
@@ -53,12 +81,26 @@ export function toEvents(metrics: MetricInput[], models: ReadonlyMap<string, Mod
       unknown.map((u) => ({ path: `metrics.${u.index}.model_id`, message: `model "${u.model_id}" does not exist` })),
     );
   }
+  const window = options.window ?? DEFAULT_EVENT_TIME_WINDOW;
+  const nowMs = now.getTime();
+  const details: { path: string; message: string }[] = [];
+  metrics.forEach((m, index) => {
+    if (m.timestamp === undefined) return;
+    const at = Date.parse(m.timestamp);
+    if (at < nowMs - window.maxAgeMs) {
+      details.push({ path: `metrics.${index}.timestamp`, message: `must be at most ${describeSpan(window.maxAgeMs)} in the past` });
+    } else if (at > nowMs + window.maxSkewMs) {
+      details.push({ path: `metrics.${index}.timestamp`, message: `must be at most ${describeSpan(window.maxSkewMs)} in the future` });
+    }
+  });
+  const keyId = options.keyId ?? DEFAULT_CLIENT_KEY_ID;
   const acceptedAt = now.toISOString();
   const events = metrics.map((m) => {
     const model = models.get(m.model_id)!;
     return {
       event_id: m.event_id ?? randomUUID(),
-      occurred_at: m.timestamp ?? acceptedAt,
+      key_id: keyId,
+      occurred_at: m.timestamp === undefined ? acceptedAt : new Date(Date.parse(m.timestamp)).toISOString(),
       accepted_at: acceptedAt,
       model_id: m.model_id,
       provider: model.provider,
@@ -73,11 +115,15 @@ export function toEvents(metrics: MetricInput[], models: ReadonlyMap<string, Mod
       variant_id: m.variant_id ?? null,
     };
   });
-  const tooCostly = events.flatMap((e, index) => (Number.isSafeInteger(e.cost_nanos) ? [] : [index]));
-  if (tooCostly.length) {
-    const details = tooCostly.map((index) => ({ path: `metrics.${index}`, message: 'the cost is too large to count exactly (tokens × price above ~$9 million)' }));
-    throw new ApiError('VALIDATION_ERROR', `invalid metric: ${details[0]!.message}`, details);
-  }
+  events.forEach((e, index) => {
+    if (!(e.cost_nanos <= MAX_COST_NANOS)) {
+      details.push({
+        path: `metrics.${index}.${metrics[index]!.cost === undefined ? 'prompt_tokens' : 'cost'}`,
+        message: `the cost is above $${MAX_COST_USD} for one call (tokens × the model's prices)`,
+      });
+    }
+  });
+  if (details.length) throw new ApiError('VALIDATION_ERROR', `invalid metric: ${details[0]!.path}: ${details[0]!.message}`, details);
   return events;
 }
 
@@ -86,7 +132,7 @@ export function costEventsOf(events: readonly MetricRecordedEvent[]): CostRecord
   const costs: CostRecordedEvent[] = [];
   for (const e of events) {
     if (e.cost_nanos > 0) {
-      costs.push({ event_id: e.event_id, occurred_at: e.occurred_at, model_id: e.model_id, provider: e.provider, user_id: e.user_id, cost_nanos: e.cost_nanos });
+      costs.push({ event_id: e.event_id, key_id: e.key_id, occurred_at: e.occurred_at, model_id: e.model_id, provider: e.provider, user_id: e.user_id, cost_nanos: e.cost_nanos });
     }
   }
   return costs;
@@ -116,7 +162,7 @@ export function metricsRoutes(deps: MetricsRoutesDeps): Router {
   const router = express.Router();
   router.post('/metrics', deps.requireClient, async (req, res) => {
     const metrics = parseMetrics(req.body);
-    const events = toEvents(metrics, deps.snapshots.current.modelsById, new Date());
+    const events = toEvents(metrics, deps.snapshots.current.modelsById, new Date(deps.clock()), { keyId: clientKeyIdOf(res.locals), window: deps.window });
     await acceptEvents(deps.publisher, events);
     for (const e of events) deps.outcomes.record(e.model_id, e.success, e.latency_ms);
     res.status(202).json({ accepted: events.length, event_ids: events.map((e) => e.event_id) });

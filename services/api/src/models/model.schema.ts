@@ -1,6 +1,22 @@
+import { type EndpointPolicy, endpointRefusal } from '@model-router/domain';
 import { z } from 'zod';
 
 const price = z.number().finite().min(0, 'must not be negative').max(10_000);
+
+/**
+ * A model's endpoint: http(s), no query or fragment, and not an address the policy refuses (see
+ * endpointRefusal). The health checker checks it again, with what its name resolves to, before
+ * each probe.
+ */
+export function endpointSchema(policy: EndpointPolicy) {
+  return z
+    .string()
+    .max(2048)
+    .superRefine((endpoint, ctx) => {
+      const refusal = endpointRefusal(endpoint, policy);
+      if (refusal) ctx.addIssue({ code: 'custom', message: refusal });
+    });
+}
 
 const writable = {
   name: z.string().min(1).max(200),
@@ -14,7 +30,6 @@ const writable = {
   capabilities: z.array(z.string().regex(/^[a-z0-9_]{1,64}$/, 'lowercase identifier')).max(32),
   enabled: z.boolean(),
   latency_ms: z.number().int().min(1).max(600_000),
-  endpoint: z.string().url().max(2048).nullable(),
 };
 
 export const modelIdSchema = z
@@ -25,42 +40,54 @@ const outputFitsContext = (m: { max_output_tokens?: number; context_window?: num
   m.max_output_tokens === undefined || m.context_window === undefined || m.max_output_tokens <= m.context_window;
 const fitsMessage = { message: 'must not exceed context_window', path: ['max_output_tokens'] };
 
-/** POST /api/v1/models */
-export const createModelSchema = z
-  .strictObject({
-    id: modelIdSchema,
-    ...writable,
-    capabilities: writable.capabilities.default([]),
-    enabled: writable.enabled.default(true),
-    latency_ms: writable.latency_ms.default(1000),
-    endpoint: writable.endpoint.default(null),
-  })
-  .refine(outputFitsContext, fitsMessage);
+/** The bodies of the model endpoints, validating `endpoint` under `policy`. */
+export function modelSchemas(policy: EndpointPolicy) {
+  const endpoint = endpointSchema(policy);
+  /** POST /api/v1/models */
+  const create = z
+    .strictObject({
+      id: modelIdSchema,
+      ...writable,
+      capabilities: writable.capabilities.default([]),
+      enabled: writable.enabled.default(true),
+      latency_ms: writable.latency_ms.default(1000),
+      endpoint: endpoint.nullable().default(null),
+    })
+    .refine(outputFitsContext, fitsMessage);
 
-/** PUT /api/v1/models/:id — the whole model; `id`, when given, must match the path. */
-export const replaceModelSchema = z
-  .strictObject({
-    id: modelIdSchema.optional(),
-    ...writable,
-    capabilities: writable.capabilities.default([]),
-    enabled: writable.enabled.default(true),
-    latency_ms: writable.latency_ms.default(1000),
-    endpoint: writable.endpoint.default(null),
-  })
-  .refine(outputFitsContext, fitsMessage);
+  /** PUT /api/v1/models/:id — the whole model; `id`, when given, must match the path. */
+  const replace = z
+    .strictObject({
+      id: modelIdSchema.optional(),
+      ...writable,
+      capabilities: writable.capabilities.default([]),
+      enabled: writable.enabled.default(true),
+      latency_ms: writable.latency_ms.default(1000),
+      endpoint: endpoint.nullable().default(null),
+    })
+    .refine(outputFitsContext, fitsMessage);
 
-/** PATCH /api/v1/models/:id — any subset of the writable fields, at least one. */
-export const patchModelSchema = z
-  .strictObject({
-    name: writable.name.optional(),
-    provider: writable.provider.optional(),
-    input_price_per_1k: writable.input_price_per_1k.optional(),
-    output_price_per_1k: writable.output_price_per_1k.optional(),
-    context_window: writable.context_window.optional(),
-    max_output_tokens: writable.max_output_tokens.optional(),
-    capabilities: writable.capabilities.optional(),
-    enabled: writable.enabled.optional(),
-    latency_ms: writable.latency_ms.optional(),
-    endpoint: writable.endpoint.optional(),
-  })
-  .refine((patch) => Object.keys(patch).length > 0, 'at least one field to change is required');
+  /** PATCH /api/v1/models/:id — any subset of the writable fields, at least one. */
+  const patch = z
+    .strictObject({
+      name: writable.name.optional(),
+      provider: writable.provider.optional(),
+      input_price_per_1k: writable.input_price_per_1k.optional(),
+      output_price_per_1k: writable.output_price_per_1k.optional(),
+      context_window: writable.context_window.optional(),
+      max_output_tokens: writable.max_output_tokens.optional(),
+      capabilities: writable.capabilities.optional(),
+      enabled: writable.enabled.optional(),
+      latency_ms: writable.latency_ms.optional(),
+      endpoint: endpoint.nullable().optional(),
+    })
+    .refine((patch) => Object.keys(patch).length > 0, 'at least one field to change is required');
+  return { create, replace, patch };
+}
+
+/** Under the development policy (private endpoints allowed), for tests and tools; the API uses modelSchemas. */
+export const {
+  create: createModelSchema,
+  replace: replaceModelSchema,
+  patch: patchModelSchema,
+} = modelSchemas({ allowPrivateEndpoints: true });

@@ -1,11 +1,11 @@
 import { DuplicateModelError, ModelRepository, type StoredModel } from '@model-router/database';
-import { type Model, UNKNOWN_RUNTIME } from '@model-router/domain';
+import { type EndpointPolicy, type Model, UNKNOWN_RUNTIME } from '@model-router/domain';
 import type { CircuitStore } from '@model-router/health';
 import { ApiError, parseInput as parse } from '@model-router/http';
 import express, { type RequestHandler, type Router } from 'express';
 import type { ConfigChanges } from '../events/config-changes.js';
 import type { SnapshotStore } from '../routing/snapshot-store.js';
-import { createModelSchema, modelIdSchema, patchModelSchema, replaceModelSchema } from './model.schema.js';
+import { modelIdSchema, modelSchemas } from './model.schema.js';
 
 export interface ModelRoutesDeps {
   models: ModelRepository;
@@ -14,6 +14,8 @@ export interface ModelRoutesDeps {
   circuits: CircuitStore;
   requireAdmin: RequestHandler;
   requireReader: RequestHandler;
+  /** Which endpoints a model may have (security.allow_private_endpoints). */
+  endpointPolicy: EndpointPolicy;
 }
 
 function pathId(raw: string | string[] | undefined): string {
@@ -25,6 +27,7 @@ const notFound = (id: string) => new ApiError('MODEL_NOT_FOUND', `model "${id}" 
 export function modelRoutes(deps: ModelRoutesDeps): Router {
   const router = express.Router();
   const { changes } = deps;
+  const schemas = modelSchemas(deps.endpointPolicy);
 
   /** A stored model plus its live state (health, circuit, observed stats) from the snapshot. */
   const present = (model: StoredModel) => {
@@ -67,7 +70,7 @@ export function modelRoutes(deps: ModelRoutesDeps): Router {
   });
 
   router.post('/models', deps.requireAdmin, async (req, res) => {
-    const body = parse(createModelSchema, req.body);
+    const body = parse(schemas.create, req.body);
     const stored = await changes.commit({ entity: 'model', entity_id: body.id, action: 'created' }, async (client) => {
       try {
         return await new ModelRepository(client).insert(body);
@@ -81,7 +84,7 @@ export function modelRoutes(deps: ModelRoutesDeps): Router {
 
   router.put('/models/:id', deps.requireAdmin, async (req, res) => {
     const id = pathId(req.params.id);
-    const body = parse(replaceModelSchema, req.body);
+    const body = parse(schemas.replace, req.body);
     if (body.id !== undefined && body.id !== id) {
       throw new ApiError('VALIDATION_ERROR', `body id "${body.id}" does not match the path id "${id}"`);
     }
@@ -95,7 +98,7 @@ export function modelRoutes(deps: ModelRoutesDeps): Router {
 
   router.patch('/models/:id', deps.requireAdmin, async (req, res) => {
     const id = pathId(req.params.id);
-    const patch = parse(patchModelSchema, req.body);
+    const patch = parse(schemas.patch, req.body);
     const stored = await changes.commit({ entity: 'model', entity_id: id, action: 'updated' }, async (client) => {
       const repo = new ModelRepository(client);
       // Locked read-modify-write: two concurrent patches never lose each other's fields.

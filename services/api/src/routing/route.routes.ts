@@ -10,7 +10,7 @@ import {
   type RoutingOptions,
   type RoutingStrategy,
 } from '@model-router/domain';
-import { ApiError, validationError } from '@model-router/http';
+import { ApiError, clientKeyIdOf, validationError } from '@model-router/http';
 import { type EventPublisher, usdToNanos } from '@model-router/queue';
 import type { Request, RequestHandler, Response } from 'express';
 import { type AbAssigner, type Assignment, NEEDS_REDIS } from '../abtests/ab-assigner.js';
@@ -268,6 +268,8 @@ class RouteEndpoint {
       'route.decided',
       {
         event_id: requestId,
+        // X-Request-Id is chosen by the client: it deduplicates within the client's namespace only.
+        key_id: clientKeyIdOf(res.locals),
         occurred_at: isoNow(),
         model_id: chosen.model.id,
         provider: chosen.model.provider,

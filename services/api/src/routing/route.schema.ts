@@ -1,8 +1,10 @@
 import { ROUTING_STRATEGIES } from '@model-router/domain';
+import { MAX_ID_LENGTH, storableId, unstorableIdReason } from '@model-router/queue';
 import { z } from 'zod';
 
 const MAX_TOKENS_LIMIT = 2_000_000;
-const id = z.string().min(1).max(256).regex(/^[^\u0000]*$/, 'must not contain NUL characters');
+// The same id rule as the events the route publishes: an id Postgres cannot store is refused here.
+const id = storableId;
 
 /** Body of POST /api/v1/route. Unknown fields are rejected so a typo never silently does nothing. */
 export const routeRequestSchema = z.strictObject({
@@ -34,7 +36,8 @@ const ROUTE_KEYS = new Set([
 ]);
 const STRATEGIES: ReadonlySet<unknown> = new Set(ROUTING_STRATEGIES);
 
-const isId = (v: unknown): v is string => typeof v === 'string' && v.length >= 1 && v.length <= 256 && !v.includes('\u0000');
+const isId = (v: unknown): v is string =>
+  typeof v === 'string' && v.length >= 1 && v.length <= MAX_ID_LENGTH && unstorableIdReason(v) === null;
 const isStringList = (v: unknown, maxItems: number): v is string[] =>
   Array.isArray(v) && v.length <= maxItems && v.every((s) => typeof s === 'string' && s.length >= 1 && s.length <= 64);
 const isPositive = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v > 0;

@@ -2,7 +2,7 @@ import type { EventRepository } from '@model-router/database';
 import type { CircuitPolicy } from '@model-router/domain';
 import { CircuitStore, loadRuntime, type RuntimeChange, subscribeRuntimeChanges } from '@model-router/health';
 import type { Logger } from '@model-router/logger';
-import type { Redis } from '@model-router/redis';
+import type { RedisClient as Redis } from '@model-router/redis';
 import type { SnapshotStore } from './snapshot-store.js';
 
 export interface RuntimeTrackerOptions {

@@ -1,0 +1,53 @@
+/**
+ * Every Redis key and channel name of the project, in one place, so each one is built the same way
+ * on a single Redis and on a Redis Cluster.
+ *
+ * On a cluster a key lives in the slot of its hash tag (the text between the first `{` and the
+ * next `}`), or of the whole key when it has none. A Lua script or a MULTI may only touch keys of
+ * one slot, so keys that are written together carry the same tag; keys used alone carry none, so
+ * they spread over every master (an A/B test's per-user assignments may be millions of keys).
+ * Channels are not keys: PUBLISH reaches every node's subscribers whatever the name.
+ */
+
+/** `{text}`: keys holding the same tag share a cluster slot. */
+export const hashTag = (text: string): string => `{${text}}`;
+
+export function redisKeys(prefix: string) {
+  return {
+    /**
+     * BullMQ's prefix: every key of every queue (`{prefix}:queue:…`) under one tag, because
+     * BullMQ's scripts touch several keys of a queue together and flows may span queues.
+     */
+    queuePrefix: hashTag(prefix),
+
+    /** Config change notices (models, A/B tests, budgets); every API replica listens. */
+    configChannel: `${prefix}:config-changed`,
+    /** Circuit and health changes; every API replica listens. */
+    runtimeChannel: `${prefix}:runtime-changed`,
+    /** New budget spend totals from the enforcer; every API replica listens. */
+    budgetStateChannel: `${prefix}:budget-state`,
+
+    /** An A/B test's cached config (TTL abtest.cache_ttl). Used alone: no tag. */
+    abtestConfig: (testId: string) => `${prefix}:abtest:${testId}:config`,
+    /** A user's sticky variant in a weighted_random test (SET NX). Used alone: no tag. */
+    abtestUser: (testId: string, userId: string) => `${prefix}:abtest:${testId}:user:${userId}`,
+    /** Every cached key of one A/B test, for SCAN (on every master of a cluster). */
+    abtestPattern: (testId: string) => `${prefix}:abtest:${testId}:*`,
+
+    /** A model's circuit (a hash). WATCH/MULTI touch this key alone: no tag. */
+    circuit: (modelId: string) => `${prefix}:circuit:${modelId}`,
+
+    /**
+     * Everything of one budget shares the tag `{prefix:budget:ID}`: a script may update the spend
+     * counters of its periods together, and later state of the same budget (reservations, rate
+     * windows) can join them in one script. Different budgets spread over the masters.
+     */
+    budgetTag: (budgetId: string) => hashTag(`${prefix}:budget:${budgetId}`),
+    /** A budget's spend in one period, in nano-dollars (a decimal integer string). */
+    budgetSpend: (budgetId: string, periodKey: string) => `${hashTag(`${prefix}:budget:${budgetId}`)}:${periodKey}:spent`,
+    /** Every spend counter, for SCAN. */
+    budgetSpendPattern: `{${prefix}:budget:*}:*:spent`,
+  };
+}
+
+export type RedisKeys = ReturnType<typeof redisKeys>;
