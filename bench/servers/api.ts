@@ -25,6 +25,9 @@ const config = loadConfig({
     'server.port': 0,
     'service.environment': 'production',
     'log.level': 'error',
+    // The bench's Redis is throwaway (the machine's, without persistence): production mode would
+    // refuse it otherwise.
+    'redis.allow_volatile': true,
     // Production mode refuses the shipped admin key and wants a client key: a section that
     // starts this server passes its own (and sends the client key on /route).
     ...(process.env.BENCH_ADMIN_API_KEY ? { 'auth.admin_api_key': process.env.BENCH_ADMIN_API_KEY } : {}),
