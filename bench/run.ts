@@ -28,8 +28,19 @@ import { abtestRouteSection } from './sections/abtest-route.js';
 import { budgetEnforcementSection } from './sections/budget-enforcement.js';
 import { experimentsSection } from './sections/experiments.js';
 import { tokenizingSection } from './sections/tokenizing.js';
+import { memorySection } from './sections/memory.js';
+import { readRss, rssLedger } from './lib/rss.js';
 
-const SECTIONS: Section[] = [routingSection, httpRouteSection, ingestionSection, abtestRouteSection, budgetEnforcementSection, tokenizingSection, experimentsSection];
+const SECTIONS: Section[] = [
+  routingSection,
+  httpRouteSection,
+  ingestionSection,
+  abtestRouteSection,
+  budgetEnforcementSection,
+  tokenizingSection,
+  memorySection,
+  experimentsSection,
+];
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const RESULTS_FILE = join(ROOT, 'bench', 'results', 'latest.json');
@@ -149,15 +160,30 @@ async function main(): Promise<number> {
   const targets: TargetCheck[] = [];
   for (const section of selected) {
     log(`section ${section.name}: ${section.title}`);
+    rssLedger.section = section.name;
     const started = performance.now();
     const result = await section.run({ rootDir: ROOT, log });
     log(`section ${section.name} done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    // The RSS of the processes this section started goes to latest.json with its figures.
+    result.data = { ...result.data, process_rss: rssLedger.all().filter((r) => r.section === section.name) };
     results[section.name] = result;
     targets.push(...result.targets.map((t) => ({ section: section.name, ...t })));
     console.log(`\n## ${section.title}\n`);
     for (const table of result.tables) console.log(`${formatTable(table)}\n`);
     for (const note of result.notes) console.log(`- ${note}`);
   }
+
+  // Every process the sections started: RSS once ready and just before it was stopped.
+  const rss = rssLedger.all();
+  console.log(
+    `\n${formatTable({
+      title: '## Memory (RSS, MB) of every process the bench started: once ready (idle), before it was stopped (after), peak',
+      columns: ['section', 'process', 'idle', 'after', 'peak'],
+      rows: rss.map((r) => [r.section, r.process, r.idle?.rss_mb.toFixed(1) ?? '—', r.after?.rss_mb.toFixed(1) ?? '—', r.after?.peak_mb.toFixed(1) ?? '—']),
+    })}`,
+  );
+  const bench = readRss(process.pid);
+  if (bench) console.log(`\nThe bench process itself: ${bench.rss_mb.toFixed(1)} MB now, peak ${bench.peak_mb.toFixed(1)} MB.`);
 
   const loadAfter = os.loadavg()[0]!;
   console.log(`\nLoad average (1 min): ${loadBefore.toFixed(2)} before, ${loadAfter.toFixed(2)} after (the bench's own load included).`);

@@ -8,6 +8,7 @@
 import { resolve } from 'node:path';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { rssLedger } from './rss.js';
 
 export interface ReadyMessage {
   type: 'ready';
@@ -105,6 +106,7 @@ export async function startChildServer(options: StartOptions): Promise<ChildServ
       child.send({ type: 'request', id, name });
     });
 
+  rssLedger.idle(options.name, child.pid!);
   let stopped: Promise<void> | null = null;
   return {
     name: options.name,
@@ -113,6 +115,7 @@ export async function startChildServer(options: StartOptions): Promise<ChildServ
     request,
     stop: () => {
       stopped ??= (async () => {
+        rssLedger.after(child.pid!);
         // SIGTERM lets the server close cleanly (and write its --cpu-prof profile, if asked for).
         child.kill('SIGTERM');
         if (!(await waitForExit(child, 15_000))) {

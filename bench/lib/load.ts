@@ -8,6 +8,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import { rssLedger } from './rss.js';
 import { SampleBuffer } from './stats.js';
 
 export interface LoadOptions {
@@ -125,6 +126,7 @@ export async function startLoadGenerator(): Promise<LoadGenerator> {
     child.on('message', onMessage);
     child.once('exit', (code) => reject(new Error(`load generator exited before it was ready (${code})`)));
   });
+  rssLedger.idle('load-generator', child.pid!);
   let nextId = 0;
   const pending = new Map<number, { resolve: (r: LoadResult) => void; reject: (e: Error) => void }>();
   child.on('message', (m: ResultMessage) => {
@@ -148,6 +150,7 @@ export async function startLoadGenerator(): Promise<LoadGenerator> {
     },
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
+      rssLedger.after(child.pid!);
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.send({ type: 'stop' });
       await exited;

@@ -5,6 +5,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { rssLedger } from './rss.js';
 
 /** Same database, Redis and key prefix as bench/servers/api.ts. */
 export const BENCH_DATABASE_URL = process.env.BENCH_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/model_router_bench';
@@ -27,8 +28,9 @@ const SCRUBBED = [
 ];
 
 /**
- * Starts `node --import tsx <script>` (a service's main.ts) on the bench database and prefix, and
- * waits until its ops server answers /readyz.
+ * Starts a service on the bench database and prefix: `node <script>` for the compiled build
+ * (services/<name>/dist/main.js, as production runs it; `pnpm bench` builds first), or
+ * `node --import tsx <script>` for a TypeScript file; waits until its ops server answers /readyz.
  */
 export async function startWorker(options: {
   name: string;
@@ -52,7 +54,8 @@ export async function startWorker(options: {
     [options.portVariable]: String(options.port),
     ...options.env,
   });
-  const child: ChildProcess = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', options.script], {
+  const loader = options.script.endsWith('.ts') ? ['--import', 'tsx'] : [];
+  const child: ChildProcess = spawn(process.execPath, [...(options.nodeArgs ?? []), ...loader, options.script], {
     cwd: options.cwd,
     env,
     stdio: ['ignore', 'inherit', 'inherit'],
@@ -60,6 +63,7 @@ export async function startWorker(options: {
   const opsUrl = `http://127.0.0.1:${options.port}`;
   const stop = async (): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return;
+    rssLedger.after(child.pid!);
     child.kill('SIGTERM');
     const exited = once(child, 'exit');
     const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
@@ -81,6 +85,7 @@ export async function startWorker(options: {
     }
     await sleep(200);
   }
+  rssLedger.idle(options.name, child.pid!);
   return { name: options.name, pid: child.pid!, opsUrl, stop };
 }
 

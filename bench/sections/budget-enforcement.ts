@@ -1,7 +1,7 @@
 /**
  * Section "budget-enforcement": the time from crossing a budget's limit to its enforcement on every
  * API replica. Two API replicas (bench/servers/api.ts, child processes) and the real
- * budget-enforcer (services/budget-enforcer/src/main.ts, child process) share the bench database
+ * budget-enforcer (services/budget-enforcer/dist/main.js, child process) share the bench database
  * and Redis prefix. Per trial: a new global `block` budget of $0.01; one metric of $0.02 posted to
  * replica A; both replicas polled with POST /api/v1/route until each answers 429 BUDGET_EXCEEDED.
  * The figure is the time from the metric's 202 to the slower replica's first 429.
@@ -76,7 +76,7 @@ export const budgetEnforcementSection: Section = {
       }
       enforcer = await startWorker({
         name: 'budget-enforcer',
-        script: 'services/budget-enforcer/src/main.ts',
+        script: 'services/budget-enforcer/dist/main.js',
         cwd: ctx.rootDir,
         portVariable: 'BUDGET_ENFORCER_PORT',
         port: ENFORCER_PORT,

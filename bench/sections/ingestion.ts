@@ -1,7 +1,7 @@
 /**
  * Section "ingestion": metric ingestion end to end. HTTP POST /api/v1/metrics in batches of 1,000
  * to the real API (child process, bench/servers/api.ts) → BullMQ in Redis → the real
- * metric-aggregator (services/metric-aggregator/src/main.ts, child process) → Postgres, on the
+ * metric-aggregator (services/metric-aggregator/dist/main.js, child process) → Postgres, on the
  * bench database and Redis prefix. Beside it in the same run: a naive baseline inserting one row
  * per event into a plain table through a pg Pool of 10 connections.
  *
@@ -101,7 +101,7 @@ export const ingestionSection: Section = {
       });
       aggregator = await startWorker({
         name: 'metric-aggregator',
-        script: 'services/metric-aggregator/src/main.ts',
+        script: 'services/metric-aggregator/dist/main.js',
         cwd: ctx.rootDir,
         portVariable: 'METRIC_AGGREGATOR_PORT',
         port: AGGREGATOR_PORT,

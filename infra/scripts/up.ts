@@ -97,7 +97,12 @@ const { result, commands } = concurrently(
   // Node itself with the tsx loader (no wrapper process): a signal reaches each service directly,
   // and nothing in between turns a second signal into a kill while a service is still stopping.
   // process.execPath: the same (pinned) Node that runs this script, whatever PATH says.
-  services.map((s) => ({ name: s.name, command: `${process.execPath} --import tsx src/main.ts`, cwd: `services/${s.name}` })),
+  // --conditions=development: workspace packages resolve to their sources, so no build is needed.
+  services.map((s) => ({
+    name: s.name,
+    command: `${process.execPath} --conditions=development --import tsx src/main.ts`,
+    cwd: `services/${s.name}`,
+  })),
   { prefix: 'name', killSignal: 'SIGTERM' },
 );
 

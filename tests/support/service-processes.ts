@@ -67,7 +67,7 @@ export class ServiceProcess {
     if (this.pid() !== null) throw new Error(`${this.name} is already running`);
     if (this.spawned) this.history += this.spawned.output();
     this.expectingExit = false;
-    const spawned = spawnCommand(process.execPath, ['--import', 'tsx', 'src/main.ts'], { cwd: join(ROOT, 'services', this.kind), env: this.env });
+    const spawned = spawnCommand(process.execPath, ['--conditions=development', '--import', 'tsx', 'src/main.ts'], { cwd: join(ROOT, 'services', this.kind), env: this.env });
     this.spawned = spawned;
     spawned.child.once('exit', (code, signal) => {
       if (!this.expectingExit) this.unexpectedExits.push(`${this.name} exited on its own (code ${code}, signal ${signal})`);

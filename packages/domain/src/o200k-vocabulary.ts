@@ -1,4 +1,6 @@
-import o200kRanks from 'gpt-tokenizer/bpeRanks/o200k_base';
+import { createRequire } from 'node:module';
+
+type O200kRanks = typeof import('gpt-tokenizer/bpeRanks/o200k_base').default;
 
 /**
  * The o200k_base vocabulary (OpenAI's current BPE), taken from gpt-tokenizer's data so the counts
@@ -23,10 +25,14 @@ export interface O200kVocabulary {
 }
 
 let built: O200kVocabulary | undefined;
+// The library's rank table is a 2 MB array literal that costs ~40 MB of memory once imported,
+// whether or not anything is counted: loaded here on first use (its CommonJS build, so the load
+// stays synchronous), not by a static import that every process importing this package would pay.
+const require = createRequire(import.meta.url);
 
 /** Built on first use (~100 ms, ~15 MB) so a process that never counts tokens pays nothing. */
 export function o200kVocabulary(): O200kVocabulary {
-  built ??= buildVocabulary(o200kRanks);
+  built ??= buildVocabulary((require('gpt-tokenizer/bpeRanks/o200k_base') as { default: O200kRanks }).default);
   return built;
 }
 

@@ -23,11 +23,23 @@
  * 1/π below). All randomness comes from the caller's uniform source (a seeded PRNG in tests, one
  * seeded per posterior batch in the API), through stdlib's Beta and normal samplers.
  */
-import betaRandom from '@stdlib/random-base-beta';
-import normalRandom from '@stdlib/random-base-normal';
+import { createRequire } from 'node:module';
 import { normalTwoSidedP } from './distributions.js';
 import type { RandomSource } from './assignment.js';
 import type { MaybeNumber } from './statistics.js';
+
+// stdlib's samplers cost ~26 MB of memory once imported and only bandit tests draw from them:
+// loaded on first use, as distributions.ts does, so a process importing the domain package does
+// not pay for them (they are CommonJS, so a synchronous require works).
+const require = createRequire(import.meta.url);
+let samplers: { beta: typeof import('@stdlib/random-base-beta'); normal: typeof import('@stdlib/random-base-normal') } | undefined;
+function stdlibSamplers(): NonNullable<typeof samplers> {
+  samplers ??= {
+    beta: require('@stdlib/random-base-beta') as typeof import('@stdlib/random-base-beta'),
+    normal: require('@stdlib/random-base-normal') as typeof import('@stdlib/random-base-normal'),
+  };
+  return samplers;
+}
 
 export type BanditMetric = 'success_rate' | 'cost_per_success';
 export const BANDIT_METRICS: readonly BanditMetric[] = ['success_rate', 'cost_per_success'];
@@ -58,6 +70,7 @@ type Sampler = () => Float64Array;
 export function posteriorSampler(arms: readonly BanditArmStats[], metric: BanditMetric, random: RandomSource): Sampler {
   // stdlib's samplers take the uniform source as `prng` (their type asks for a full PRNG object,
   // with seed and state accessors they never use for a caller's function).
+  const { beta: betaRandom, normal: normalRandom } = stdlibSamplers();
   const beta = betaRandom.factory({ prng: random as never });
   const normal = normalRandom.factory({ prng: random as never });
   const k = arms.length;

@@ -7,30 +7,50 @@
  * regularized incomplete gamma for χ²) — never as `1 − cdf`, which loses every digit below
  * ~1e-16 and would print p = 0 for a large SRM.
  */
-import gammainc from '@stdlib/math-base-special-gammainc';
-import normalCdf from '@stdlib/stats-base-dists-normal-cdf';
-import normalQuantileStd from '@stdlib/stats-base-dists-normal-quantile';
-import tCdf from '@stdlib/stats-base-dists-t-cdf';
-import tQuantileStd from '@stdlib/stats-base-dists-t-quantile';
+import { createRequire } from 'node:module';
+
+interface Stdlib {
+  gammainc: typeof import('@stdlib/math-base-special-gammainc');
+  normalCdf: typeof import('@stdlib/stats-base-dists-normal-cdf');
+  normalQuantileStd: typeof import('@stdlib/stats-base-dists-normal-quantile');
+  tCdf: typeof import('@stdlib/stats-base-dists-t-cdf');
+  tQuantileStd: typeof import('@stdlib/stats-base-dists-t-quantile');
+}
+
+// These modules cost ~20 MB of memory once imported, and only A/B results use them (the API, on
+// request); every process importing the domain package would pay it with static imports. Loaded
+// together on first use instead, synchronously (they are CommonJS).
+const require = createRequire(import.meta.url);
+let loaded: Stdlib | undefined;
+function stdlib(): Stdlib {
+  loaded ??= {
+    gammainc: require('@stdlib/math-base-special-gammainc') as Stdlib['gammainc'],
+    normalCdf: require('@stdlib/stats-base-dists-normal-cdf') as Stdlib['normalCdf'],
+    normalQuantileStd: require('@stdlib/stats-base-dists-normal-quantile') as Stdlib['normalQuantileStd'],
+    tCdf: require('@stdlib/stats-base-dists-t-cdf') as Stdlib['tCdf'],
+    tQuantileStd: require('@stdlib/stats-base-dists-t-quantile') as Stdlib['tQuantileStd'],
+  };
+  return loaded;
+}
 
 /** Two-sided p-value of a Student t statistic: P(|T_df| ≥ |t|) = 2·F_df(−|t|). */
 export function tTwoSidedP(t: number, df: number): number {
-  return Math.min(1, 2 * tCdf(-Math.abs(t), df));
+  return Math.min(1, 2 * stdlib().tCdf(-Math.abs(t), df));
 }
 
 /** Quantile of Student's t with `df` degrees of freedom (df may be fractional, as Welch's is). */
 export function tQuantile(p: number, df: number): number {
-  return tQuantileStd(p, df);
+  return stdlib().tQuantileStd(p, df);
 }
 
 /** Two-sided p-value of a standard normal statistic: P(|Z| ≥ |z|) = 2·Φ(−|z|). */
 export function normalTwoSidedP(z: number): number {
-  return Math.min(1, 2 * normalCdf(-Math.abs(z), 0, 1));
+  return Math.min(1, 2 * stdlib().normalCdf(-Math.abs(z), 0, 1));
 }
 
 /** Standard normal quantile Φ⁻¹(p). */
 export function normalQuantile(p: number): number {
-  return normalQuantileStd(p, 0, 1);
+  return stdlib().normalQuantileStd(p, 0, 1);
 }
 
 /**
@@ -39,5 +59,5 @@ export function normalQuantile(p: number): number {
  */
 export function chiSquareUpperTail(x: number, k: number): number {
   if (x <= 0) return 1;
-  return gammainc(x / 2, k / 2, true, true);
+  return stdlib().gammainc(x / 2, k / 2, true, true);
 }

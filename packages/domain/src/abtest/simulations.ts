@@ -7,12 +7,16 @@
  * costly their calls are (lognormal per-user means), and a user's requests are summed into the
  * per-user totals the user-level tests see.
  */
-import normalRandom from '@stdlib/random-base-normal';
+import { createRequire } from 'node:module';
 import { seededRandom } from '../random.js';
 import { addCupedUser, cupedTest, emptyCupedSums } from './cuped.js';
 import { addWeightedUser, type BanditSettings, emptyWeightedRatioSums, ipwRatioEstimate, topTwoThompsonProbabilities } from './bandit.js';
 import { confidenceSequence } from './sequential.js';
 import { deltaMethodTest, emptyRatioSums, type RatioSums } from './statistics.js';
+
+// Loaded on first use (~26 MB with the Beta sampler): only the tests and the bench simulate.
+const require = createRequire(import.meta.url);
+const normalRandom = (): typeof import('@stdlib/random-base-normal') => require('@stdlib/random-base-normal') as typeof import('@stdlib/random-base-normal');
 
 const USER_LOG_MEAN = Math.log(800);
 const USER_LOG_SD = 0.5;
@@ -69,7 +73,7 @@ export interface PeekingResult {
  */
 export function simulatePeeking(s: PeekingSettings): PeekingResult {
   const random = seededRandom(s.seed);
-  const normal = normalRandom.factory({ prng: random as never });
+  const normal = normalRandom().factory({ prng: random as never });
   const trueDiff = s.effect * POPULATION_MEAN;
   let fixedRejections = 0;
   let seqRejections = 0;
@@ -151,7 +155,7 @@ export interface CupedSimulationResult {
 
 export function simulateCuped(s: CupedSimulationSettings): CupedSimulationResult {
   const random = seededRandom(s.seed);
-  const normal = normalRandom.factory({ prng: random as never });
+  const normal = normalRandom().factory({ prng: random as never });
   const z = 1.959963984540054;
   // The in-test mean is the long-run mean × a mean-one lognormal drift: E stays POPULATION_MEAN × shift.
   const driftShift = (s.drift_sd * s.drift_sd) / 2;
