@@ -22,7 +22,7 @@ let boss: PgBoss;
 
 beforeAll(async () => {
   h = await startHarness();
-  aggregator = await startMetricAggregator(h.env.config(), { logger: createLogger('aggregator-test', 'error') });
+  aggregator = await startMetricAggregator(h.env.config(), { logger: createLogger('aggregator-test', 'error'), opsPort: 0 });
   const url = h.env.config().database.url;
   pool = createPool(url, 2);
   boss = await startBoss(url);
