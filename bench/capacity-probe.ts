@@ -74,7 +74,7 @@ async function main(): Promise<void> {
       ADMIN_API_KEY: ADMIN_KEY, NODE_ENV: 'test', LOG_LEVEL: 'error',
       PORT: String(ports.api), METRIC_AGGREGATOR_PORT: String(ports.agg), BUDGET_ENFORCER_PORT: String(ports.enf),
     };
-    const node = (service: string) => start(process.execPath, ['--import', 'tsx', 'src/main.ts'], join(ROOT, 'services', service), env);
+    const node = (service: string) => start(process.execPath, ['--conditions=development', '--import', 'tsx', 'src/main.ts'], join(ROOT, 'services', service), env);
     const api = node('api');
     await waitOk(`http://127.0.0.1:${ports.api}/readyz`);
     const aggregator = node('metric-aggregator');

@@ -27,6 +27,7 @@ import { ingestionSection } from './sections/ingestion.js';
 import { abtestRouteSection } from './sections/abtest-route.js';
 import { budgetEnforcementSection } from './sections/budget-enforcement.js';
 import { gatewaySection } from './sections/gateway.js';
+import { experimentsSection } from './sections/experiments.js';
 import { tokenizingSection } from './sections/tokenizing.js';
 import { memorySection } from './sections/memory.js';
 import { readRss, rssLedger } from './lib/rss.js';
@@ -40,6 +41,7 @@ const SECTIONS: Section[] = [
   gatewaySection,
   tokenizingSection,
   memorySection,
+  experimentsSection,
 ];
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');

@@ -8,7 +8,23 @@ export const BOSS_SCHEMA = 'model_router_boss';
 export const BOSS_QUEUES = {
   /** Config changes committed with the change itself (transactional outbox), relayed to Redis. */
   configOutbox: 'config-changed-outbox',
+  /**
+   * Alerts POSTed to `budgets.webhook_url` (delivered by the budget-enforcer): budget thresholds
+   * and tripped A/B guardrails. Any service may enqueue; each creates it with `createAlertQueue`.
+   */
+  alertWebhook: 'budget-enforcer.threshold-webhook',
 } as const;
+
+/** Creates the alert queue: `attempts` tries with exponential backoff (1 s, 2 s, 4 s … ≤ 5 min). */
+export async function createAlertQueue(boss: PgBoss, options: { attempts: number; timeoutMs: number }): Promise<void> {
+  await boss.createQueue(BOSS_QUEUES.alertWebhook, {
+    retryLimit: options.attempts - 1,
+    retryDelay: 1,
+    retryBackoff: true,
+    retryDelayMax: 300,
+    expireInSeconds: Math.max(30, Math.ceil((options.timeoutMs * 2) / 1000)),
+  });
+}
 
 export interface BossOptions {
   /** Run maintenance and cron scheduling in this instance (workers); the API only sends. */

@@ -20,6 +20,8 @@ export interface RouteEventRecord {
   user_id: string | null;
   ab_test_id: string | null;
   variant_id: string | null;
+  /** Bandit tests: the assignment probability of the user's variant (stored with the exposure). */
+  assignment_probability?: number | null | undefined;
   prompt_tokens: number;
   max_tokens: number;
   estimated_cost_nanos: number;
@@ -395,17 +397,20 @@ ON CONFLICT (granularity, bucket_start, model_id, provider, strategy) DO UPDATE 
   max_tokens_sum           = r.max_tokens_sum + EXCLUDED.max_tokens_sum,
   updated_at               = now()`;
 
-// The earliest decision wins, whatever order batches arrive in.
+// The earliest decision wins (variant and assignment probability), whatever order batches arrive
+// in; a decision for another variant marks the user as crossed over, in either order.
 const UPSERT_ABTEST_EXPOSURES = `
-INSERT INTO model_router.abtest_exposures AS x (ab_test_id, user_id, variant_id, first_seen_at)
-SELECT ab_test_id, user_id, variant_id, first_seen_at
-FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])
-  WITH ORDINALITY AS u(ab_test_id, user_id, variant_id, first_seen_at, ord)
+INSERT INTO model_router.abtest_exposures AS x (ab_test_id, user_id, variant_id, first_seen_at, assignment_probability, crossed)
+SELECT ab_test_id, user_id, variant_id, first_seen_at, assignment_probability, crossed
+FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::float8[], $6::boolean[])
+  WITH ORDINALITY AS u(ab_test_id, user_id, variant_id, first_seen_at, assignment_probability, crossed, ord)
 ORDER BY ord
 ON CONFLICT (ab_test_id, user_id) DO UPDATE SET
-  variant_id = EXCLUDED.variant_id,
-  first_seen_at = EXCLUDED.first_seen_at
-WHERE EXCLUDED.first_seen_at < x.first_seen_at`;
+  variant_id = CASE WHEN EXCLUDED.first_seen_at < x.first_seen_at THEN EXCLUDED.variant_id ELSE x.variant_id END,
+  assignment_probability = CASE WHEN EXCLUDED.first_seen_at < x.first_seen_at THEN EXCLUDED.assignment_probability ELSE x.assignment_probability END,
+  first_seen_at = LEAST(x.first_seen_at, EXCLUDED.first_seen_at),
+  crossed = x.crossed OR EXCLUDED.crossed OR EXCLUDED.variant_id <> x.variant_id
+WHERE EXCLUDED.first_seen_at < x.first_seen_at OR EXCLUDED.variant_id <> x.variant_id OR (EXCLUDED.crossed AND NOT x.crossed)`;
 
 /** Parameters of a metric aggregate's 11 UNNEST columns, from sorted groups. */
 function metricAggregateParams(groups: readonly { value: MetricAggregate }[]): string[] {
@@ -589,7 +594,8 @@ export class EventRepository {
   private async upsertRouteRollups(client: pg.PoolClient, events: readonly RouteEventRecord[]): Promise<void> {
     type Key = { granularity: Granularity; bucket: number; model_id: string; provider: string; strategy: string };
     const rollups = new Grouped<Key, RouteAggregate>(() => ({ decisions: 0, estimatedCost: 0n, promptTokens: 0, maxTokens: 0 }));
-    const exposures = new Map<string, { ab_test_id: string; user_id: string; variant_id: string; atMs: number }>();
+    type Exposure = { ab_test_id: string; user_id: string; variant_id: string; atMs: number; probability: number | null; crossed: boolean };
+    const exposures = new Map<string, Exposure>();
     for (const e of events) {
       const atMs = Date.parse(e.occurred_at);
       for (const g of GRANULARITIES) {
@@ -605,7 +611,10 @@ export class EventRepository {
       if (e.ab_test_id !== null && e.variant_id !== null && e.user_id !== null) {
         const id = `${e.ab_test_id}\u0000${e.user_id}`;
         const seen = exposures.get(id);
-        if (!seen || atMs < seen.atMs) exposures.set(id, { ab_test_id: e.ab_test_id, user_id: e.user_id, variant_id: e.variant_id, atMs });
+        const crossed = seen !== undefined && (seen.crossed || seen.variant_id !== e.variant_id);
+        const probability = e.assignment_probability ?? null;
+        if (!seen || atMs < seen.atMs) exposures.set(id, { ab_test_id: e.ab_test_id, user_id: e.user_id, variant_id: e.variant_id, atMs, probability, crossed });
+        else if (crossed) seen.crossed = true;
       }
     }
 
@@ -636,6 +645,8 @@ export class EventRepository {
           textArray(rows.map((x) => x.user_id)),
           textArray(rows.map((x) => x.variant_id)),
           timestampArray(rows.map((x) => x.atMs)),
+          textArray(rows.map((x) => (x.probability === null ? null : String(x.probability)))),
+          booleanArray(rows.map((x) => x.crossed)),
         ],
       });
     }

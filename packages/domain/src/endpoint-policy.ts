@@ -137,7 +137,11 @@ export function endpointRefusal(endpoint: string, policy: EndpointPolicy): strin
   const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
   const cls = classifyAddress(host);
   if (cls !== null) return classRefusal(cls, host, policy);
-  const name = host.replace(/\.+$/, '');
+  // Trailing dots by a loop: /\.+$/ is tried from every dot of a run and so is quadratic in it
+  // (80,000 dots: 15 s of blocked event loop).
+  let end = host.length;
+  while (end > 0 && host.charCodeAt(end - 1) === 0x2e) end--;
+  const name = host.slice(0, end);
   if (METADATA_NAMES.has(name)) return `${name} is a cloud metadata host: refused`;
   // RFC 6761: every name under localhost is the local host.
   if (name === 'localhost' || name.endsWith('.localhost')) return classRefusal('loopback', name, policy);

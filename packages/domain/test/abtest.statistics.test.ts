@@ -402,7 +402,8 @@ describe('analyze', () => {
     const control = arm('control', 0.5, 1000, 1);
     const treatment = arm('treatment', 0.5, 1020, 2, 25);
     const a = analyze([control, treatment]);
-    expect(Object.keys(a).sort()).toEqual(['alpha', 'comparisons', 'control_variant_id', 'srm', 'warnings']);
+    expect(Object.keys(a).sort()).toEqual(['alpha', 'comparisons', 'control_variant_id', 'crossover', 'guardrails', 'method', 'planned_users', 'srm', 'warnings']);
+    expect(a.method).toBe('sequential');
     expect(a.control_variant_id).toBe('control');
     expect(a.alpha).toBe(0.05);
     expect(Object.keys(a.srm).sort()).toEqual(['chi_square', 'mismatch', 'p_value']);
@@ -415,15 +416,19 @@ describe('analyze', () => {
     expect(Object.keys(c.success_rate).sort()).toEqual(['ci_high', 'ci_low', 'diff', 'p_value', 'significant', 'z']);
     expect(Object.keys(c.user_level).sort()).toEqual(['cost_per_request', 'latency_ms', 'success_rate']);
     for (const m of ['latency_ms', 'cost_per_request', 'success_rate'] as const) {
-      expect(Object.keys(c.user_level[m]).sort()).toEqual(['df', 'diff', 'p_value', 'se', 'significant']);
+      // No pre-period sums given: cuped is null; one treatment: no Holm; no bandit: no ipw.
+      expect(Object.keys(c.user_level[m]).sort()).toEqual(['cuped', 'df', 'diff', 'p_value', 'se', 'sequential', 'significant']);
+      expect(c.user_level[m].cuped).toBeNull();
     }
     const welch = welchTTest(control.latency_ms, treatment.latency_ms);
     expect(c.latency_ms.t).toBe(welch.t);
     expect(c.latency_ms.p_value).toBe(welch.p_value);
     expect(c.success_rate.z).toBe(twoProportionZTest(control.success, treatment.success).z);
     expect(c.user_level.latency_ms.p_value).toBe(deltaMethodTest(control.user_level.latency_ms, treatment.user_level.latency_ms).p_value);
-    // A 25 ms shift on ~3,500 requests per arm with sd ≈ 115 is detected at both levels.
+    // A 25 ms shift on ~3,500 requests per arm with sd ≈ 115 is detected at both levels, and by
+    // the sequence (the user-level `significant` follows it by default).
     expect(c.latency_ms.significant).toBe(true);
+    expect(c.user_level.latency_ms.sequential.significant).toBe(true);
     expect(c.user_level.latency_ms.significant).toBe(true);
     expect(c.latency_ms.diff! > 0).toBe(true);
     expect(a.warnings).toEqual([]);

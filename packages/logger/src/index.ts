@@ -1,14 +1,35 @@
 import { isSpanContextValid, trace } from '@opentelemetry/api';
 import winston from 'winston';
+import { REDACTED_KEYS, toLoggable } from './error-serializer.js';
+
+export { redactText, toLoggable } from './error-serializer.js';
 
 export type Logger = winston.Logger;
 
-// Keys whose values must never reach a log line, wherever they appear in the metadata.
-const REDACTED_KEYS = new Set(['prompt', 'authorization', 'api_key', 'admin_api_key', 'client_api_key', 'readonly_api_key', 'password']);
-
-const redact = winston.format((info) => {
-  for (const key of Object.keys(info)) {
-    if (REDACTED_KEYS.has(key.toLowerCase())) info[key] = '[redacted]';
+/**
+ * Secrets redacted at any depth, and every value made JSON-safe: an Error under `err` (or nested
+ * anywhere) keeps its name, message, code, stack and cause instead of printing as `{}`.
+ */
+const redactAndSerialize = winston.format((info) => {
+  const record = info as Record<string, unknown>;
+  // `logger.error(err)` or `logger.error(err, meta)`: the error's own fields (code, cause, errors)
+  // go on the line; winston's errors format below keeps its message and stack.
+  if (info instanceof Error) {
+    const { message: _message, stack: _stack, ...fields } = toLoggable(info) as Record<string, unknown>;
+    for (const [key, value] of Object.entries(fields)) if (!(key in record) || key === 'cause' || key === 'errors') record[key] = value;
+    return info;
+  }
+  for (const key of Object.keys(record)) {
+    if (key === 'level') continue;
+    if (REDACTED_KEYS.has(key.toLowerCase())) record[key] = '[redacted]';
+    else if (key === 'message' && typeof record.message !== 'string') {
+      // An error passed as the message: its text is the line's msg, the whole error goes under `err`.
+      const loggable = toLoggable(record.message);
+      if (loggable && typeof loggable === 'object' && typeof (loggable as { message?: unknown }).message === 'string') {
+        record.message = (loggable as { message: string }).message;
+        record.err ??= loggable;
+      } else record.message = typeof loggable === 'string' ? loggable : (JSON.stringify(loggable) ?? String(loggable));
+    } else record[key] = toLoggable(record[key]);
   }
   return info;
 });
@@ -34,18 +55,23 @@ const traceContext = winston.format((info) => {
   return info;
 });
 
+/** The format of every line (exported so tests can render a line without a transport). */
+export function createLogFormat(): winston.Logform.Format {
+  return winston.format.combine(
+    redactAndSerialize(),
+    winston.format.errors({ stack: true }),
+    traceContext(),
+    winston.format.timestamp(),
+    renameMessage(),
+    winston.format.json(),
+  );
+}
+
 export function createLogger(service: string, level = 'info'): Logger {
   return winston.createLogger({
     level,
     defaultMeta: { service },
-    format: winston.format.combine(
-      winston.format.errors({ stack: true }),
-      redact(),
-      traceContext(),
-      winston.format.timestamp(),
-      renameMessage(),
-      winston.format.json(),
-    ),
+    format: createLogFormat(),
     transports: [new winston.transports.Console()],
   });
 }

@@ -126,6 +126,8 @@ export const routeDecidedEvent = z.strictObject({
   user_id: id.nullable(),
   ab_test_id: id.nullable(),
   variant_id: id.nullable(),
+  /** Bandit (thompson_sampling) tests: the probability the user's variant had when they were put in it. */
+  assignment_probability: z.number().gt(0).lte(1).nullable().optional(),
   prompt_tokens: tokenCount,
   max_tokens: tokenCount,
   /** Estimated cost in nano-dollars (USD × 1e9), an exact integer. */

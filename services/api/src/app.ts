@@ -1,7 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import type { BudgetReservations } from '@model-router/budgets';
 import { allowPrivateEndpoints, type Config } from '@model-router/config';
 import { AbTestRepository, BudgetRepository, DeadLetterRepository, EventRepository, ModelRepository, type Pool, UsageRepository } from '@model-router/database';
-import type { RoutingOptions } from '@model-router/domain';
+import { type RoutingOptions, seededRandom } from '@model-router/domain';
 import {
   accessLog,
   ApiError,
@@ -26,6 +27,7 @@ import { budgetOverview } from './admin/budget-overview.js';
 import { deadLetterOverview } from './admin/dead-letter-overview.js';
 import { operatorPage } from './admin/operator-page.js';
 import { QUEUE_DASHBOARD_PATH, queueDashboardByRole } from './admin/queue-dashboard.js';
+import { BanditAllocations } from './abtests/bandit-allocations.js';
 import { AbAssigner } from './abtests/ab-assigner.js';
 import { abTestRoutes } from './abtests/abtests.routes.js';
 import type { BudgetTracker } from './budgets/budget-tracker.js';
@@ -151,6 +153,18 @@ export function createApp(deps: AppDeps): App {
   common.push(countHttpRequests({ requests: metrics.httpRequests, duration: metrics.httpRequestSeconds }));
   const json = express.json({ limit: config.server.body_limit, strict: true });
 
+  // One assigner for /api/v1/route and the gateway: the same draws, bandit allocations and caches.
+  const assigner = config.abtest.enabled
+    ? new AbAssigner(
+        redis,
+        config.redis.key_prefix,
+        config.abtest.user_variant_cache_ttl,
+        // Assignment draws come from the domain's seeded PRNG, seeded once per process.
+        seededRandom(randomBytes(4).readUInt32BE(0)),
+        new BanditAllocations(new EventRepository(pool)),
+      )
+    : null;
+
   // The hot path first, as one route with only the layers it needs: no router is walked, no path
   // is matched twice, and without a client key there is no auth layer at all.
   app.post(
@@ -165,9 +179,7 @@ export function createApp(deps: AppDeps): App {
       defaultStrategy: config.routing.default_strategy,
       metrics,
       publisher,
-      assigner: config.abtest.enabled
-        ? new AbAssigner(redis, config.redis.key_prefix, config.abtest.user_variant_cache_ttl)
-        : null,
+      assigner,
       acquireTrial: (modelId) => deps.circuits.tryAcquireTrial(modelId),
       onEventLost,
       budgets: deps.budgets,
@@ -177,7 +189,6 @@ export function createApp(deps: AppDeps): App {
 
   // The OpenAI-compatible gateway: route, call the model, fall back, record the outcome.
   const gw = deps.gateway;
-  const assigner = config.abtest.enabled ? new AbAssigner(redis, config.redis.key_prefix, config.abtest.user_variant_cache_ttl) : null;
   app.use(
     '/v1',
     gatewayRoutes({
@@ -233,6 +244,7 @@ export function createApp(deps: AppDeps): App {
     abTestRoutes({
       abtests: new AbTestRepository(pool),
       events: new EventRepository(pool),
+      db: pool,
       snapshots,
       changes: deps.changes,
       publisher,

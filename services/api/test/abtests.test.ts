@@ -10,7 +10,7 @@ let aggregator: Awaited<ReturnType<typeof startMetricAggregator>>;
 
 beforeAll(async () => {
   h = await startHarness();
-  aggregator = await startMetricAggregator(h.env.config(), { logger: createLogger('aggregator-test', 'error') });
+  aggregator = await startMetricAggregator(h.env.config(), { logger: createLogger('aggregator-test', 'error'), opsPort: 0 });
 });
 afterAll(async () => {
   await aggregator.stop();

@@ -1,12 +1,12 @@
 import type { Config } from '@model-router/config';
-import type { SpendTotal, StoredBudget } from '@model-router/database';
+import { BOSS_QUEUES, createAlertQueue as createSharedAlertQueue, type SpendTotal, type StoredBudget } from '@model-router/database';
 import { budgetState, nanosToUsd } from '@model-router/domain';
 import type { Logger } from '@model-router/logger';
 import type { PgBoss } from 'pg-boss';
 import type { EnforcerMetrics } from './enforcer-metrics.js';
 
-/** The pg-boss queue of webhook deliveries (each job one alert, retried with backoff). */
-export const ALERT_WEBHOOK_QUEUE = 'budget-enforcer.threshold-webhook';
+/** The pg-boss queue of webhook deliveries (each job one alert, retried with backoff; shared with A/B guardrail alerts). */
+export const ALERT_WEBHOOK_QUEUE = BOSS_QUEUES.alertWebhook;
 
 /** What a `budget.threshold_crossed` alert says (the webhook's JSON body). */
 export interface ThresholdCrossedAlert {
@@ -54,13 +54,7 @@ export function thresholdCrossedAlert(budget: StoredBudget, total: SpendTotal, t
 
 /** Creates the delivery queue: `webhook_attempts` tries with exponential backoff (1 s, 2 s, 4 s … ≤ 5 min). */
 export async function createAlertQueue(boss: PgBoss, config: Config): Promise<void> {
-  await boss.createQueue(ALERT_WEBHOOK_QUEUE, {
-    retryLimit: config.budgets.webhook_attempts - 1,
-    retryDelay: 1,
-    retryBackoff: true,
-    retryDelayMax: 300,
-    expireInSeconds: Math.max(30, Math.ceil((config.budgets.webhook_timeout * 2) / 1000)),
-  });
+  await createSharedAlertQueue(boss, { attempts: config.budgets.webhook_attempts, timeoutMs: config.budgets.webhook_timeout });
 }
 
 /**

@@ -35,15 +35,18 @@ async function call(api: RunningApi, method: string, path: string, body?: unknow
 const status = (budgetId: string) => call(a, 'GET', `/api/v1/budgets/${budgetId}/status`).then((r) => r.body);
 
 async function flushBudgetKeys(): Promise<number> {
-  // The deployment's own keys (budget counters included), not BullMQ's `{prefix}` queues: those
-  // hold accepted events, which nothing could rebuild.
-  let cursor = '0';
+  // The deployment's own keys and the budget counters (hash-tagged per budget for Redis Cluster,
+  // so they start with `{prefix:budget:`), not BullMQ's `{prefix}` queues: those hold accepted
+  // events, which nothing could rebuild.
   let deleted = 0;
-  do {
-    const [next, found] = await redis.scan(cursor, 'MATCH', `${env.redisPrefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (found.length) deleted += await redis.del(...found);
-  } while (cursor !== '0');
+  for (const pattern of [`${env.redisPrefix}:*`, budgetKeys(env.redisPrefix).spendPattern]) {
+    let cursor = '0';
+    do {
+      const [next, found] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      cursor = next;
+      if (found.length) deleted += await redis.del(...found);
+    } while (cursor !== '0');
+  }
   return deleted;
 }
 

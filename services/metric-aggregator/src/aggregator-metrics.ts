@@ -5,6 +5,7 @@ export interface AggregatorMetrics {
   events: Counter<'event' | 'outcome'>;
   lagSeconds: Histogram<'event'>;
   batchSeconds: Histogram<'event'>;
+  guardrailTrips: Counter<'ab_test' | 'variant' | 'metric'>;
 }
 
 export function createAggregatorMetrics(registry: Registry): AggregatorMetrics {
@@ -34,6 +35,12 @@ export function createAggregatorMetrics(registry: Registry): AggregatorMetrics {
       help: 'Time to persist one batch (ledger, raw rows and rollups in one transaction).',
       labelNames: ['event'],
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
+      registers: [registry],
+    }),
+    guardrailTrips: new Counter({
+      name: 'model_router_abtest_guardrail_tripped_total',
+      help: 'abtest.guardrail_tripped: A/B tests paused by a guardrail (per test, treatment and metric).',
+      labelNames: ['ab_test', 'variant', 'metric'],
       registers: [registry],
     }),
   };

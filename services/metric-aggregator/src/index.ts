@@ -24,6 +24,7 @@ export function deadLetterSink(repository: DeadLetterRepository, logger: Logger)
 }
 
 export { MAINTENANCE_JOBS, PARTITION_DAYS_AHEAD } from './maintenance-schedules.js';
+export { checkAbTestGuardrails, type GuardrailCheckOptions, type GuardrailTrippedAlert } from './guardrail-checks.js';
 
 export const SERVICE_NAME = 'metric-aggregator';
 
@@ -47,11 +48,11 @@ export async function setupMetricAggregator(context: ServiceContext): Promise<St
 
   const repository = new EventRepository(pool);
   await repository.ensurePartitions(PARTITION_DAYS_AHEAD);
-  const schedules = await startMaintenanceSchedules(config, repository, logger, pool);
+  const metrics = createAggregatorMetrics(registry);
+  const schedules = await startMaintenanceSchedules(config, repository, logger, pool, metrics);
 
   let workers: RunningWorkers;
   try {
-    const metrics = createAggregatorMetrics(registry);
     workers = startWorkers(SERVICE_NAME, eventHandlers(repository, metrics), redis, {
       keyPrefix: config.redis.key_prefix,
       concurrency: config.workers.metric_aggregator.concurrency,

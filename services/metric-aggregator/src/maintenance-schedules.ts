@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import {
   AbTestRepository,
   BOSS_QUEUES,
+  createAlertQueue,
   type EventRepository,
   inTransaction,
   type Pool,
@@ -10,6 +11,8 @@ import {
   withTransaction,
 } from '@model-router/database';
 import type { Logger } from '@model-router/logger';
+import type { AggregatorMetrics } from './aggregator-metrics.js';
+import { checkAbTestGuardrails } from './guardrail-checks.js';
 
 /** Daily raw-event partitions exist this many days ahead, so a missed run or two changes nothing. */
 export const PARTITION_DAYS_AHEAD = 7;
@@ -21,6 +24,8 @@ export const MAINTENANCE_JOBS = {
   compactMinuteRollups: { queue: 'metric-aggregator.compact-minute-rollups', cron: '25 0 * * *' },
   // A/B tests whose end_time has passed are completed within a minute.
   expireAbTests: { queue: 'metric-aggregator.expire-ab-tests', cron: '* * * * *' },
+  // Running A/B tests with guardrails are checked every minute, from the rollups this worker writes.
+  checkAbGuardrails: { queue: 'metric-aggregator.check-ab-guardrails', cron: '* * * * *' },
 } as const;
 
 export interface MaintenanceSchedules {
@@ -38,6 +43,7 @@ export async function startMaintenanceSchedules(
   repository: EventRepository,
   logger: Logger,
   pool: Pool,
+  metrics?: Pick<AggregatorMetrics, 'guardrailTrips'>,
 ): Promise<MaintenanceSchedules> {
   const boss = await startBoss(config.database.url, {
     background: true,
@@ -58,9 +64,18 @@ export async function startMaintenanceSchedules(
         }
         return { completed };
       }),
+    checkAbGuardrails: () =>
+      checkAbTestGuardrails({ pool, boss, logger, deliverAlerts: config.budgets.webhook_url !== null, alpha: config.abtest.alpha }).then((alerts) => {
+        for (const a of alerts) metrics?.guardrailTrips.inc({ ab_test: a.ab_test_id, variant: a.variant_id, metric: a.metric });
+        return { tripped: alerts.map((a) => `${a.ab_test_id}/${a.variant_id}/${a.metric}`) };
+      }),
   };
 
   try {
+    // Guardrail alerts go through the budget alerts' webhook queue (delivered by the budget-enforcer).
+    if (config.budgets.webhook_url !== null) {
+      await createAlertQueue(boss, { attempts: config.budgets.webhook_attempts, timeoutMs: config.budgets.webhook_timeout });
+    }
     for (const [key, job] of Object.entries(MAINTENANCE_JOBS) as [keyof typeof MAINTENANCE_JOBS, (typeof MAINTENANCE_JOBS)[keyof typeof MAINTENANCE_JOBS]][]) {
       await boss.createQueue(job.queue, {
         policy: 'stately',

@@ -9,6 +9,8 @@
  *   key makes two tests' assignments independent of each other.
  * - `weighted_random`: one draw u from the caller's random() is mapped the same way. Keeping the
  *   user on that variant afterwards (Redis `SET NX` with a TTL) is the caller's job.
+ * - `thompson_sampling`: as weighted_random, but on the bandit's current assignment probabilities
+ *   (./bandit.ts) instead of the configured weights: `assignByProbabilities`.
  *
  * Hash: MurmurHash3 x86 32-bit (Austin Appleby's public-domain reference, `MurmurHash3_x86_32`)
  * from the npm package `murmurhash3js-revisited`, which hashes a byte array and matches the C++
@@ -18,8 +20,8 @@
  */
 import murmur from 'murmurhash3js-revisited';
 
-export type AbTestStrategy = 'consistent_hash' | 'weighted_random';
-export const AB_TEST_STRATEGIES: readonly AbTestStrategy[] = ['consistent_hash', 'weighted_random'];
+export type AbTestStrategy = 'consistent_hash' | 'weighted_random' | 'thompson_sampling';
+export const AB_TEST_STRATEGIES: readonly AbTestStrategy[] = ['consistent_hash', 'weighted_random', 'thompson_sampling'];
 
 export type AbTestStatus = 'draft' | 'running' | 'paused' | 'completed';
 export const AB_TEST_STATUSES: readonly AbTestStatus[] = ['draft', 'running', 'paused', 'completed'];
@@ -125,13 +127,27 @@ export function assignVariant(
     case 'consistent_hash':
       if (userId === null || userId === undefined || userId === '') return null;
       return assignByPoint(test.variants, consistentHashBucket(test.id, userId));
-    case 'weighted_random': {
-      if (!random) throw new TypeError('assignVariant: weighted_random needs a random source');
+    case 'weighted_random':
+    case 'thompson_sampling': {
+      // thompson_sampling without the bandit's probabilities (assignByProbabilities) uses the weights.
+      if (!random) throw new TypeError(`assignVariant: ${test.strategy} needs a random source`);
       return assignByPoint(test.variants, random());
     }
     default:
       throw new RangeError(`assignVariant: unknown strategy ${String((test as { strategy: unknown }).strategy)}`);
   }
+}
+
+/**
+ * One draw from `random` mapped onto `probabilities` (one per variant, in order, summing to 1):
+ * the variant and the probability it had, which a bandit test stores with the exposure.
+ */
+export function assignByProbabilities<V>(variants: readonly V[], probabilities: readonly number[], random: RandomSource): { variant: V; probability: number } {
+  if (variants.length !== probabilities.length) throw new RangeError('assignByProbabilities: one probability per variant');
+  const ranges = probabilities.map((p) => ({ weight: p }));
+  const chosen = assignByPoint(ranges, random());
+  const index = ranges.indexOf(chosen);
+  return { variant: variants[index] as V, probability: chosen.weight };
 }
 
 export interface VariantProblem {

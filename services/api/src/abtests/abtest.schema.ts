@@ -1,5 +1,6 @@
-import { AB_TEST_STATUSES, AB_TEST_STRATEGIES } from '@model-router/domain';
+import { AB_TEST_STATUSES, AB_TEST_STRATEGIES, ANALYSIS_METHODS, BANDIT_METRICS, DEFAULT_PLANNED_USERS, DEFAULT_TOP_TWO_BETA, GUARDRAIL_METRICS } from '@model-router/domain';
 import { MAX_COST_NANOS, MAX_LATENCY_MS, MAX_TOKENS, storableId, storableTimestamp } from '@model-router/queue';
+import ms from 'ms';
 import { z } from 'zod';
 
 const text = z.string().regex(/^[^\u0000]*$/, 'must not contain NUL characters');
@@ -15,6 +16,49 @@ const variantSchema = z.strictObject({
   description: text.max(2000).optional(),
 });
 
+/** `analysis` of a new test (SPEC "A/B test additions"); every field has a default. */
+export const analysisSettingsSchema = z.strictObject({
+  method: z.enum(ANALYSIS_METHODS as ['sequential', 'fixed_horizon']).default('sequential'),
+  planned_users: z.number().int().min(10).max(1_000_000_000).default(DEFAULT_PLANNED_USERS),
+  /** Absent: the config's `abtest.alpha`. */
+  alpha: z.number().gt(0).lte(0.5).optional(),
+  cuped: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      // Pre-period usage comes from the raw events, kept `retention.raw_events_days` (14 by default).
+      pre_period_days: z.number().int().min(1).max(30).default(7),
+    })
+    .prefault({}),
+});
+
+const guardrailSchema = z.strictObject({
+  metric: z.enum(GUARDRAIL_METRICS as ['error_rate', 'p95_latency_ms', 'cost_per_request']),
+  /** Relative worsening allowed (0.1: up to 10 % worse than the control). */
+  tolerance: z.number().min(0).max(10),
+});
+
+/** A duration as "1m", "30s" or milliseconds, between 1 s and 1 day. */
+const updateEvery = z.union([z.number().int(), z.string().max(20)]).refine(
+  (v) => {
+    const msValue = typeof v === 'number' ? v : ms(v as ms.StringValue);
+    return typeof msValue === 'number' && Number.isFinite(msValue) && msValue >= 1000 && msValue <= 86_400_000;
+  },
+  { message: 'must be a duration between 1s and 24h, e.g. "1m"' },
+);
+
+/** `bandit` of a thompson_sampling test. */
+export const banditSettingsSchema = z.strictObject({
+  metric: z.enum(BANDIT_METRICS as ['success_rate', 'cost_per_success']).default('success_rate'),
+  min_share: z.number().min(0).max(0.5).default(0.1),
+  update_every: updateEvery.default('1m'),
+  top_two_beta: z.number().gt(0).lt(1).default(DEFAULT_TOP_TWO_BETA),
+});
+
+/** Milliseconds of a bandit's `update_every` (validated by the schema). */
+export function updateEveryMs(v: string | number): number {
+  return typeof v === 'number' ? v : (ms(v as ms.StringValue) as number);
+}
+
 /** POST /api/v1/abtests — the seed's body; `id` and `strategy` are optional. */
 export const createAbTestSchema = z.strictObject({
   id: abTestIdSchema.optional(),
@@ -22,9 +66,12 @@ export const createAbTestSchema = z.strictObject({
   description: text.max(5000).default(''),
   start_time: z.iso.datetime({ offset: true }).optional(),
   end_time: z.iso.datetime({ offset: true }).optional(),
-  strategy: z.enum(AB_TEST_STRATEGIES as ['consistent_hash', 'weighted_random']).optional(),
+  strategy: z.enum(AB_TEST_STRATEGIES as ['consistent_hash', 'weighted_random', 'thompson_sampling']).optional(),
   variants: z.array(variantSchema).min(2, 'at least 2 variants').max(10, 'at most 10 variants'),
   created_by: text.max(200).default(''),
+  analysis: analysisSettingsSchema.prefault({}),
+  guardrails: z.array(guardrailSchema).max(10).default([]),
+  bandit: banditSettingsSchema.optional(),
 });
 export type CreateAbTest = z.infer<typeof createAbTestSchema>;
 

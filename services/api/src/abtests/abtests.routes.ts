@@ -1,19 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import {
   AbTestRepository,
+  AbTestResultsReader,
   DuplicateAbTestError,
   type EventRepository,
-  estimateLatencyQuantile,
+  type Queryable,
   type StoredAbTest,
 } from '@model-router/database';
-import {
-  type AbTestAction,
-  type AbVariantStats,
-  analyze,
-  canDelete,
-  nextStatus,
-  validateVariants,
-} from '@model-router/domain';
+import { type AbTestAction, canDelete, nextStatus, validateVariants } from '@model-router/domain';
 import { ApiError, clientKeyIdOf, parseInput as parse } from '@model-router/http';
 import type { EventPublisher, MetricRecordedEvent } from '@model-router/queue';
 import express, { type RequestHandler, type Router } from 'express';
@@ -27,6 +21,7 @@ import {
   abMetricSchema,
   abMetricsBatchSchema,
   abTestIdSchema,
+  banditSettingsSchema,
   createAbTestSchema,
   listAbTestsQuerySchema,
 } from './abtest.schema.js';
@@ -34,6 +29,8 @@ import {
 export interface AbTestRoutesDeps {
   abtests: AbTestRepository;
   events: EventRepository;
+  /** Where the results' extra reads (CUPED, IPW, crossover) run. */
+  db: Queryable;
   snapshots: SnapshotStore;
   changes: ConfigChanges;
   publisher: EventPublisher;
@@ -54,6 +51,7 @@ const notFound = (id: string) => new ApiError('AB_TEST_NOT_FOUND', `A/B test "${
 export function abTestRoutes(deps: AbTestRoutesDeps): Router {
   const router = express.Router();
   const { abtests, changes } = deps;
+  const results = new AbTestResultsReader(deps.db, deps.events);
   const pathId = (raw: string | string[] | undefined): string => parse(abTestIdSchema, raw, 'A/B test id');
 
   router.post('/abtests', deps.requireAdmin, async (req, res) => {
@@ -66,6 +64,14 @@ export function abTestRoutes(deps: AbTestRoutesDeps): Router {
     if (body.start_time && body.end_time && Date.parse(body.end_time) <= Date.parse(body.start_time)) {
       problems.push({ path: 'end_time', message: 'must be after start_time' });
     }
+    const strategy = body.strategy ?? deps.defaultStrategy;
+    if (body.bandit && strategy !== 'thompson_sampling') {
+      problems.push({ path: 'bandit', message: 'only a thompson_sampling test has bandit settings' });
+    }
+    const bandit = strategy === 'thompson_sampling' ? (body.bandit ?? banditSettingsSchema.parse({})) : null;
+    if (bandit && bandit.min_share * body.variants.length > 1) {
+      problems.push({ path: 'bandit.min_share', message: `min_share × ${body.variants.length} variants must be at most 1` });
+    }
     if (problems.length) {
       throw new ApiError('VALIDATION_ERROR', `invalid A/B test: ${problems[0]!.path}: ${problems[0]!.message}`, problems);
     }
@@ -76,11 +82,14 @@ export function abTestRoutes(deps: AbTestRoutesDeps): Router {
           id,
           name: body.name,
           description: body.description,
-          strategy: body.strategy ?? deps.defaultStrategy,
+          strategy,
           variants: body.variants,
           start_time: body.start_time ?? null,
           end_time: body.end_time ?? null,
           created_by: body.created_by,
+          analysis: { ...body.analysis, alpha: body.analysis.alpha ?? deps.alpha },
+          guardrails: body.guardrails,
+          bandit,
         });
       } catch (error) {
         if (error instanceof DuplicateAbTestError) throw new ApiError('CONFLICT', error.message);
@@ -172,57 +181,7 @@ export function abTestRoutes(deps: AbTestRoutesDeps): Router {
     const id = pathId(req.params.id);
     const test = await abtests.get(id);
     if (!test) throw notFound(id);
-    const [rollups, userSums, exposures] = await Promise.all([
-      deps.events.abTestVariantRollups(id),
-      deps.events.abTestUserLevelSums(id),
-      deps.events.abTestExposureCounts(id),
-    ]);
-    const rollupOf = new Map(rollups.map((r) => [r.variant_id, r]));
-    const usersOf = new Map(userSums.map((u) => [u.variant_id, u]));
-
-    const results: Record<string, unknown> = {};
-    const stats: AbVariantStats[] = test.variants.map((variant) => {
-      const r = rollupOf.get(variant.id);
-      const u = usersOf.get(variant.id);
-      const n = r?.request_count ?? 0;
-      const costSum = (r?.cost_nanos_sum ?? 0) / 1e9;
-      results[variant.id] = {
-        variant_id: variant.id,
-        model_id: variant.model_id,
-        request_count: n,
-        success_count: r?.success_count ?? 0,
-        failure_count: n - (r?.success_count ?? 0),
-        avg_latency_ms: n ? (r!.latency_sum / n) : 0,
-        p50_latency_ms: r ? estimateLatencyQuantile(r.latency_buckets, 0.5, { min: r.latency_min, max: r.latency_max }) : null,
-        p95_latency_ms: r ? estimateLatencyQuantile(r.latency_buckets, 0.95, { min: r.latency_min, max: r.latency_max }) : null,
-        total_tokens: (r?.prompt_tokens_sum ?? 0) + (r?.completion_tokens_sum ?? 0),
-        total_cost: costSum,
-        exposures: exposures[variant.id] ?? 0,
-        users: u?.users ?? 0,
-      };
-      const ratio = (y?: { sum: number; sum_sq: number; cross: number }, scale = 1) => ({
-        users: u?.users ?? 0,
-        sum_n: u?.n_sum ?? 0,
-        sum_n2: u?.n_sum_sq ?? 0,
-        sum_y: (y?.sum ?? 0) * scale,
-        sum_y2: (y?.sum_sq ?? 0) * scale * scale,
-        sum_yn: (y?.cross ?? 0) * scale,
-      });
-      return {
-        variant_id: variant.id,
-        weight: variant.weight,
-        exposures: exposures[variant.id] ?? 0,
-        latency_ms: { n, sum: r?.latency_sum ?? 0, sum_sq: r?.latency_sum_sq ?? 0 },
-        cost_per_request: { n, sum: costSum, sum_sq: (r?.cost_nanos_sum_sq ?? 0) / 1e18 },
-        success: { n, successes: r?.success_count ?? 0 },
-        user_level: {
-          latency_ms: ratio(u?.latency),
-          cost_per_request: ratio(u?.cost_nanos, 1e-9),
-          success_rate: ratio(u?.success),
-        },
-      };
-    });
-    res.json({ test_id: id, status: test.status, results, analysis: analyze(stats, { alpha: deps.alpha }) });
+    res.json(await results.read(test, { alpha: deps.alpha }));
   });
 
   return router;

@@ -14,6 +14,8 @@ export function endpointSchema(policy: EndpointPolicy) {
     .string()
     .max(2048)
     .superRefine((endpoint, ctx) => {
+      // zod runs refinements even when .max failed: never parse an over-long endpoint.
+      if (endpoint.length > 2048) return;
       const refusal = endpointRefusal(endpoint, policy);
       if (refusal) ctx.addIssue({ code: 'custom', message: refusal });
     });

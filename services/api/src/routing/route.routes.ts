@@ -277,6 +277,7 @@ class RouteEndpoint {
         user_id: body.user_id ?? null,
         ab_test_id: assignment?.test.id ?? null,
         variant_id: assignment?.variant.id ?? null,
+        ...(assignment?.probability != null ? { assignment_probability: assignment.probability } : {}),
         prompt_tokens: promptTokens,
         max_tokens: body.max_tokens,
         estimated_cost_nanos: usdToNanos(chosen.estimated_cost),
