@@ -19,7 +19,9 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { prepareBenchDatabase } from './lib/database.js';
 import { machineInfo } from './lib/machine.js';
+import { BENCH_DATABASE_URL, BENCH_REDIS_URL, clearCircuits } from './lib/services.js';
 import type { Section, SectionResult, Table, TargetCheck } from './lib/types.js';
 import { httpRouteSection } from './sections/http-route.js';
 import { routingSection } from './sections/routing.js';
@@ -160,6 +162,11 @@ async function main(): Promise<number> {
 
   const results: Record<string, SectionResult> = {};
   const targets: TargetCheck[] = [];
+  if (selected.some((s) => s.usesDatabase)) {
+    await prepareBenchDatabase(BENCH_DATABASE_URL, log);
+    const circuits = await clearCircuits(BENCH_REDIS_URL);
+    if (circuits) log(`cleared ${circuits} model circuit(s) an earlier run left under the bench prefix`);
+  }
   for (const section of selected) {
     log(`section ${section.name}: ${section.title}`);
     rssLedger.section = section.name;

@@ -8,6 +8,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import { clientAuthorization } from './keys.js';
 import { rssLedger } from './rss.js';
 import { SampleBuffer } from './stats.js';
 
@@ -66,7 +67,8 @@ export function runLoadHere(options: LoadOptions): Promise<LoadResult> {
         url: options.url,
         method: 'POST',
         body: options.body,
-        headers: { 'content-type': 'application/json', ...options.headers },
+        // Every load is a client's: the bench's client key (production mode refuses requests without one).
+        headers: { 'content-type': 'application/json', ...clientAuthorization(), ...options.headers },
         connections: options.connections,
         pipelining: 1,
         duration: options.durationSeconds,

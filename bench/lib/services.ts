@@ -5,14 +5,13 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { adminAuthorization, clientAuthorization, serviceKeyEnv } from './keys.js';
 import { rssLedger } from './rss.js';
 
 /** Same database, Redis and key prefix as bench/servers/api.ts. */
 export const BENCH_DATABASE_URL = process.env.BENCH_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/model_router_bench';
 export const BENCH_REDIS_URL = process.env.BENCH_REDIS_URL || 'redis://127.0.0.1:6379';
 export const BENCH_KEY_PREFIX = 'mrbench';
-/** bench/servers/api.ts loads configs/model-router.yaml with an empty environment: its dev admin key. */
-export const BENCH_ADMIN_KEY = process.env.BENCH_ADMIN_API_KEY || 'dev-admin-key-change-me';
 
 export interface Worker {
   name: string;
@@ -51,6 +50,10 @@ export async function startWorker(options: {
     REDIS_KEY_PREFIX: BENCH_KEY_PREFIX,
     NODE_ENV: 'production',
     LOG_LEVEL: 'error',
+    // Production mode wants keys of the bench's own (the shipped development key is refused) and
+    // refuses a Redis without persistence unless told: the bench's Redis is throwaway.
+    ...serviceKeyEnv(),
+    REDIS_ALLOW_VOLATILE: 'true',
     [options.portVariable]: String(options.port),
     ...options.env,
   });
@@ -97,11 +100,10 @@ export interface JsonAnswer {
   text: string;
 }
 
-/** One JSON request; `admin` sends the bench admin key. */
+/** One JSON request with the bench's client key, or its admin key when `admin`. */
 export async function callJson(method: string, url: string, body?: unknown, admin = false): Promise<JsonAnswer> {
-  const headers: Record<string, string> = {};
+  const headers: Record<string, string> = admin ? adminAuthorization() : clientAuthorization();
   if (body !== undefined) headers['content-type'] = 'application/json';
-  if (admin) headers.authorization = `Bearer ${BENCH_ADMIN_KEY}`;
   const res = await fetch(url, { method, headers, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
   const text = await res.text();
   let parsed: unknown = null;
@@ -111,6 +113,27 @@ export async function callJson(method: string, url: string, body?: unknown, admi
     parsed = null;
   }
   return { status: res.status, body: parsed, text };
+}
+
+/**
+ * Deletes the circuits of every model under the bench prefix ("mrbench:circuit:*", see
+ * packages/redis/src/keys.ts). The memory section runs the health-checker, which opens the circuit
+ * of each model whose endpoint it cannot reach (a catalog seeded before, pointing elsewhere); open
+ * circuits outlive the run (a day's TTL) and would make every later route answer 503.
+ */
+export async function clearCircuits(redisUrl: string): Promise<number> {
+  const { Redis } = await import('ioredis');
+  const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  await redis.connect();
+  let deleted = 0;
+  try {
+    for await (const batch of redis.scanStream({ match: `${BENCH_KEY_PREFIX}:circuit:*`, count: 1000 })) {
+      if ((batch as string[]).length) deleted += await redis.unlink(...(batch as string[]));
+    }
+  } finally {
+    redis.disconnect();
+  }
+  return deleted;
 }
 
 /** Deletes every key of the named BullMQ queues under the bench prefix ("{mrbench}:<queue>:*"). */

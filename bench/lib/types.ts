@@ -36,5 +36,7 @@ export interface Section {
   /** Short name used by `--only`, e.g. "routing". */
   name: string;
   title: string;
+  /** Starts servers on the bench database: the runner makes it ready first (bench/lib/database.ts). */
+  usesDatabase?: boolean;
   run: (ctx: BenchContext) => Promise<SectionResult>;
 }

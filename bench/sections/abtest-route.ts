@@ -47,6 +47,7 @@ async function removeBenchTests(base: string): Promise<void> {
 
 export const abtestRouteSection: Section = {
   name: 'abtest-route',
+  usesDatabase: true,
   title: 'POST /api/v1/route with a running A/B test vs the plain route',
   async run(ctx): Promise<SectionResult> {
     const durationSeconds = envNumber('BENCH_DURATION', 10);

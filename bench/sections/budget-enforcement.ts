@@ -63,6 +63,7 @@ async function removeBenchBudgets(base: string): Promise<void> {
 
 export const budgetEnforcementSection: Section = {
   name: 'budget-enforcement',
+  usesDatabase: true,
   title: 'Budget enforcement: crossing a limit → 429 on every API replica',
   async run(ctx): Promise<SectionResult> {
     const trials = Math.round(envNumber('BENCH_BUDGET_TRIALS', 20));

@@ -4,6 +4,7 @@
  * by autocannon in a load-generator process of its own (bench/lib/load-child.ts).
  */
 import { type ChildServer, profileArgs, startChildServer } from '../lib/child.js';
+import { clientAuthorization } from '../lib/keys.js';
 import { CpuWindow } from '../lib/machine.js';
 import { type LoadResult, startLoadGenerator } from '../lib/load.js';
 import { envNumber, fixed, int, median, percent, round } from '../lib/stats.js';
@@ -31,7 +32,7 @@ interface Measured {
 }
 
 async function post(url: string, body: string): Promise<{ status: number; text: string }> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...clientAuthorization() }, body });
   return { status: res.status, text: await res.text() };
 }
 
@@ -126,6 +127,7 @@ async function withServers<T>(
 
 export const httpRouteSection: Section = {
   name: 'http-route',
+  usesDatabase: true,
   title: 'POST /api/v1/route over HTTP vs bare Express',
   async run(ctx): Promise<SectionResult> {
     const durationSeconds = envNumber('BENCH_DURATION', 10);

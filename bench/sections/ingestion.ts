@@ -10,6 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { type ChildServer, profileArgs, startChildServer } from '../lib/child.js';
+import { clientAuthorization } from '../lib/keys.js';
 import { CpuWindow } from '../lib/machine.js';
 import { BENCH_DATABASE_URL, BENCH_REDIS_URL, callJson, clearQueues, sleep, startWorker, type Worker } from '../lib/services.js';
 import { envNumber, fixed, int, round } from '../lib/stats.js';
@@ -78,6 +79,7 @@ function batchBody(runId: string, start: number, count: number, models: { id: st
 
 export const ingestionSection: Section = {
   name: 'ingestion',
+  usesDatabase: true,
   title: 'Metric ingestion end to end (HTTP → BullMQ → metric-aggregator → Postgres) vs one INSERT per event',
   async run(ctx): Promise<SectionResult> {
     const total = Math.round(envNumber('BENCH_INGEST_EVENTS', 200_000) / BATCH) * BATCH;
@@ -140,7 +142,7 @@ export const ingestionSection: Section = {
           if (b * BATCH >= total) return;
           const body = batchBody(runId, b * BATCH, BATCH, models);
           for (let attempt = 0; ; attempt++) {
-            const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+            const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...clientAuthorization() }, body });
             await res.arrayBuffer();
             statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
             if (res.status === 202) break;

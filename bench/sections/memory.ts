@@ -8,18 +8,14 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { startLoadGenerator } from '../lib/load.js';
 import { readRss, type RssSample } from '../lib/rss.js';
-import { BENCH_REDIS_URL, clearQueues, sleep, startWorker, type Worker } from '../lib/services.js';
+import { BENCH_REDIS_URL, clearCircuits, clearQueues, sleep, startWorker, type Worker } from '../lib/services.js';
 import { envNumber, fixed, int } from '../lib/stats.js';
 import type { Section, SectionResult } from '../lib/types.js';
 import { SEED_ROUTE_BODY } from './http-route.js';
 
 const IDLE_TARGET_MB = 150;
-const CLIENT_KEY = 'bench-memory-client-key-0123456789';
-/** Keys of its own (production mode refuses the development key), this machine's volatile Redis accepted. */
+/** What a deployment sets beside what startWorker gives every service (the bench's keys, its volatile Redis accepted). */
 const PRODUCTION_ENV = {
-  ADMIN_API_KEY: 'bench-memory-admin-key-0123456789',
-  CLIENT_API_KEY: CLIENT_KEY,
-  REDIS_ALLOW_VOLATILE: 'true',
   ALLOW_PRIVATE_ENDPOINTS: 'true',
 };
 const API_AFTER_TARGET_MB = 250;
@@ -49,6 +45,7 @@ const cell = (sample: RssSample | null | undefined): string => (sample ? fixed(s
 
 export const memorySection: Section = {
   name: 'memory',
+  usesDatabase: true,
   title: 'Memory (RSS) of every service from the compiled build: idle, and after route load on the API',
   async run(ctx): Promise<SectionResult> {
     const settleSeconds = envNumber('BENCH_IDLE_SETTLE', 5);
@@ -84,7 +81,6 @@ export const memorySection: Section = {
         url: `${api.opsUrl}/api/v1/route`,
         body: JSON.stringify(SEED_ROUTE_BODY),
         connections,
-        headers: { authorization: `Bearer ${CLIENT_KEY}` },
       };
       ctx.log(`memory: route load on the API (${warmupSeconds} s warm-up, ${durationSeconds} s measured)`);
       if (warmupSeconds > 0) await generator.run({ ...load, durationSeconds: warmupSeconds });
@@ -137,6 +133,8 @@ export const memorySection: Section = {
       for (const worker of workers.reverse()) await worker.stop().catch((error: unknown) => ctx.log(`${worker.name}: ${String(error)}`));
       await generator.stop();
       await clearQueues(BENCH_REDIS_URL, ['route-events', 'metric-events', 'model-outcomes', 'health-probes', 'cost-events', 'config-events']).catch(() => 0);
+      // The health-checker's circuits would turn the next run's route requests into 503s.
+      await clearCircuits(BENCH_REDIS_URL).catch(() => 0);
     }
   },
 };

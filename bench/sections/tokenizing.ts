@@ -4,9 +4,9 @@
  * (its merge is quadratic in one pre-token), and a small route request's latency over HTTP while
  * 1 MB worst-case route requests arrive once a second.
  */
-import { randomUUID } from 'node:crypto';
 import { countPromptTokensCountingWork, countPromptTokensWithLibrary, emptyTokenizerWork, type TokenizerWork } from '@model-router/domain';
 import { startChildServer } from '../lib/child.js';
+import { clientAuthorization } from '../lib/keys.js';
 import { startLoadGenerator, type LoadResult } from '../lib/load.js';
 import { envNumber, fixed, int, median, round } from '../lib/stats.js';
 import type { Section, SectionResult } from '../lib/types.js';
@@ -66,6 +66,7 @@ interface Measured {
 
 export const tokenizingSection: Section = {
   name: 'tokenizing',
+  usesDatabase: true,
   title: 'Prompt tokenizing on worst-case input at the 1 MB body limit',
   async run(ctx): Promise<SectionResult> {
     const repeats = Math.max(1, Math.round(envNumber('BENCH_TOKENIZING_REPEATS', 3)));
@@ -112,38 +113,34 @@ export const tokenizingSection: Section = {
     const heavyBody = JSON.stringify({ prompt: worstInput(), max_tokens: 1 });
     const smallBody = JSON.stringify(SEED_ROUTE_BODY);
     ctx.log('tokenizing: starting the API (child process)');
-    // Production mode (as the other HTTP sections) refuses the shipped admin key and wants a client
-    // key for /route: this section passes its own keys and sends the client key.
-    const clientKey = `bench-client-${randomUUID()}`;
     const api = await startChildServer({
       name: 'api',
       script: 'bench/servers/api.ts',
       cwd: ctx.rootDir,
-      env: { NODE_ENV: 'production', BENCH_ADMIN_API_KEY: `bench-admin-${randomUUID()}`, BENCH_CLIENT_API_KEY: clientKey },
+      env: { NODE_ENV: 'production' },
     });
     const url = `${api.ready.url}${ROUTE_PATH}`;
-    const headers = { authorization: `Bearer ${clientKey}` };
     let baseline: LoadResult;
     let underHeavy: LoadResult;
     const heavy: { ms: number; status: number }[] = [];
     try {
       const generator = await startLoadGenerator();
       try {
-        await generator.run({ url, body: smallBody, headers, connections, durationSeconds: 2 }); // warm-up
+        await generator.run({ url, body: smallBody, connections, durationSeconds: 2 }); // warm-up
         ctx.log(`tokenizing: small route requests alone, ${durationSeconds} s at ${connections} connections`);
-        baseline = await generator.run({ url, body: smallBody, headers, connections, durationSeconds });
+        baseline = await generator.run({ url, body: smallBody, connections, durationSeconds });
         ctx.log(`tokenizing: small route requests with one 1 MB "${worst.name}" request a second`);
         let stop = false;
         const sender = (async () => {
           while (!stop) {
             const started = Date.now();
-            const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: heavyBody });
+            const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...clientAuthorization() }, body: heavyBody });
             await res.text();
             heavy.push({ ms: Date.now() - started, status: res.status });
             await new Promise((resolve) => setTimeout(resolve, Math.max(0, 1000 - (Date.now() - started))));
           }
         })();
-        underHeavy = await generator.run({ url, body: smallBody, headers, connections, durationSeconds });
+        underHeavy = await generator.run({ url, body: smallBody, connections, durationSeconds });
         stop = true;
         await sender;
       } finally {

@@ -12,14 +12,16 @@ import { startApi } from '@model-router/api';
 import { loadConfig } from '@model-router/config';
 import { createLogger } from '@model-router/logger';
 import { reportReady } from '../lib/child.js';
+import { BENCH_ADMIN_KEY, BENCH_CLIENT_KEY } from '../lib/keys.js';
+import { BENCH_DATABASE_URL, BENCH_REDIS_URL } from '../lib/services.js';
 
 export const BENCH_KEY_PREFIX = 'mrbench';
 
 const config = loadConfig({
   env: {},
   overrides: {
-    'database.url': process.env.BENCH_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/model_router_bench',
-    'redis.url': process.env.BENCH_REDIS_URL || 'redis://127.0.0.1:6379',
+    'database.url': BENCH_DATABASE_URL,
+    'redis.url': BENCH_REDIS_URL,
     'redis.key_prefix': BENCH_KEY_PREFIX,
     'server.host': '127.0.0.1',
     'server.port': 0,
@@ -28,10 +30,10 @@ const config = loadConfig({
     // The bench's Redis is throwaway (the machine's, without persistence): production mode would
     // refuse it otherwise.
     'redis.allow_volatile': true,
-    // Production mode refuses the shipped admin key and wants a client key: a section that
-    // starts this server passes its own (and sends the client key on /route).
-    ...(process.env.BENCH_ADMIN_API_KEY ? { 'auth.admin_api_key': process.env.BENCH_ADMIN_API_KEY } : {}),
-    ...(process.env.BENCH_CLIENT_API_KEY ? { 'auth.client_api_key': process.env.BENCH_CLIENT_API_KEY } : {}),
+    // Production mode refuses the shipped admin key and wants a client key: the bench's own
+    // (bench/lib/keys.ts), which every request of the bench sends.
+    'auth.admin_api_key': BENCH_ADMIN_KEY,
+    'auth.client_api_key': BENCH_CLIENT_KEY,
   },
 });
 const logger = createLogger('api-bench', config.log.level);

@@ -158,9 +158,19 @@ describe('the compiled build', () => {
   }, 120_000);
 
   it("answers the image's health check for each service", async () => {
+    // As Docker runs it (--retries=3): healthy when one of three consecutive checks passes, so a
+    // single slow answer on a loaded machine does not mark a ready service unhealthy.
     for (const name of SERVICE_NAMES) {
-      const { stderr } = await run(process.execPath, [HEALTHCHECK], { env: { ...serviceEnv(), SERVICE: name } });
-      expect({ name, stderr }).toEqual({ name, stderr: '' });
+      const failures: string[] = [];
+      for (let attempt = 0; attempt < 3; attempt += 1) {
+        const outcome = await run(process.execPath, [HEALTHCHECK], { env: { ...serviceEnv(), SERVICE: name } }).then(
+          ({ stderr }) => stderr,
+          (error: { stderr?: string; message: string }) => error.stderr || error.message,
+        );
+        if (outcome === '') break;
+        failures.push(outcome);
+      }
+      expect({ name, failures: failures.length < 3 ? [] : failures }).toEqual({ name, failures: [] });
     }
     // And fails for a service that is not running (the health-checker's port with nothing on it).
     const down = await run(process.execPath, [HEALTHCHECK], { env: { ...serviceEnv(), SERVICE: 'health-checker', HEALTH_CHECKER_PORT: String(await freePort()) } }).then(

@@ -34,37 +34,68 @@ export function countPromptTokens(prompt: string): number {
 /** `countPromptTokens`, adding the steps it takes to `work` (for tests and the bench). */
 export function countPromptTokensCountingWork(prompt: string, work: TokenizerWork): number {
   if (prompt.length === 0) return 0;
-  const vocab = o200kVocabulary();
   let count = 0;
   forEachO200kPiece(prompt, work, (start, end) => {
-    const piece = prompt.slice(start, end);
-    // The library's order: the piece as text first, then a lone ASCII character, then merging.
-    if (vocab.textRank.has(piece)) {
-      count++;
-      return;
-    }
-    if (end - start === 1 && piece.charCodeAt(0) < 0x80) {
-      count++;
-      return;
-    }
-    const cacheable = piece.length <= CACHED_PIECE_MAX_LENGTH;
-    const cached = cacheable ? pieceCounts.get(piece) : undefined;
-    if (cached !== undefined) {
-      count += cached;
-      return;
-    }
-    // UTF-8 needs at most 3 bytes per UTF-16 unit (lone surrogates become U+FFFD, 3 bytes).
-    if (buffer.length < piece.length * 3) buffer = new Uint8Array(piece.length * 3);
-    const { written } = utf8.encodeInto(piece, buffer);
-    const tokens = countBytePairTokens(buffer.subarray(0, written), vocab, work);
-    if (cacheable) {
-      if (pieceCounts.size >= PIECE_CACHE_LIMIT) pieceCounts.clear();
-      pieceCounts.set(piece, tokens);
-    }
-    count += tokens;
+    count += pieceTokens(prompt.slice(start, end), work);
   });
   addToProcessTotals(work);
   return count;
+}
+
+/**
+ * The longest prefix of `text` that ends where a pre-token ends and whose pre-tokens add up to at
+ * most `limit` tokens, in one pass (a count per cut would be quadratic): `end` (the prefix is
+ * text.slice(0, end)) and its `tokens`, which is countPromptTokens of the prefix. Such a prefix
+ * splits into the same pre-tokens as in `text`, except after a whitespace pre-token that follows
+ * another: the regex splits a run before a word (`\s+(?!\S)`), and at the end of a prefix the two
+ * parts would be one — so the prefix never ends there. Pre-tokens after the first that does not fit
+ * are scanned but not merged.
+ */
+export function prefixWithinTokens(text: string, limit: number, work: TokenizerWork = emptyTokenizerWork()): { end: number; tokens: number } {
+  let end = 0;
+  let tokens = 0;
+  let sum = 0;
+  let previousWhitespace = false;
+  let full = false;
+  forEachO200kPiece(text, work, (start, pieceEnd) => {
+    if (full) return;
+    const piece = text.slice(start, pieceEnd);
+    sum += pieceTokens(piece, work);
+    if (sum > limit) {
+      full = true;
+      return;
+    }
+    const whitespace = WHITESPACE_ONLY.test(piece);
+    if (!(whitespace && previousWhitespace)) {
+      tokens = sum;
+      end = pieceEnd;
+    }
+    previousWhitespace = whitespace;
+  });
+  addToProcessTotals(work);
+  return { end, tokens };
+}
+
+const WHITESPACE_ONLY = /^\s+$/;
+
+/** Tokens of one pre-token. */
+function pieceTokens(piece: string, work: TokenizerWork): number {
+  const vocab = o200kVocabulary();
+  // The library's order: the piece as text first, then a lone ASCII character, then merging.
+  if (vocab.textRank.has(piece)) return 1;
+  if (piece.length === 1 && piece.charCodeAt(0) < 0x80) return 1;
+  const cacheable = piece.length <= CACHED_PIECE_MAX_LENGTH;
+  const cached = cacheable ? pieceCounts.get(piece) : undefined;
+  if (cached !== undefined) return cached;
+  // UTF-8 needs at most 3 bytes per UTF-16 unit (lone surrogates become U+FFFD, 3 bytes).
+  if (buffer.length < piece.length * 3) buffer = new Uint8Array(piece.length * 3);
+  const { written } = utf8.encodeInto(piece, buffer);
+  const tokens = countBytePairTokens(buffer.subarray(0, written), vocab, work);
+  if (cacheable) {
+    if (pieceCounts.size >= PIECE_CACHE_LIMIT) pieceCounts.clear();
+    pieceCounts.set(piece, tokens);
+  }
+  return tokens;
 }
 
 /**

@@ -4,7 +4,7 @@ import { O200K_TOKEN_SPLIT_REGEX } from 'gpt-tokenizer/encodingParams/constants'
 import { countBytePairTokens } from '../src/byte-pair-merge.js';
 import { forEachO200kPiece } from '../src/o200k-pre-tokenizer.js';
 import { latin1Key, o200kVocabulary, type O200kVocabulary } from '../src/o200k-vocabulary.js';
-import { countPromptTokens, countPromptTokensCountingWork, emptyTokenizerWork, type TokenizerWork } from '../src/tokens.js';
+import { countPromptTokens, countPromptTokensCountingWork, emptyTokenizerWork, prefixWithinTokens, type TokenizerWork } from '../src/tokens.js';
 
 // Work, not time: every assertion on cost is on counted steps (TokenizerWork), so a slow machine
 // cannot fail these tests and a superlinear change cannot pass them.
@@ -219,5 +219,42 @@ describe('byte-pair merge order (against a straightforward reference, on random 
     expect(vocab.maxTokenBytes).toBe(128);
     const utf8 = new TextEncoder().encode(' hello');
     expect(vocab.byteRank.get(latin1Key(utf8, 0, utf8.length))).toBe(vocab.textRank.get(' hello'));
+  });
+});
+
+describe('prefixWithinTokens (truncating to a token budget in one pass)', () => {
+  it('is the longest whole-pre-token prefix within the budget, and its count is the count of that prefix', () => {
+    fc.assert(
+      fc.property(anyText, fc.integer({ min: 0, max: 60 }), (text, limit) => {
+        const { end, tokens } = prefixWithinTokens(text, limit);
+        const prefix = text.slice(0, end);
+        expect(tokens).toBeLessThanOrEqual(limit);
+        expect(tokens).toBe(library(prefix));
+        // Ends where a pre-token ends (not after a whitespace pre-token that follows another: the
+        // two would be one at the end of the prefix), and the next such end would not have fitted.
+        const all = pieces(text);
+        const blank = (piece: string | undefined) => piece !== undefined && /^\s+$/.test(piece);
+        const ends = all
+          .map((piece, i) => ({ end: all.slice(0, i + 1).join('').length, cut: !(blank(piece) && blank(all[i - 1])) }))
+          .filter((e) => e.cut)
+          .map((e) => e.end);
+        if (end > 0) expect(ends).toContain(end);
+        const next = ends.find((e) => e > end);
+        if (next !== undefined) expect(library(text.slice(0, next))).toBeGreaterThan(limit);
+      }),
+      { seed: SEED, numRuns: 2000 },
+    );
+  });
+
+  it('looks at each character a bounded number of times whatever the budget (one pass, not one count per cut)', () => {
+    for (const unit of ['word ', 'a', '日本 ', '😀']) {
+      const text = unit.repeat(20_000);
+      for (const limit of [1, 1_000, 10_000]) {
+        const work = emptyTokenizerWork();
+        prefixWithinTokens(text, limit, work);
+        expect(work.codePointsExamined).toBeLessThanOrEqual(10 * codePoints(text) + 10 * work.pieces);
+        expect(work.bpeBytes).toBeLessThanOrEqual(3 * text.length);
+      }
+    }
   });
 });

@@ -3,7 +3,7 @@
  * `MockPrompt`, the answer is decided here once, and each format renders it.
  */
 import { randomUUID } from 'node:crypto';
-import { countPromptTokens } from '@model-router/domain';
+import { countPromptTokens, prefixWithinTokens } from '@model-router/domain';
 
 export interface MockTool {
   name: string;
@@ -85,17 +85,19 @@ export function mockReply(model: string, lastText: string, limit: number): { con
   const full = echo ? `This is a mock response from ${model}. You said: "${echo}"` : `This is a mock response from ${model}.`;
   const fullTokens = tokens(full);
   if (fullTokens <= limit) return { content: full, tokens: fullTokens, truncated: false };
-  // Longest word prefix that fits; at least the first word, hard-cut if even that is too long.
-  const words = full.split(' ');
-  let content = '';
-  for (const word of words) {
-    const next = content ? `${content} ${word}` : word;
-    if (countPromptTokens(next) > limit) break;
-    content = next;
+  // One pass over the text with a token budget (recounting each shorter candidate was quadratic
+  // in the reply's length): the longest prefix of whole pre-tokens that fits, then back to the
+  // last space so a word is not cut — unless that is the first word, which is cut where it must.
+  const cut = prefixWithinTokens(full, limit);
+  const fitting = full.slice(0, cut.end);
+  const space = fitting.lastIndexOf(' ');
+  if (full[cut.end] !== ' ' && space > 0) {
+    const atWord = fitting.slice(0, space);
+    const count = countPromptTokens(atWord);
+    // A shorter prefix almost always counts fewer tokens; the exact cut stands in when it does not.
+    if (count <= limit) return { content: atWord, tokens: count, truncated: true };
   }
-  if (!content) content = [...(words[0] ?? '')].slice(0, limit).join('');
-  while (content && countPromptTokens(content) > limit) content = content.slice(0, -1);
-  return { content, tokens: tokens(content), truncated: true };
+  return { content: fitting, tokens: cut.tokens, truncated: true };
 }
 
 /** A small value that fits a JSON Schema (required properties only), so SDK-side validation passes. */
