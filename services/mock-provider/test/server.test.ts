@@ -10,7 +10,6 @@ import { type RunningMockProvider, startMockProvider } from '../src/index.js';
 import { logger, sequence } from './helpers.js';
 
 const SERVICE_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const TSX = resolve(SERVICE_DIR, '../../node_modules/.bin/tsx');
 
 const post = (url: string, body: unknown) =>
   fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -89,9 +88,10 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(configDir, { recursive: true, force: true }));
 
-/** Starts `pnpm start`'s command (tsx src/main.ts) and resolves with its first JSON log line. */
+/** Starts the service's source (node --import tsx src/main.ts: no tsx CLI in between, whose signal relay
+ * exits 143 when SIGTERM arrives before it has heard of the child's handler — seen under load) and resolves with its first JSON log line. */
 async function startProcess(env: Record<string, string>): Promise<{ child: ChildProcess; firstLine: Record<string, unknown> | null; stderr: () => string }> {
-  const child = spawn(TSX, ['src/main.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: SERVICE_DIR,
     env: { ...process.env, MODEL_ROUTER_CONFIG: configPath, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
