@@ -16,8 +16,9 @@ import { createServer } from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { DEVELOPMENT_ADMIN_API_KEY, loadConfig } from '@model-router/config';
+import { DEVELOPMENT_ADMIN_API_KEY } from '@model-router/config';
 import { type ChildServer, profileArgs, startChildServer } from '../lib/child.js';
+import { adminAuthorization, clientAuthorization } from '../lib/keys.js';
 import { type LoadResult, startLoadGenerator } from '../lib/load.js';
 import { envNumber, fixed, int, round } from '../lib/stats.js';
 import type { BenchContext, Section, SectionResult } from '../lib/types.js';
@@ -118,8 +119,7 @@ async function setMock(mockUrl: string, settings: Record<string, unknown>): Prom
 
 /** The bench model points at this run's mock (registered, or its endpoint moved). */
 async function registerModel(apiUrl: string, mockUrl: string): Promise<void> {
-  const adminKey = loadConfig({ env: {} }).auth.admin_api_key;
-  const headers = { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' };
+  const headers = { ...adminAuthorization(), 'content-type': 'application/json' };
   const model = {
     id: MODEL_ID,
     name: 'Gateway bench model',
@@ -207,7 +207,7 @@ export const gatewaySection: Section = {
       const urls: Record<Target, string> = { direct: `${mockUrl}${PATH}`, gateway: `${api.ready.url}${PATH}`, portkey: `${portkey.url}${PATH}` };
       const headers: Record<Target, Record<string, string>> = {
         direct: {},
-        gateway: {},
+        gateway: clientAuthorization(),
         portkey: { 'x-portkey-provider': 'openai', 'x-portkey-custom-host': `${mockUrl}/v1`, authorization: 'Bearer unused' },
       };
       for (const target of TARGETS) {

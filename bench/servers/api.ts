@@ -30,6 +30,9 @@ const config = loadConfig({
     // The bench's Redis is throwaway (the machine's, without persistence): production mode would
     // refuse it otherwise.
     'redis.allow_volatile': true,
+    // Every upstream here is the bench's own mock provider on loopback, which production mode
+    // refuses by default.
+    'security.allow_private_endpoints': true,
     // Production mode refuses the shipped admin key and wants a client key: the bench's own
     // (bench/lib/keys.ts), which every request of the bench sends.
     'auth.admin_api_key': BENCH_ADMIN_KEY,
