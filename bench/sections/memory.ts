@@ -6,9 +6,10 @@
  */
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import pg from 'pg';
 import { startLoadGenerator } from '../lib/load.js';
 import { readRss, type RssSample } from '../lib/rss.js';
-import { BENCH_REDIS_URL, clearCircuits, clearQueues, sleep, startWorker, type Worker } from '../lib/services.js';
+import { BENCH_DATABASE_URL, BENCH_REDIS_URL, clearCircuits, clearQueues, sleep, startWorker, type Worker } from '../lib/services.js';
 import { envNumber, fixed, int } from '../lib/stats.js';
 import type { Section, SectionResult } from '../lib/types.js';
 import { SEED_ROUTE_BODY } from './http-route.js';
@@ -54,6 +55,16 @@ export const memorySection: Section = {
     const connections = Math.round(envNumber('BENCH_CONNECTIONS', 64));
     const ports = Object.fromEntries(await Promise.all(SERVICES.map(async (s) => [s.name, await freePort()] as const))) as Record<string, number>;
     const mockUrl = `http://127.0.0.1:${ports['mock-provider']}`;
+    // The catalog was seeded by whichever bench server started on the bench database first,
+    // pointing at the default mock port: the health-checker here would find nothing there, open
+    // every circuit and turn the route load into 503s. Point every model at this section's mock.
+    const db = new pg.Client({ connectionString: BENCH_DATABASE_URL });
+    await db.connect();
+    try {
+      await db.query('UPDATE model_router.models SET endpoint = $1', [`${mockUrl}/v1`]);
+    } finally {
+      await db.end();
+    }
     const workers: Worker[] = [];
     const generator = await startLoadGenerator();
     try {

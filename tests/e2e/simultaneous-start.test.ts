@@ -1,13 +1,17 @@
 /**
- * First deployment: N replicas of every worker start at the same moment against a new database
- * (cloned from the migrated template, so no pg-boss schema, queue or schedule exists yet), as a
- * rollout of all services at once does. Every replica must come up; a failed start is a start-up
- * race (two budget-enforcers starting together once exited 1 here).
+ * First deployment: N replicas of the API and of every worker start at the same moment against a
+ * database that does not exist yet (no tables, no pg-boss schema, queue or schedule), as a rollout
+ * of all services at once does: they create the database, migrate, seed and create pg-boss's
+ * schema, queues and schedules concurrently. Every replica must come up; a failed start is a
+ * start-up race (two budget-enforcers starting together once exited 1 here: node-pg-migrate's
+ * try-lock refused every migrator but the first).
  *
  * Counts start failures over several rounds, each on a database of its own; no timing is asserted.
  */
 import { afterEach, describe, expect, it } from '@jest/globals';
+import pg from 'pg';
 import { createTestEnv, type TestEnv } from '../support/index.js';
+import { adminUrl } from '../support/env.js';
 import { ServiceProcess, WORKERS } from '../support/service-processes.js';
 
 const REPLICAS = 3;
@@ -23,12 +27,24 @@ afterEach(async () => {
   env = null;
 }, 120_000);
 
-describe(`${REPLICAS} replicas of every worker starting at once on a new database`, () => {
+/** The test env's database is dropped so the services find none (cleanup drops theirs IF EXISTS). */
+async function dropDatabase(url: string): Promise<void> {
+  const admin = new pg.Client({ connectionString: adminUrl() });
+  await admin.connect();
+  try {
+    await admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(new URL(url).pathname.slice(1))} WITH (FORCE)`);
+  } finally {
+    await admin.end();
+  }
+}
+
+describe(`${REPLICAS} replicas of the API and of every worker starting at once on a new database`, () => {
   it(`all start, in each of ${ROUNDS} rounds`, async () => {
     const failures: string[] = [];
     let started = 0;
     for (let round = 1; round <= ROUNDS; round++) {
       env = await createTestEnv();
+      await dropDatabase(env.databaseUrl);
       const vars: Record<string, string> = {
         DATABASE_URL: env.databaseUrl,
         REDIS_URL: env.processEnv().REDIS_URL!,
@@ -38,7 +54,7 @@ describe(`${REPLICAS} replicas of every worker starting at once on a new databas
         NODE_ENV: 'test',
       };
       running = [];
-      for (const kind of WORKERS) {
+      for (const kind of ['api', ...WORKERS] as const) {
         for (let n = 1; n <= REPLICAS; n++) running.push(await ServiceProcess.create(`${kind}-${n}`, kind, vars));
       }
       const results = await Promise.allSettled(running.map((s) => s.start(180_000)));
@@ -53,6 +69,6 @@ describe(`${REPLICAS} replicas of every worker starting at once on a new databas
       env = null;
     }
     expect(failures).toEqual([]);
-    expect(started).toBe(ROUNDS * REPLICAS * WORKERS.length);
+    expect(started).toBe(ROUNDS * REPLICAS * (WORKERS.length + 1));
   }, 1_500_000);
 });

@@ -33,6 +33,9 @@ export interface BossOptions {
   onError?: (error: Error) => void;
 }
 
+/** Tries of `boss.start()` before a start-up failure is final. */
+const START_ATTEMPTS = 8;
+
 /** A started pg-boss on `url` with the queues of BOSS_QUEUES created. */
 export async function startBoss(url: string, options: BossOptions = {}): Promise<PgBoss> {
   const boss = new PgBoss({
@@ -45,7 +48,11 @@ export async function startBoss(url: string, options: BossOptions = {}): Promise
     schedule: options.background ?? false,
   });
   boss.on('error', options.onError ?? (() => undefined));
-  await boss.start();
+  // On a first deployment every replica starts at once and those that do not migrate (the
+  // cache-invalidator, the health-checker) may connect before a migrating one has created the
+  // database (3D000): pg-boss retries such failures (1 s, 2 s, 4 s … ≤ 30 s, ~2 min in all) instead
+  // of exiting. A configuration it refuses still fails at once.
+  await boss.start({ attempts: START_ATTEMPTS });
   // NOTIFY wakes the relay at once instead of at its next poll: a change is announced in milliseconds.
   await boss.createQueue(BOSS_QUEUES.configOutbox, { notify: true, retryLimit: 100, retryDelay: 1, retryBackoff: true });
   return boss;

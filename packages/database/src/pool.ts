@@ -64,8 +64,10 @@ export async function ensureDatabase(url: string): Promise<void> {
     const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
     if (!rowCount) {
       await client.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`).catch((error: { code?: string }) => {
-        // Another process created it between our check and our CREATE: that is fine.
-        if (error.code !== '42P04') throw error;
+        // Another process created it between our check and our CREATE: that is fine. Postgres says
+        // so with 42P04 (duplicate_database) or, when both CREATEs run at the same moment, with a
+        // unique violation of its catalog (23505 on pg_database_datname_index).
+        if (error.code !== '42P04' && error.code !== '23505') throw error;
       });
     }
   } finally {
