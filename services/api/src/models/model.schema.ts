@@ -64,16 +64,20 @@ const fitsMessage = { message: 'must not exceed context_window', path: ['max_out
 /** The bodies of the model endpoints, validating `endpoint` under `policy`. */
 export function modelSchemas(policy: EndpointPolicy) {
   const endpoint = endpointSchema(policy);
+  /** Every writable field, with the defaults a whole model (create or replace) takes. */
+  const whole = {
+    ...writable,
+    capabilities: writable.capabilities.default([]),
+    enabled: writable.enabled.default(true),
+    latency_ms: writable.latency_ms.default(1000),
+    endpoint: endpoint.nullable().default(null),
+    ...gatewayDefaults,
+  };
   /** POST /api/v1/models */
   const create = z
     .strictObject({
       id: modelIdSchema,
-      ...writable,
-      capabilities: writable.capabilities.default([]),
-      enabled: writable.enabled.default(true),
-      latency_ms: writable.latency_ms.default(1000),
-      endpoint: endpoint.nullable().default(null),
-      ...gatewayDefaults,
+      ...whole,
     })
     .refine(outputFitsContext, fitsMessage);
 
@@ -81,12 +85,7 @@ export function modelSchemas(policy: EndpointPolicy) {
   const replace = z
     .strictObject({
       id: modelIdSchema.optional(),
-      ...writable,
-      capabilities: writable.capabilities.default([]),
-      enabled: writable.enabled.default(true),
-      latency_ms: writable.latency_ms.default(1000),
-      endpoint: endpoint.nullable().default(null),
-      ...gatewayDefaults,
+      ...whole,
     })
     .refine(outputFitsContext, fitsMessage);
 
