@@ -44,7 +44,6 @@ const unitElsewhere = [
   'services/api/test/metric-events.test.ts',
   'services/api/test/route-schema.test.ts',
   'services/health-checker/test/probe.test.ts',
-  'services/metric-aggregator/test/histogram.test.ts',
   'services/mock-provider/test/control.test.ts',
   'services/mock-provider/test/openai.test.ts',
   'tests/integration/prometheus-parser.test.ts',

@@ -95,3 +95,4 @@ export async function createTestEnv(): Promise<TestEnv> {
 export { freePort, type Spawned, spawnCommand } from './processes.js';
 export { type Wait, type WaitOptions, waitFor, waitForDefined, waitUntil } from './wait.js';
 export { ROOT, type RunningSystem, SERVICE_NAMES, type ServiceName, startSystem } from './system.js';
+export { EventQueries, type RouteTotals } from './event-queries.js';

@@ -3,24 +3,13 @@ export { MIGRATIONS_DIR, migrate, type MigrateOptions } from './migrate.js';
 export { DuplicateModelError, ModelRepository, type Queryable, type StoredModel } from './model.repository.js';
 export { defaultCatalog } from './default-catalog.js';
 export { BOSS_QUEUES, BOSS_SCHEMA, type BossOptions, createAlertQueue, inTransaction, startBoss } from './boss.js';
-export {
-  type AbTestUserLevelSums,
-  type AbTestVariantRollup,
-  type CompactResult,
-  estimateLatencyQuantile,
-  EventRepository,
-  type Granularity,
-  LATENCY_BUCKET_BOUNDS_MS,
-  LATENCY_BUCKET_COUNT,
-  latencyBucketIndex,
-  type MetricEventRecord,
-  type MetricTotals,
-  type ModelRollupRow,
-  type PersistResult,
-  type PruneResult,
-  type RouteEventRecord,
-  type RouteTotals,
-} from './event.repository.js';
+export { type MetricEventRecord, type PersistResult, type RouteEventRecord } from './events/event-records.js';
+export { EventIngestionRepository } from './events/event-ingestion.repository.js';
+export { type Granularity } from './events/rollup-aggregation.js';
+export { type CompactResult, EventMaintenanceRepository, type PruneResult } from './events/event-maintenance.repository.js';
+export { type MetricTotals, numberOrZero, toMetricTotals } from './events/metric-totals.js';
+export { type AbTestUserLevelSums, AbTestRollupsReader, type AbTestVariantRollup } from './events/abtest-rollups.reader.js';
+export { ModelStatsReader, type RecentModelStats } from './events/model-stats.reader.js';
 export {
   type AbTestAnalysisSettings,
   type AbTestBanditSettings,
@@ -31,7 +20,7 @@ export {
   type NewAbTest,
   type StoredAbTest,
 } from './abtest.repository.js';
-export { type AbTestResults, type AbTestResultsOptions, AbTestResultsReader, type VariantResult } from './abtest-results.reader.js';
+export { type AbTestResults, type AbTestResultsOptions, AbTestResultsReader, type VariantResult } from './events/abtest-results.reader.js';
 export { type BudgetAlertRecord, type BudgetInput, BudgetRepository, DuplicateBudgetError, ledgerIdentity, type SpendTotal, spendKey, type StoredBudget } from './budget.repository.js';
 export { USAGE_GROUPS, type UsageGroup, UsageRepository, type UsageRow, usageSegments } from './usage.repository.js';
 export { type DeadLetterInput, DeadLetterRepository, type DeadLetterSummary, type StoredDeadLetter } from './dead-letter.repository.js';

@@ -4,13 +4,7 @@ import {
   analyze,
   chiSquarePValue,
   deltaMethodTest,
-  DEFAULT_LATENCY_BUCKETS_MS,
-  emptyHistogramCounts,
   emptyUserLevelSums,
-  histogramBucketIndex,
-  histogramQuantile,
-  latencyPercentiles,
-  mergeHistogramCounts,
   mergeMoments,
   mergeUserLevelSums,
   momentsFromMeanSd,
@@ -313,54 +307,6 @@ describe('user-level ratio metrics (delta method)', () => {
     expect(r.p_value).toBeNull();
     expect(r.significant).toBe(false);
     expect(deltaMethodTest(ratioSumsFromUsers([], []), one).diff).toBeNull();
-  });
-});
-
-describe('latency histogram percentiles', () => {
-  it('interpolates linearly within the bucket', () => {
-    // 10 values in [0,10], 10 in (10,20], 10 in (20,30]: rank 15 → 10 + 10·5/10; rank 28.5 → 20 + 10·8.5/10.
-    const h = { bounds: [10, 20, 30], counts: [10, 10, 10, 0] };
-    expect(histogramQuantile(h, 0.5)).toBe(15);
-    expect(histogramQuantile(h, 0.95)).toBe(28.5);
-    expect(latencyPercentiles(h)).toEqual({ p50: 15, p95: 28.5 });
-    expect(histogramQuantile({ bounds: [10, 20, 30], counts: [10, 10, 10] }, 0.5)).toBe(15);
-  });
-
-  it('skips empty buckets and answers the last bound for the overflow bucket', () => {
-    expect(histogramQuantile({ bounds: [10, 20, 30], counts: [0, 4, 0, 0] }, 0.5)).toBe(15);
-    expect(histogramQuantile({ bounds: [10, 20, 30], counts: [1, 0, 0, 9] }, 0.95)).toBe(30);
-    expect(histogramQuantile({ bounds: [10, 20], counts: [0, 0, 0] }, 0.5)).toBeNull();
-  });
-
-  it('is close to the exact percentiles of a uniform sample', () => {
-    const random = seededRandom(11);
-    const bounds = Array.from({ length: 100 }, (_, i) => (i + 1) * 20); // 20 ms buckets to 2 s
-    let counts = emptyHistogramCounts(bounds);
-    const values: number[] = [];
-    for (let i = 0; i < 20_000; i++) {
-      const x = 2000 * random();
-      values.push(x);
-      const next = emptyHistogramCounts(bounds);
-      next[histogramBucketIndex(bounds, x)]!++;
-      counts = i % 1000 === 0 ? mergeHistogramCounts(counts, next) : counts.map((c, j) => c + next[j]!);
-    }
-    values.sort((x, y) => x - y);
-    expect(Math.abs(histogramQuantile({ bounds, counts }, 0.5)! - values[10_000]!)).toBeLessThan(20);
-    expect(Math.abs(histogramQuantile({ bounds, counts }, 0.95)! - values[19_000]!)).toBeLessThan(20);
-  });
-
-  it('bins a value into the bucket whose upper bound is the first ≥ it', () => {
-    expect(histogramBucketIndex([10, 20, 30], 0)).toBe(0);
-    expect(histogramBucketIndex([10, 20, 30], 10)).toBe(0);
-    expect(histogramBucketIndex([10, 20, 30], 10.01)).toBe(1);
-    expect(histogramBucketIndex([10, 20, 30], 31)).toBe(3);
-    expect(DEFAULT_LATENCY_BUCKETS_MS.every((b, i, a) => i === 0 || b > a[i - 1]!)).toBe(true);
-  });
-
-  it('rejects malformed histograms', () => {
-    expect(() => histogramQuantile({ bounds: [20, 10], counts: [1, 1, 1] }, 0.5)).toThrow(RangeError);
-    expect(() => histogramQuantile({ bounds: [10, 20], counts: [1] }, 0.5)).toThrow(RangeError);
-    expect(() => histogramQuantile({ bounds: [10, 20], counts: [1, 1] }, 1.5)).toThrow(RangeError);
   });
 });
 

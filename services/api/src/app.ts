@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { BudgetReservations } from '@model-router/budgets';
 import { allowPrivateEndpoints, type Config } from '@model-router/config';
-import { AbTestRepository, BudgetRepository, DeadLetterRepository, EventRepository, ModelRepository, type Pool, UsageRepository } from '@model-router/database';
+import { AbTestRepository, AbTestRollupsReader, BudgetRepository, DeadLetterRepository, ModelRepository, type Pool, UsageRepository } from '@model-router/database';
 import { type RoutingOptions, seededRandom } from '@model-router/domain';
 import {
   accessLog,
@@ -161,7 +161,7 @@ export function createApp(deps: AppDeps): App {
         config.abtest.user_variant_cache_ttl,
         // Assignment draws come from the domain's seeded PRNG, seeded once per process.
         seededRandom(randomBytes(4).readUInt32BE(0)),
-        new BanditAllocations(new EventRepository(pool)),
+        new BanditAllocations(new AbTestRollupsReader(pool)),
       )
     : null;
 
@@ -243,7 +243,7 @@ export function createApp(deps: AppDeps): App {
   api.use(
     abTestRoutes({
       abtests: new AbTestRepository(pool),
-      events: new EventRepository(pool),
+      events: new AbTestRollupsReader(pool),
       db: pool,
       snapshots,
       changes: deps.changes,
@@ -296,7 +296,7 @@ export function createApp(deps: AppDeps): App {
     operatorPage(
       {
         snapshots,
-        events: new EventRepository(pool),
+        events: new AbTestRollupsReader(pool),
         queues: publisher.allQueues,
         alpha: config.abtest.alpha,
         budgets: budgetOverview(new BudgetRepository(pool), deps.clock),

@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { allowPrivateEndpoints, assertStartableConfig, type Config, isProductionMode } from '@model-router/config';
-import { AbTestRepository, BudgetRepository, createPool, EventRepository, ModelRepository, startBoss } from '@model-router/database';
+import { AbTestRepository, BudgetRepository, createPool, ModelRepository, ModelStatsReader, startBoss } from '@model-router/database';
 import { closeServer, createMetricsRegistry } from '@model-router/http';
 import type { Logger } from '@model-router/logger';
 import { EventPublisher } from '@model-router/queue';
@@ -92,7 +92,7 @@ export async function startApi(config: Config, logger: Logger, options: StartApi
     // A notice sent while we were disconnected is lost: refresh on every reconnect.
     subscriber.on('ready', refreshOnChange);
     snapshots.startTimer(config.routing.snapshot_refresh_interval);
-    tracker = new RuntimeTracker(redis, subscriber, snapshots, new EventRepository(pool), {
+    tracker = new RuntimeTracker(redis, subscriber, snapshots, new ModelStatsReader(pool), {
       keyPrefix: config.redis.key_prefix,
       policy: config.circuit_breaker,
       statsWindowMs: config.routing.stats_window,

@@ -6,7 +6,7 @@
  * IPW estimates, and a guardrail that pauses its test and alerts.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { AbTestResultsReader, BOSS_QUEUES, createAlertQueue, createPool, EventRepository, type Pool, startBoss } from '@model-router/database';
+import { AbTestResultsReader, AbTestRollupsReader, BOSS_QUEUES, createAlertQueue, createPool, type Pool, startBoss } from '@model-router/database';
 import { addCupedUser, addWeightedUser, emptyCupedSums, emptyWeightedRatioSums } from '@model-router/domain';
 import { createLogger } from '@model-router/logger';
 import { checkAbTestGuardrails, MAINTENANCE_JOBS, startMetricAggregator } from '@model-router/metric-aggregator';
@@ -183,7 +183,7 @@ describe('results through the real pipeline', () => {
       addCupedUser(e.latency_ms, Number(t.n), Number(t.latency_sum), p ? p.m : 0, p ? Number(p.lx) : 0);
       addCupedUser(e.cost_per_request, Number(t.n), Number(t.cost_nanos_sum) / 1e9, p ? p.m : 0, p ? Number(p.cx) / 1e9 : 0);
     }
-    const got = await new AbTestResultsReader(pool, new EventRepository(pool)).cupedSums('x_cuped', from, started);
+    const got = await new AbTestResultsReader(pool, new AbTestRollupsReader(pool)).cupedSums('x_cuped', from, started);
     expect([...got.keys()].sort()).toEqual(['a', 'b', 'c']);
     for (const [variant, sums] of got) {
       for (const metric of ['latency_ms', 'cost_per_request'] as const) {
@@ -239,7 +239,7 @@ describe('results through the real pipeline', () => {
       wanted.set(row.variant_id, w);
       addWeightedUser(w, Number(row.n), Number(row.success_count), Number(row.p));
     }
-    const ipwSums = await new AbTestResultsReader(pool, new EventRepository(pool)).ipwSums('x_thompson');
+    const ipwSums = await new AbTestResultsReader(pool, new AbTestRollupsReader(pool)).ipwSums('x_thompson');
     for (const [variant, w] of wanted) {
       for (const [key, value] of Object.entries(ipwSums.get(variant)!.success_rate)) {
         const want = w[key as keyof typeof w];

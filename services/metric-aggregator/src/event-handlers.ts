@@ -1,4 +1,4 @@
-import { describeDataError, type EventRepository, isPermanentDataError, type PersistResult } from '@model-router/database';
+import { describeDataError, type EventIngestionRepository, isPermanentDataError, type PersistResult } from '@model-router/database';
 import {
   commitSplittingRefused,
   type EventHandler,
@@ -46,7 +46,7 @@ async function persist<E extends { event_id: string }>(
 }
 
 /** The metric aggregator's handlers: every route and metric event, persisted exactly once. */
-export function eventHandlers(repository: EventRepository, metrics: AggregatorMetrics): EventHandler[] {
+export function eventHandlers(repository: EventIngestionRepository, metrics: AggregatorMetrics): EventHandler[] {
   return [
     handler({
       name: 'route.decided',

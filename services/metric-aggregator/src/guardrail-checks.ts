@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import {
   AbTestRepository,
   AbTestResultsReader,
+  AbTestRollupsReader,
   BOSS_QUEUES,
-  EventRepository,
   inTransaction,
   type Pool,
   type StoredAbTest,
@@ -56,7 +56,7 @@ export async function checkAbTestGuardrails(options: GuardrailCheckOptions): Pro
   const { pool, boss, logger } = options;
   const clock = options.clock ?? Date.now;
   const tests = (await new AbTestRepository(pool).listRunning()).filter((t) => t.guardrails.length > 0);
-  const reader = new AbTestResultsReader(pool, new EventRepository(pool));
+  const reader = new AbTestResultsReader(pool, new AbTestRollupsReader(pool));
   const alerts: GuardrailTrippedAlert[] = [];
   for (const test of tests) {
     const { analysis } = await reader.read(test, { alpha: options.alpha });

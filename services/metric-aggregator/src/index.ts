@@ -1,5 +1,5 @@
 import type { Config } from '@model-router/config';
-import { DeadLetterRepository, ensureDatabase, EventRepository, migrate } from '@model-router/database';
+import { DeadLetterRepository, ensureDatabase, EventIngestionRepository, EventMaintenanceRepository, migrate } from '@model-router/database';
 import type { Logger } from '@model-router/logger';
 import { type DeadLetterSink, type RunningWorkers, startWorkers } from '@model-router/queue';
 import { type RunningService, type ServiceContext, type StartedService, startService } from '@model-router/service-runtime';
@@ -46,10 +46,11 @@ export async function setupMetricAggregator(context: ServiceContext): Promise<St
     if (applied.length) logger.info('migrations applied', { migrations: applied });
   }
 
-  const repository = new EventRepository(pool);
-  await repository.ensurePartitions(PARTITION_DAYS_AHEAD);
+  const repository = new EventIngestionRepository(pool);
+  const maintenance = new EventMaintenanceRepository(pool);
+  await maintenance.ensurePartitions(PARTITION_DAYS_AHEAD);
   const metrics = createAggregatorMetrics(registry);
-  const schedules = await startMaintenanceSchedules(config, repository, logger, pool, metrics);
+  const schedules = await startMaintenanceSchedules(config, maintenance, logger, pool, metrics);
 
   let workers: RunningWorkers;
   try {

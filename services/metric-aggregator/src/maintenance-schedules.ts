@@ -4,7 +4,7 @@ import {
   AbTestRepository,
   BOSS_QUEUES,
   createAlertQueue,
-  type EventRepository,
+  type EventMaintenanceRepository,
   inTransaction,
   type Pool,
   startBoss,
@@ -40,7 +40,7 @@ export interface MaintenanceSchedules {
  */
 export async function startMaintenanceSchedules(
   config: Config,
-  repository: EventRepository,
+  repository: EventMaintenanceRepository,
   logger: Logger,
   pool: Pool,
   metrics?: Pick<AggregatorMetrics, 'guardrailTrips'>,

@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { createPool, EventRepository, LATENCY_BUCKET_COUNT, type Pool } from '@model-router/database';
+import { AbTestRollupsReader, createPool, EventIngestionRepository, EventMaintenanceRepository, type Pool } from '@model-router/database';
+import { LATENCY_BUCKET_COUNT } from '@model-router/domain';
 import { createLogger } from '@model-router/logger';
 import { EventPublisher, type MetricRecordedEvent, queuePrefix, type RouteDecidedEvent } from '@model-router/queue';
 import type { RunningService } from '@model-router/service-runtime';
-import { createTestEnv, REDIS_URL, type TestEnv, waitUntil } from '@model-router/tests/support';
+import { createTestEnv, EventQueries, REDIS_URL, type TestEnv, waitUntil } from '@model-router/tests/support';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { MAINTENANCE_JOBS, startMetricAggregator } from '../src/index.js';
@@ -19,7 +20,10 @@ import {
 let env: TestEnv;
 let aggregator: RunningService;
 let pool: Pool;
-let repository: EventRepository;
+let repository: EventIngestionRepository;
+let maintenance: EventMaintenanceRepository;
+let rollups: AbTestRollupsReader;
+let queries: EventQueries;
 let redis: Redis;
 let publisher: EventPublisher;
 let metricQueue: Queue;
@@ -29,7 +33,10 @@ beforeAll(async () => {
   env = await createTestEnv();
   aggregator = await startMetricAggregator(env.config(), { logger: createLogger('metric-aggregator-test', 'error'), opsPort: 0 });
   pool = createPool(env.databaseUrl, 3);
-  repository = new EventRepository(pool);
+  repository = new EventIngestionRepository(pool);
+  maintenance = new EventMaintenanceRepository(pool);
+  rollups = new AbTestRollupsReader(pool);
+  queries = new EventQueries(pool);
   redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
   publisher = new EventPublisher(redis, { keyPrefix: env.redisPrefix });
   // Straight BullMQ access, to deliver a job twice or a payload the publisher would refuse.
@@ -74,28 +81,28 @@ describe('metric aggregator', () => {
     ]);
 
     await waitUntil(
-      async () => (await repository.countRouteEvents()) >= routes.length && (await repository.countMetricEvents()) >= metrics.length,
+      async () => (await queries.countRouteEvents()) >= routes.length && (await queries.countMetricEvents()) >= metrics.length,
       20_000,
     );
     await drained();
-    expect(await repository.countRouteEvents()).toBe(routes.length);
-    expect(await repository.countMetricEvents()).toBe(metrics.length);
-    expect(await repository.countProcessedEvents('route.decided')).toBe(routes.length);
-    expect(await repository.countProcessedEvents('metric.recorded')).toBe(metrics.length);
+    expect(await queries.countRouteEvents()).toBe(routes.length);
+    expect(await queries.countMetricEvents()).toBe(metrics.length);
+    expect(await queries.countProcessedEvents('route.decided')).toBe(routes.length);
+    expect(await queries.countProcessedEvents('metric.recorded')).toBe(metrics.length);
 
     // Rollups = the raw rows (summed in SQL) = what was sent (summed here).
     const sent = expectedMetricTotals(metrics);
-    const raw = await repository.metricEventTotals();
+    const raw = await queries.metricEventTotals();
     expectSameMetricTotals(raw, sent);
     for (const granularity of ['minute', 'hour'] as const) {
-      const { histogram_count, ...rollup } = await repository.modelRollupTotals(granularity);
+      const { histogram_count, ...rollup } = await queries.modelRollupTotals(granularity);
       expectSameMetricTotals(rollup, raw);
       expect(histogram_count).toBe(metrics.length);
     }
     const sentRoutes = expectedRouteTotals(routes);
-    expect(await repository.routeEventTotals()).toEqual(sentRoutes);
-    expect(await repository.routeRollupTotals('minute')).toEqual(sentRoutes);
-    expect(await repository.routeRollupTotals('hour')).toEqual(sentRoutes);
+    expect(await queries.routeEventTotals()).toEqual(sentRoutes);
+    expect(await queries.routeRollupTotals('minute')).toEqual(sentRoutes);
+    expect(await queries.routeRollupTotals('hour')).toEqual(sentRoutes);
 
     // Per-model minute rollups agree with the raw rows grouped the same way.
     const { rows: mismatches } = await pool.query(
@@ -113,7 +120,7 @@ describe('metric aggregator', () => {
 
     // A/B aggregates: request level per variant, user level per user, exposures per distinct user.
     const inTest = metrics.filter((e) => e.ab_test_id === 'ab-checkout');
-    const variants = await repository.abTestVariantRollups('ab-checkout');
+    const variants = await rollups.abTestVariantRollups('ab-checkout');
     expect(variants.map((v) => v.variant_id)).toEqual(['control', 'treatment']);
     for (const v of variants) {
       const { ab_test_id: _t, variant_id: _v, latency_min: _min, latency_max: _max, latency_buckets, ...totals } = v;
@@ -121,7 +128,7 @@ describe('metric aggregator', () => {
       expectSameMetricTotals(totals, expectedMetricTotals(sentVariant));
       expect(latency_buckets.reduce((a, b) => a + b, 0)).toBe(sentVariant.length);
     }
-    const userLevel = await repository.abTestUserLevelSums('ab-checkout');
+    const userLevel = await rollups.abTestUserLevelSums('ab-checkout');
     for (const v of userLevel) {
       const sentVariant = inTest.filter((e) => e.variant_id === v.variant_id);
       expect(v.users).toBe(new Set(sentVariant.map((e) => e.user_id)).size);
@@ -129,7 +136,7 @@ describe('metric aggregator', () => {
       expect(v.success.sum).toBe(sentVariant.filter((e) => e.success).length);
     }
     const exposed = routes.filter((e) => e.ab_test_id === 'ab-checkout');
-    const exposures = await repository.abTestExposureCounts('ab-checkout');
+    const exposures = await rollups.abTestExposureCounts('ab-checkout');
     for (const variant of ['control', 'treatment']) {
       expect(exposures[variant]).toBe(new Set(exposed.filter((e) => e.variant_id === variant).map((e) => e.user_id)).size);
     }
@@ -142,7 +149,7 @@ describe('metric aggregator', () => {
   });
 
   it('counts a job delivered twice, a republished event and a repeated event_id once', async () => {
-    const before = { metrics: await repository.countMetricEvents(), routes: await repository.countRouteEvents(), totals: await repository.modelRollupTotals('hour') };
+    const before = { metrics: await queries.countMetricEvents(), routes: await queries.countRouteEvents(), totals: await queries.modelRollupTotals('hour') };
     const metrics = range(0, 300).map((i) => metricEvent('dup', i));
     const routes = range(0, 200).map((i) => routeEvent('dup', i));
 
@@ -159,14 +166,14 @@ describe('metric aggregator', () => {
     await publisher.publish('metric.recorded', { ...repeated, latency_ms: 1, accepted_at: new Date().toISOString() });
 
     await drained();
-    expect(await repository.countMetricEvents()).toBe(before.metrics + 301);
-    expect(await repository.countRouteEvents()).toBe(before.routes + 200);
-    const after = await repository.modelRollupTotals('hour');
+    expect(await queries.countMetricEvents()).toBe(before.metrics + 301);
+    expect(await queries.countRouteEvents()).toBe(before.routes + 200);
+    const after = await queries.modelRollupTotals('hour');
     const added = expectedMetricTotals([...metrics, repeated]);
     expect(after.request_count - before.totals.request_count).toBe(added.request_count);
     expect(after.cost_nanos_sum - before.totals.cost_nanos_sum).toBe(added.cost_nanos_sum);
     expect(after.prompt_tokens_sum - before.totals.prompt_tokens_sum).toBe(added.prompt_tokens_sum);
-    expectSameMetricTotals(await repository.modelRollupTotals('minute').then(({ histogram_count: _, ...t }) => t), await repository.metricEventTotals());
+    expectSameMetricTotals(await queries.modelRollupTotals('minute').then(({ histogram_count: _, ...t }) => t), await queries.metricEventTotals());
 
     const text = await (await fetch(`${aggregator.url}/metrics`)).text();
     const duplicates = /model_router_aggregator_events_total\{[^}]*event="metric.recorded"[^}]*outcome="duplicate"[^}]*\} (\d+)/.exec(text);
@@ -210,7 +217,7 @@ describe('metric aggregator', () => {
       `SELECT event_id, user_id, request_id FROM model_router.metric_events WHERE event_id LIKE 'odd-%' ORDER BY event_id`,
     );
     expect(rows).toEqual(events.map((e) => ({ event_id: e.event_id, user_id: e.user_id, request_id: e.request_id })).sort((a, b) => (a.event_id < b.event_id ? -1 : 1)));
-    const variants = await repository.abTestVariantRollups('NULL');
+    const variants = await rollups.abTestVariantRollups('NULL');
     expect(variants).toEqual([expect.objectContaining({ variant_id: 'NULL', request_count: 1 })]);
   });
 
@@ -221,16 +228,16 @@ describe('metric aggregator', () => {
   });
 });
 
-describe('EventRepository batches', () => {
+describe('EventIngestionRepository batches', () => {
   it('writes only the new events of a batch that mixes new and known ids', async () => {
     const [a, b, c] = [metricEvent('mix', 1), metricEvent('mix', 2), metricEvent('mix', 3)];
-    const before = await repository.modelRollupTotals('minute');
+    const before = await queries.modelRollupTotals('minute');
     expect(await repository.persistMetricBatch([a, b])).toMatchObject({ received: 2, inserted: 2, duplicates: 0 });
     const mixed = await repository.persistMetricBatch([b, c, c, a]);
     expect(mixed).toMatchObject({ received: 4, inserted: 1, duplicates: 3 });
     expect(mixed.insertedEvents.map((e) => e.event_id)).toEqual([c.event_id]);
     expect(await repository.persistMetricBatch([c])).toMatchObject({ received: 1, inserted: 0, duplicates: 1, insertedEvents: [] });
-    const after = await repository.modelRollupTotals('minute');
+    const after = await queries.modelRollupTotals('minute');
     expect(after.request_count - before.request_count).toBe(3);
     expect(after.cost_nanos_sum - before.cost_nanos_sum).toBe(a.cost_nanos + b.cost_nanos + c.cost_nanos);
 
@@ -247,8 +254,8 @@ describe('event storage maintenance', () => {
 
   it('drops raw partitions past retention, deletes old minute rollups and keeps hour rollups', async () => {
     // Daily partitions for 31–29 days ago, as a long-running deployment would have.
-    expect(await repository.ensurePartitions(2, ymd(daysAgo(31)))).toBe(6);
-    expect(await repository.ensurePartitions(2, ymd(daysAgo(31)))).toBe(0);
+    expect(await maintenance.ensurePartitions(2, ymd(daysAgo(31)))).toBe(6);
+    expect(await maintenance.ensurePartitions(2, ymd(daysAgo(31)))).toBe(0);
     const old = range(0, 50).map((i) => ({ ...metricEvent('old', i), occurred_at: daysAgo(30).toISOString(), ab_test_id: null, variant_id: null }));
     // 45 days ago has no partition: those rows wait in the DEFAULT partition.
     const older = range(0, 20).map((i) => ({ ...metricEvent('older', i), occurred_at: daysAgo(45).toISOString(), ab_test_id: null, variant_id: null }));
@@ -265,10 +272,10 @@ describe('event storage maintenance', () => {
       { part: 'model_router.metric_events_default', n: 20 },
       { part: oldPartition, n: 50 },
     ]);
-    const rawBefore = await repository.countMetricEvents();
-    const hourBefore = await repository.modelRollupTotals('hour');
+    const rawBefore = await queries.countMetricEvents();
+    const hourBefore = await queries.modelRollupTotals('hour');
 
-    const pruned = await repository.pruneRawEvents(14);
+    const pruned = await maintenance.pruneRawEvents(14);
     expect(pruned.droppedPartitions.sort()).toEqual(
       range(29, 32)
         .map((n) => ymd(daysAgo(n)).replaceAll('-', ''))
@@ -276,7 +283,7 @@ describe('event storage maintenance', () => {
         .sort(),
     );
     expect(pruned.deletedDefaultRows).toBe(20);
-    expect(await repository.countMetricEvents()).toBe(rawBefore - 70);
+    expect(await queries.countMetricEvents()).toBe(rawBefore - 70);
     const { rows: todays } = await pool.query(`SELECT to_regclass($1) AS t`, [`model_router.metric_events_p${ymd(new Date()).replaceAll('-', '')}`]);
     expect(todays[0].t).not.toBeNull();
 
@@ -284,7 +291,7 @@ describe('event storage maintenance', () => {
       `SELECT count(*)::int AS n FROM model_router.model_rollups WHERE granularity = 'minute' AND bucket_start < now() - interval '7 days'`,
     );
     expect(oldMinutes[0].n).toBeGreaterThan(0);
-    const compacted = await repository.compactMinuteRollups(7);
+    const compacted = await maintenance.compactMinuteRollups(7);
     expect(compacted.deletedModelRollups).toBe(oldMinutes[0].n);
     expect(compacted.deletedRouteRollups).toBeGreaterThan(0);
     const { rows: left } = await pool.query(
@@ -292,6 +299,6 @@ describe('event storage maintenance', () => {
     );
     expect(left[0].n).toBe(0);
     // Hour rollups keep the whole history.
-    expect(await repository.modelRollupTotals('hour')).toEqual(hourBefore);
+    expect(await queries.modelRollupTotals('hour')).toEqual(hourBefore);
   });
 });

@@ -1,9 +1,9 @@
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { createPool, EventRepository, type Pool } from '@model-router/database';
+import { createPool, type Pool } from '@model-router/database';
 import { EventPublisher, queuePrefix } from '@model-router/queue';
-import { createTestEnv, freePort, REDIS_URL, spawnCommand, type Spawned, type TestEnv, waitUntil } from '@model-router/tests/support';
+import { createTestEnv, EventQueries, freePort, REDIS_URL, spawnCommand, type Spawned, type TestEnv, waitUntil } from '@model-router/tests/support';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { expectedMetricTotals, expectedRouteTotals, expectSameMetricTotals, metricEvent, range, routeEvent } from './fixtures.js';
@@ -14,7 +14,7 @@ const ROUTES = 10_000;
 
 let env: TestEnv;
 let pool: Pool;
-let repository: EventRepository;
+let queries: EventQueries;
 let redis: Redis;
 let queues: Queue[];
 const children: Spawned[] = [];
@@ -22,7 +22,7 @@ const children: Spawned[] = [];
 beforeAll(async () => {
   env = await createTestEnv();
   pool = createPool(env.databaseUrl, 2);
-  repository = new EventRepository(pool);
+  queries = new EventQueries(pool);
   redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
   queues = ['metric-events', 'route-events'].map((name) => new Queue(name, { connection: redis, prefix: queuePrefix(env.redisPrefix) }));
 }, 30_000);
@@ -53,7 +53,7 @@ async function startAggregatorProcess(): Promise<Spawned> {
   return child;
 }
 
-const persisted = async (): Promise<number> => (await repository.countMetricEvents()) + (await repository.countRouteEvents());
+const persisted = async (): Promise<number> => (await queries.countMetricEvents()) + (await queries.countRouteEvents());
 
 describe('metric aggregator killed with SIGKILL mid-batch', () => {
   it('loses nothing and counts nothing twice after a restart', async () => {
@@ -85,15 +85,15 @@ describe('metric aggregator killed with SIGKILL mid-batch', () => {
       { timeoutMs: 30_000, detail: async () => JSON.stringify(await Promise.all(queues.map((q) => q.getJobCounts()))) },
     );
 
-    expect(await repository.countMetricEvents()).toBe(METRICS);
-    expect(await repository.countRouteEvents()).toBe(ROUTES);
-    const raw = await repository.metricEventTotals();
+    expect(await queries.countMetricEvents()).toBe(METRICS);
+    expect(await queries.countRouteEvents()).toBe(ROUTES);
+    const raw = await queries.metricEventTotals();
     expectSameMetricTotals(raw, expectedMetricTotals(metrics));
     for (const granularity of ['minute', 'hour'] as const) {
-      const { histogram_count, ...rollup } = await repository.modelRollupTotals(granularity);
+      const { histogram_count, ...rollup } = await queries.modelRollupTotals(granularity);
       expectSameMetricTotals(rollup, raw);
       expect(histogram_count).toBe(METRICS);
-      expect(await repository.routeRollupTotals(granularity)).toEqual(expectedRouteTotals(routes));
+      expect(await queries.routeRollupTotals(granularity)).toEqual(expectedRouteTotals(routes));
     }
     await second.stop('SIGTERM');
   }, 120_000);

@@ -13,11 +13,12 @@
  */
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { createPool, EventRepository, LATENCY_BUCKET_COUNT, type Pool } from '@model-router/database';
+import { createPool, type Pool } from '@model-router/database';
+import { LATENCY_BUCKET_COUNT } from '@model-router/domain';
 import { createLogger } from '@model-router/logger';
 import { type MetricRecordedEvent, queuePrefix } from '@model-router/queue';
 import type { RunningService } from '@model-router/service-runtime';
-import { createTestEnv, REDIS_URL, type TestEnv, waitUntil } from '@model-router/tests/support';
+import { createTestEnv, EventQueries, REDIS_URL, type TestEnv, waitUntil } from '@model-router/tests/support';
 import { Queue } from 'bullmq';
 import fc from 'fast-check';
 import { Redis } from 'ioredis';
@@ -27,7 +28,7 @@ import { expectedMetricTotals, expectSameMetricTotals } from './fixtures.js';
 let env: TestEnv;
 let aggregator: RunningService;
 let pool: Pool;
-let repository: EventRepository;
+let queries: EventQueries;
 let redis: Redis;
 let metricQueue: Queue;
 
@@ -42,7 +43,7 @@ beforeAll(async () => {
   env = await createTestEnv();
   aggregator = await startMetricAggregator(env.config(), { logger: createLogger('dead-letter-test', 'error'), opsPort: 0 });
   pool = createPool(env.databaseUrl, 3);
-  repository = new EventRepository(pool);
+  queries = new EventQueries(pool);
   redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
   // Straight BullMQ: the events bypass the edge and the publisher's schema check.
   metricQueue = new Queue('metric-events', { connection: redis, prefix: queuePrefix(env.redisPrefix) });
@@ -248,7 +249,7 @@ describe('metric aggregator with bad events in its batches', () => {
     const events = Array.from({ length: 300 }, (_, i) => validEvent('clean', i, 'model-clean', i % 60, 1000 + i, i % 60));
     await metricQueue.add('metric.recorded', { events });
     await drained();
-    expect(await repository.countMetricEvents()).toBeGreaterThan(0);
+    expect(await queries.countMetricEvents()).toBeGreaterThan(0);
     expect((await pool.query(`SELECT count(*)::int AS n FROM model_router.metric_events WHERE model_id = 'model-clean'`)).rows[0].n).toBe(300);
     expect((await pool.query('SELECT count(*)::int AS n FROM model_router.dead_letter_events')).rows[0].n).toBe(before);
   });

@@ -1,5 +1,6 @@
 import { expect } from '@jest/globals';
-import type { MetricTotals, RouteTotals } from '@model-router/database';
+import type { MetricTotals } from '@model-router/database';
+import type { RouteTotals } from '@model-router/tests/support';
 import type { MetricRecordedEvent, RouteDecidedEvent } from '@model-router/queue';
 
 const MODELS = [

@@ -1,10 +1,10 @@
 import { createServer, type Server, type Socket, connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { createPool, EventRepository, type Pool } from '@model-router/database';
+import { createPool, type Pool } from '@model-router/database';
 import { createLogger } from '@model-router/logger';
 import { EventPublisher, queuePrefix } from '@model-router/queue';
 import type { RunningService } from '@model-router/service-runtime';
-import { createTestEnv, freePort, REDIS_URL, type TestEnv, waitUntil } from '@model-router/tests/support';
+import { createTestEnv, EventQueries, freePort, REDIS_URL, type TestEnv, waitUntil } from '@model-router/tests/support';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { startMetricAggregator } from '../src/index.js';
@@ -56,7 +56,7 @@ let env: TestEnv;
 let proxy: TcpProxy;
 let aggregator: RunningService;
 let pool: Pool;
-let repository: EventRepository;
+let queries: EventQueries;
 let redis: Redis;
 
 beforeAll(async () => {
@@ -73,7 +73,7 @@ beforeAll(async () => {
   });
   // The test reads Postgres directly, around the proxy.
   pool = createPool(env.databaseUrl, 2);
-  repository = new EventRepository(pool);
+  queries = new EventQueries(pool);
   redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
 }, 30_000);
 
@@ -93,7 +93,7 @@ describe('Postgres unreachable for a while', () => {
     try {
       const before = range(0, 1000).map((i) => metricEvent('outage', i));
       await publisher.publishMany('metric.recorded', before);
-      await waitUntil(async () => (await repository.countMetricEvents()) === before.length, 10_000);
+      await waitUntil(async () => (await queries.countMetricEvents()) === before.length, 10_000);
 
       await proxy.down();
       const during = range(1000, 6000).map((i) => metricEvent('outage', i));
@@ -104,8 +104,8 @@ describe('Postgres unreachable for a while', () => {
       // Batches fail and are retried with backoff: they wait in the queue, none is given up.
       await waitUntil(async () => ((await queues[0]!.getJobCounts('delayed')).delayed ?? 0) > 0, 10_000);
       await new Promise((resolve) => setTimeout(resolve, 2000));
-      expect(await repository.countMetricEvents()).toBe(before.length);
-      expect(await repository.countRouteEvents()).toBe(0);
+      expect(await queries.countMetricEvents()).toBe(before.length);
+      expect(await queries.countRouteEvents()).toBe(0);
       for (const queue of queues) expect((await queue.getJobCounts('failed')).failed).toBe(0);
       const ready = await fetch(`${aggregator.url}/readyz`);
       expect(ready.status).toBe(503);
@@ -113,8 +113,8 @@ describe('Postgres unreachable for a while', () => {
       await proxy.up();
       const all = [...before, ...during];
       await waitUntil(
-        async () => (await repository.countMetricEvents()) >= all.length && (await repository.countRouteEvents()) >= routes.length,
-        { timeoutMs: 30_000, detail: async () => `metrics ${await repository.countMetricEvents()}, routes ${await repository.countRouteEvents()}` },
+        async () => (await queries.countMetricEvents()) >= all.length && (await queries.countRouteEvents()) >= routes.length,
+        { timeoutMs: 30_000, detail: async () => `metrics ${await queries.countMetricEvents()}, routes ${await queries.countRouteEvents()}` },
       );
       await waitUntil(
         async () => {
@@ -124,14 +124,14 @@ describe('Postgres unreachable for a while', () => {
         20_000,
       );
 
-      expect(await repository.countMetricEvents()).toBe(all.length);
-      expect(await repository.countRouteEvents()).toBe(routes.length);
+      expect(await queries.countMetricEvents()).toBe(all.length);
+      expect(await queries.countRouteEvents()).toBe(routes.length);
       for (const queue of queues) expect((await queue.getJobCounts('failed')).failed).toBe(0);
-      const raw = await repository.metricEventTotals();
+      const raw = await queries.metricEventTotals();
       expectSameMetricTotals(raw, expectedMetricTotals(all));
-      const { histogram_count: _, ...hourly } = await repository.modelRollupTotals('hour');
+      const { histogram_count: _, ...hourly } = await queries.modelRollupTotals('hour');
       expectSameMetricTotals(hourly, raw);
-      expect(await repository.routeRollupTotals('minute')).toEqual(expectedRouteTotals(routes));
+      expect(await queries.routeRollupTotals('minute')).toEqual(expectedRouteTotals(routes));
       expect((await fetch(`${aggregator.url}/readyz`)).status).toBe(200);
       // An outage is not bad data: nothing was set aside as a dead letter.
       const { rows } = await pool.query('SELECT count(*)::int AS n FROM model_router.dead_letter_events');

@@ -17,7 +17,7 @@ import { type CupedResult, type CupedSums, cupedTest } from './cuped.js';
 import { type IpwComparison, ipwCompare, ipwRatioEstimate, type WeightedRatioSums } from './bandit.js';
 import { crossoverCheck, type CrossoverResult } from './crossover.js';
 import { checkGuardrails, type Guardrail, type GuardrailCheck } from './guardrails.js';
-import type { LatencyHistogram } from './histogram.js';
+import type { LatencyHistogram } from '../latency-histogram.js';
 import { holmAdjust } from './multiple-comparisons.js';
 import { confidenceSequence, type SequentialResult } from './sequential.js';
 import {

@@ -14,7 +14,7 @@
  *   when the sequence of (share − 0.05) lies above 0. (Request level, from the latency histograms:
  *   no per-user quantiles are kept.)
  */
-import type { LatencyHistogram } from './histogram.js';
+import type { LatencyHistogram } from '../latency-histogram.js';
 import { confidenceSequence, type SequentialResult } from './sequential.js';
 import type { MaybeNumber } from './statistics.js';
 

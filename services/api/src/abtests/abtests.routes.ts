@@ -3,7 +3,7 @@ import {
   AbTestRepository,
   AbTestResultsReader,
   DuplicateAbTestError,
-  type EventRepository,
+  type AbTestRollupsReader,
   type Queryable,
   type StoredAbTest,
 } from '@model-router/database';
@@ -28,7 +28,7 @@ import {
 
 export interface AbTestRoutesDeps {
   abtests: AbTestRepository;
-  events: EventRepository;
+  events: AbTestRollupsReader;
   /** Where the results' extra reads (CUPED, IPW, crossover) run. */
   db: Queryable;
   snapshots: SnapshotStore;

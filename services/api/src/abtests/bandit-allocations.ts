@@ -1,4 +1,4 @@
-import type { EventRepository, StoredAbTest } from '@model-router/database';
+import type { AbTestRollupsReader, StoredAbTest } from '@model-router/database';
 import { murmurHash3Utf8, seededRandom, topTwoThompsonProbabilities } from '@model-router/domain';
 import { updateEveryMs } from './abtest.schema.js';
 
@@ -20,7 +20,7 @@ export class BanditAllocations {
   private readonly pending = new Map<string, Promise<Allocation>>();
 
   constructor(
-    private readonly events: Pick<EventRepository, 'abTestVariantRollups'>,
+    private readonly events: Pick<AbTestRollupsReader, 'abTestVariantRollups'>,
     private readonly clock: () => number = Date.now,
   ) {}
 

@@ -1,4 +1,4 @@
-import type { EventRepository } from '@model-router/database';
+import type { AbTestRollupsReader } from '@model-router/database';
 import { meanInterval, type Interval, wilsonInterval } from '@model-router/domain';
 import { JOB_STATES } from '@model-router/queue';
 import type { Queue } from 'bullmq';
@@ -88,7 +88,7 @@ export interface QueueView {
 
 export interface OverviewSources {
   snapshots: SnapshotStore;
-  events: EventRepository;
+  events: AbTestRollupsReader;
   queues: readonly Queue[];
   alpha: number;
   budgets?: () => Promise<BudgetView[]>;

@@ -1,4 +1,4 @@
-import type { EventRepository } from '@model-router/database';
+import type { ModelStatsReader } from '@model-router/database';
 import type { CircuitPolicy } from '@model-router/domain';
 import { CircuitStore, loadRuntime, type RuntimeChange, subscribeRuntimeChanges } from '@model-router/health';
 import type { Logger } from '@model-router/logger';
@@ -28,7 +28,7 @@ export class RuntimeTracker {
     private readonly redis: Redis,
     private readonly subscriber: Redis,
     private readonly snapshots: SnapshotStore,
-    private readonly events: EventRepository,
+    private readonly events: ModelStatsReader,
     private readonly options: RuntimeTrackerOptions,
     private readonly logger: Logger,
   ) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { estimateLatencyQuantile, LATENCY_BUCKET_BOUNDS_MS, LATENCY_BUCKET_COUNT, latencyBucketIndex } from '@model-router/database';
+import { estimateLatencyQuantile, LATENCY_BUCKET_BOUNDS_MS, LATENCY_BUCKET_COUNT, latencyBucketIndex } from '../src/index.js';
 
 describe('latency histogram', () => {
   it('has 42 buckets over log-spaced bounds from 1 ms to 120 s', () => {

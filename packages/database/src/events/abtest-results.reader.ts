@@ -5,11 +5,13 @@ import {
   type CupedSums,
   emptyCupedSums,
   emptyWeightedRatioSums,
+  estimateLatencyQuantile,
+  LATENCY_BUCKET_BOUNDS_MS,
   type WeightedRatioSums,
 } from '@model-router/domain';
-import type { StoredAbTest } from './abtest.repository.js';
-import { type EventRepository, estimateLatencyQuantile, LATENCY_BUCKET_BOUNDS_MS } from './event.repository.js';
-import type { Queryable } from './model.repository.js';
+import type { StoredAbTest } from '../abtest.repository.js';
+import type { AbTestRollupsReader } from './abtest-rollups.reader.js';
+import type { Queryable } from '../model.repository.js';
 
 /**
  * The read model of an A/B test's results (GET /api/v1/abtests/:id/results, and the guardrail
@@ -101,7 +103,7 @@ export interface AbTestResultsOptions {
 export class AbTestResultsReader {
   constructor(
     private readonly db: Queryable,
-    private readonly events: EventRepository,
+    private readonly events: AbTestRollupsReader,
   ) {}
 
   async read(test: StoredAbTest, options: AbTestResultsOptions = {}): Promise<AbTestResults> {
