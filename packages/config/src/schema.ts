@@ -1,3 +1,4 @@
+import { keyIdSchema } from '@model-router/domain';
 import ms from 'ms';
 import { z } from 'zod';
 
@@ -87,7 +88,7 @@ export const configSchema = z
           .array(
             z
               .object({
-                id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/, 'letters, digits, ".", "_", ":" or "-", at most 64 characters'),
+                id: keyIdSchema,
                 key: z.string().min(16, 'must be at least 16 characters'),
               })
               .strict(),

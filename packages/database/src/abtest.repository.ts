@@ -1,5 +1,6 @@
 import type { AbTestStatus, AbTestStrategy, AbVariant, AnalysisMethod, BanditMetric, Guardrail } from '@model-router/domain';
 import type { Queryable } from './model.repository.js';
+import { DuplicateEntityError, UNIQUE_VIOLATION } from './duplicate-entity.error.js';
 
 export interface StoredAbTest {
   id: string;
@@ -92,12 +93,6 @@ function analysisOf(stored: Partial<AbTestAnalysisSettings> | null): AbTestAnaly
   return { ...d, ...(stored ?? {}), cuped: { ...d.cuped, ...(stored?.cuped ?? {}) } };
 }
 
-export class DuplicateAbTestError extends Error {
-  constructor(readonly testId: string) {
-    super(`A/B test "${testId}" already exists`);
-  }
-}
-
 /** Storage of A/B tests (their definitions and lifecycle; results come from the event rollups). */
 export class AbTestRepository {
   constructor(private readonly db: Queryable) {}
@@ -115,7 +110,7 @@ export class AbTestRepository {
       );
       return toAbTest(rows[0]);
     } catch (error) {
-      if ((error as { code?: string }).code === '23505') throw new DuplicateAbTestError(test.id);
+      if ((error as { code?: string }).code === UNIQUE_VIOLATION) throw new DuplicateEntityError('A/B test', test.id);
       throw error;
     }
   }

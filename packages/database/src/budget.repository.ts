@@ -1,5 +1,6 @@
 import type { BudgetAction, BudgetPeriod, BudgetRule, BudgetScope, SpendDelta } from '@model-router/domain';
 import type { Queryable } from './model.repository.js';
+import { DuplicateEntityError, UNIQUE_VIOLATION } from './duplicate-entity.error.js';
 
 /**
  * Storage of budgets and their spend (migrations/1764190000000_budgets.sql). The budget
@@ -33,13 +34,6 @@ export interface BudgetAlertRecord {
   limit_nanos: number;
 }
 
-export class DuplicateBudgetError extends Error {
-  constructor(readonly budgetId: string) {
-    super(`budget "${budgetId}" already exists`);
-  }
-}
-
-const UNIQUE_VIOLATION = '23505';
 
 const COLUMNS = `id, name, scope, scope_id, period, timezone, limit_nanos, action, alert_thresholds, created_at, updated_at`;
 
@@ -136,7 +130,7 @@ export class BudgetRepository {
       );
       return toBudget(rows[0]);
     } catch (error) {
-      if ((error as { code?: string }).code === UNIQUE_VIOLATION) throw new DuplicateBudgetError(budget.id);
+      if ((error as { code?: string }).code === UNIQUE_VIOLATION) throw new DuplicateEntityError('budget', budget.id);
       throw error;
     }
   }

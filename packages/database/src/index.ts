@@ -1,10 +1,10 @@
 export { createPool, ensureDatabase, type Pool, type PoolClient, withTransaction } from './pool.js';
 export { MIGRATIONS_DIR, migrate, type MigrateOptions } from './migrate.js';
-export { DuplicateModelError, ModelRepository, type Queryable, type StoredModel } from './model.repository.js';
+export { DuplicateEntityError, type EntityKind } from './duplicate-entity.error.js';
+export { ModelRepository, type Queryable, type StoredModel } from './model.repository.js';
 export { defaultCatalog } from './default-catalog.js';
 export { BOSS_QUEUES, BOSS_SCHEMA, type BossOptions, createAlertQueue, inTransaction, startBoss } from './boss.js';
-export { type MetricEventRecord, type PersistResult, type RouteEventRecord } from './events/event-records.js';
-export { EventIngestionRepository } from './events/event-ingestion.repository.js';
+export { EventIngestionRepository, type PersistResult } from './events/event-ingestion.repository.js';
 export { type Granularity } from './events/rollup-aggregation.js';
 export { type CompactResult, EventMaintenanceRepository, type PruneResult } from './events/event-maintenance.repository.js';
 export { type MetricTotals, numberOrZero, toMetricTotals } from './events/metric-totals.js';
@@ -16,12 +16,11 @@ export {
   type AbTestFilter,
   AbTestRepository,
   DEFAULT_ANALYSIS_SETTINGS,
-  DuplicateAbTestError,
   type NewAbTest,
   type StoredAbTest,
 } from './abtest.repository.js';
 export { type AbTestResults, type AbTestResultsOptions, AbTestResultsReader, type VariantResult } from './events/abtest-results.reader.js';
-export { type BudgetAlertRecord, type BudgetInput, BudgetRepository, DuplicateBudgetError, ledgerIdentity, type SpendTotal, spendKey, type StoredBudget } from './budget.repository.js';
+export { type BudgetAlertRecord, type BudgetInput, BudgetRepository, ledgerIdentity, type SpendTotal, spendKey, type StoredBudget } from './budget.repository.js';
 export { USAGE_GROUPS, type UsageGroup, UsageRepository, type UsageRow, usageSegments } from './usage.repository.js';
 export { type DeadLetterInput, DeadLetterRepository, type DeadLetterSummary, type StoredDeadLetter } from './dead-letter.repository.js';
 export { describeDataError, isPermanentDataError } from './permanent-error.js';

@@ -1,5 +1,6 @@
 import type { Model, ModelApi } from '@model-router/domain';
 import type pg from 'pg';
+import { DuplicateEntityError, UNIQUE_VIOLATION } from './duplicate-entity.error.js';
 
 export type Queryable = Pick<pg.Pool, 'query'>;
 
@@ -65,13 +66,6 @@ function toModel(row: Record<string, unknown>): StoredModel {
   };
 }
 
-export class DuplicateModelError extends Error {
-  constructor(readonly modelId: string) {
-    super(`model "${modelId}" already exists`);
-  }
-}
-
-const UNIQUE_VIOLATION = '23505';
 
 /** Storage of the model registry. */
 export class ModelRepository {
@@ -93,7 +87,7 @@ export class ModelRepository {
       const { rows } = await this.db.query(`${INSERT_MODEL} RETURNING ${COLUMNS}`, writableValues(model));
       return toModel(rows[0]);
     } catch (error) {
-      if ((error as { code?: string }).code === UNIQUE_VIOLATION) throw new DuplicateModelError(model.id);
+      if ((error as { code?: string }).code === UNIQUE_VIOLATION) throw new DuplicateEntityError('model', model.id);
       throw error;
     }
   }

@@ -1,3 +1,4 @@
+import { nanosToUsd, usdToNanos } from './budget/money.js';
 import type { Model } from './model.js';
 
 export interface CostEstimate {
@@ -8,7 +9,17 @@ export interface CostEstimate {
 
 /** Rounds USD to 1e-9 (a thousandth of a micro-dollar) so float noise never shows in answers. */
 export function roundUsd(usd: number): number {
-  return Math.round(usd * 1e9) / 1e9;
+  return nanosToUsd(usdToNanos(usd));
+}
+
+/** The pricing formula: tokens at the model's list prices (per 1,000 tokens), in USD, unrounded. */
+function tokensPriceUsd(model: Pick<Model, 'input_price_per_1k' | 'output_price_per_1k'>, promptTokens: number, completionTokens: number): number {
+  return (promptTokens * model.input_price_per_1k + completionTokens * model.output_price_per_1k) / 1000;
+}
+
+/** What a call with these token counts costs at the model's list prices, in USD (rounded to 1e-9). */
+export function callCost(model: Pick<Model, 'input_price_per_1k' | 'output_price_per_1k'>, promptTokens: number, completionTokens: number): number {
+  return roundUsd(tokensPriceUsd(model, promptTokens, completionTokens));
 }
 
 /**
@@ -17,8 +28,8 @@ export function roundUsd(usd: number): number {
  * most `max_tokens`).
  */
 export function estimateCost(model: Model, promptTokens: number, maxTokens: number): CostEstimate {
-  const input = (promptTokens * model.input_price_per_1k) / 1000;
-  const output = (maxTokens * model.output_price_per_1k) / 1000;
+  const input = tokensPriceUsd(model, promptTokens, 0);
+  const output = tokensPriceUsd(model, 0, maxTokens);
   return {
     input_cost: roundUsd(input),
     output_cost: roundUsd(output),

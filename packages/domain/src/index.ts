@@ -10,3 +10,4 @@ export * from './abtest/index.js';
 export * from './budget/index.js';
 export * from './endpoint-policy.js';
 export * from './latency-histogram.js';
+export * from './ids.js';

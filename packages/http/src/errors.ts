@@ -2,32 +2,34 @@ import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { ZodError, ZodType } from 'zod';
 import type { Logger } from '@model-router/logger';
 
-/** The closed set of error codes, each with its HTTP status and whether a retry can help. */
+/**
+ * The closed set of error codes, one per meaning, each with its HTTP status. (Whether a retry can
+ * help follows from the status: 429 and 5xx may pass, 4xx will not.)
+ */
 export const ERROR_CODES = {
-  INVALID_JSON: { status: 400, retryable: false },
-  VALIDATION_ERROR: { status: 400, retryable: false },
-  UNAUTHORIZED: { status: 401, retryable: false },
-  FORBIDDEN: { status: 403, retryable: false },
-  NOT_FOUND: { status: 404, retryable: false },
-  MODEL_NOT_FOUND: { status: 404, retryable: false },
-  AB_TEST_NOT_FOUND: { status: 404, retryable: false },
-  BUDGET_NOT_FOUND: { status: 404, retryable: false },
-  MODEL_ALREADY_EXISTS: { status: 409, retryable: false },
-  INVALID_TRANSITION: { status: 409, retryable: false },
-  CONFLICT: { status: 409, retryable: false },
-  PAYLOAD_TOO_LARGE: { status: 413, retryable: false },
-  UNSUPPORTED_MEDIA_TYPE: { status: 415, retryable: false },
-  BUDGET_EXCEEDED: { status: 429, retryable: true },
-  INTERNAL_ERROR: { status: 500, retryable: true },
-  NO_ELIGIBLE_MODEL: { status: 503, retryable: true },
-  SERVICE_UNAVAILABLE: { status: 503, retryable: true },
-} as const satisfies Record<string, { status: number; retryable: boolean }>;
+  INVALID_JSON: { status: 400 },
+  VALIDATION_ERROR: { status: 400 },
+  UNAUTHORIZED: { status: 401 },
+  FORBIDDEN: { status: 403 },
+  NOT_FOUND: { status: 404 },
+  MODEL_NOT_FOUND: { status: 404 },
+  AB_TEST_NOT_FOUND: { status: 404 },
+  BUDGET_NOT_FOUND: { status: 404 },
+  INVALID_TRANSITION: { status: 409 },
+  /** The request conflicts with what exists: a model, A/B test or budget with its id, a test not running. */
+  CONFLICT: { status: 409 },
+  PAYLOAD_TOO_LARGE: { status: 413 },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415 },
+  BUDGET_EXCEEDED: { status: 429 },
+  INTERNAL_ERROR: { status: 500 },
+  NO_ELIGIBLE_MODEL: { status: 503 },
+  SERVICE_UNAVAILABLE: { status: 503 },
+} as const satisfies Record<string, { status: number }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
 export class ApiError extends Error {
   readonly status: number;
-  readonly retryable: boolean;
   constructor(
     readonly code: ErrorCode,
     message: string,
@@ -37,7 +39,6 @@ export class ApiError extends Error {
   ) {
     super(message);
     this.status = ERROR_CODES[code].status;
-    this.retryable = ERROR_CODES[code].retryable;
   }
 }
 

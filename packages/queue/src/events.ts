@@ -1,3 +1,4 @@
+import { keyIdSchema, DEFAULT_KEY_ID, storableId } from '@model-router/domain';
 import { z } from 'zod';
 
 /**
@@ -10,13 +11,6 @@ import { z } from 'zod';
 // rules (and add a window around now), so an event the edge accepts is one a consumer can write:
 // a value Postgres refuses would otherwise fail the whole batch it travels in.
 
-/** Longest id in UTF-16 code units (what a client counts as characters). */
-export const MAX_ID_LENGTH = 256;
-/**
- * Longest id in UTF-8 bytes. Three ids share one index key (A/B test, variant, user); Postgres
- * cannot index a key above ~2.7 kB (a third of a page), which 3 × 256 four-byte characters pass.
- */
-export const MAX_ID_BYTES = 512;
 /** Most tokens one reported call may have (per field). */
 export const MAX_TOKENS = 100_000_000;
 /** Longest latency one event may report: an hour. */
@@ -32,50 +26,6 @@ export const EARLIEST_EVENT_MS = Date.UTC(2000, 0, 1);
 export const LATEST_EVENT_MS = Date.UTC(9000, 0, 1);
 /** Largest UTC offset of a timestamp; Postgres refuses some larger ones. */
 const MAX_OFFSET_MINUTES = 14 * 60;
-
-/** Why `text` cannot be stored as Postgres text (or jsonb), or null when it can. */
-export function unstorableTextReason(text: string): string | null {
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    // NUL: Postgres text and jsonb refuse it.
-    if (c === 0) return 'must not contain NUL characters';
-    // A lone UTF-16 surrogate has no UTF-8 form: it would be stored as U+FFFD, a different id.
-    if (c >= 0xd800 && c <= 0xdbff) {
-      const next = text.charCodeAt(i + 1);
-      if (next >= 0xdc00 && next <= 0xdfff) {
-        i++;
-        continue;
-      }
-      return 'must not contain unpaired UTF-16 surrogates';
-    }
-    if (c >= 0xdc00 && c <= 0xdfff) return 'must not contain unpaired UTF-16 surrogates';
-  }
-  return null;
-}
-
-// Plain ASCII without NUL: the common id, storable and at most one byte per character.
-const PLAIN_ASCII = /^[\u0001-\u007f]*$/;
-
-/** Why an id (already 1–256 characters) cannot be stored, or null when it can. */
-export function unstorableIdReason(id: string): string | null {
-  if (PLAIN_ASCII.test(id)) return null;
-  const reason = unstorableTextReason(id);
-  if (reason) return reason;
-  return id.length * 3 <= MAX_ID_BYTES || Buffer.byteLength(id, 'utf8') <= MAX_ID_BYTES ? null : `must be at most ${MAX_ID_BYTES} bytes in UTF-8`;
-}
-
-/**
- * A client- or catalog-given id: 1–256 characters, at most 512 bytes in UTF-8, storable. One
- * refinement with an ASCII fast path: ids are checked on every event at both ends of the queue.
- */
-export const storableId = z
-  .string()
-  .min(1)
-  .max(MAX_ID_LENGTH)
-  .superRefine((value, ctx) => {
-    const reason = unstorableIdReason(value);
-    if (reason) ctx.addIssue({ code: 'custom', message: reason });
-  });
 
 const OFFSET = /(?:Z|([+-])(\d{2}):?(\d{2})?)$/i;
 
@@ -106,13 +56,6 @@ const isoTime = storableTimestamp;
 const nonNegativeInt = z.number().int().nonnegative();
 const tokenCount = nonNegativeInt.max(MAX_TOKENS);
 const costNanos = nonNegativeInt.max(MAX_COST_NANOS);
-/**
- * The client namespace of the event's client-chosen ids (event_id, a route's X-Request-Id): the id
- * of the client key that sent it, or "default" when the API has no client keys. Ids deduplicate
- * only within one namespace. Events of producers older than it are in "default".
- */
-export const DEFAULT_KEY_ID = 'default';
-export const keyIdSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/, 'letters, digits, ".", "_", ":" or "-", at most 64 characters');
 const keyId = keyIdSchema.default(DEFAULT_KEY_ID);
 
 /** One answered POST /api/v1/route. `event_id` is the route's request id. */
@@ -217,12 +160,3 @@ export const costRecordedEvent = z.strictObject({
   cost_nanos: costNanos,
 });
 export type CostRecordedEvent = z.infer<typeof costRecordedEvent>;
-
-/** USD → nano-dollars, rounded to the nearest nano-dollar. */
-export function usdToNanos(usd: number): number {
-  return Math.round(usd * 1e9);
-}
-
-export function nanosToUsd(nanos: number): number {
-  return nanos / 1e9;
-}

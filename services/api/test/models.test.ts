@@ -114,7 +114,7 @@ describe('bad model input changes nothing', () => {
   const cases: Array<[string, 'post' | 'put' | 'patch' | 'delete' | 'get', string, unknown, number, string]> = [
     ['negative input price', 'post', '/api/v1/models', { ...NEW_MODEL, input_price_per_1k: -0.1 }, 400, 'VALIDATION_ERROR'],
     ['negative output price', 'post', '/api/v1/models', { ...NEW_MODEL, output_price_per_1k: -1 }, 400, 'VALIDATION_ERROR'],
-    ['duplicate id', 'post', '/api/v1/models', { ...NEW_MODEL, id: 'gpt-4o' }, 409, 'MODEL_ALREADY_EXISTS'],
+    ['duplicate id', 'post', '/api/v1/models', { ...NEW_MODEL, id: 'gpt-4o' }, 409, 'CONFLICT'],
     ['missing name', 'post', '/api/v1/models', { ...NEW_MODEL, name: undefined }, 400, 'VALIDATION_ERROR'],
     ['unknown field', 'post', '/api/v1/models', { ...NEW_MODEL, colour: 'blue' }, 400, 'VALIDATION_ERROR'],
     ['context window as string', 'post', '/api/v1/models', { ...NEW_MODEL, context_window: '32000' }, 400, 'VALIDATION_ERROR'],

@@ -6,7 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createPool, type Pool } from '@model-router/database';
-import { storableId, storableTimestamp } from '@model-router/queue';
+import { storableId } from '@model-router/domain';
+import { storableTimestamp } from '@model-router/queue';
 import { createTestEnv, type TestEnv } from '@model-router/tests/support';
 import fc from 'fast-check';
 

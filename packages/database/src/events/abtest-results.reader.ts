@@ -7,6 +7,7 @@ import {
   emptyWeightedRatioSums,
   estimateLatencyQuantile,
   LATENCY_BUCKET_BOUNDS_MS,
+  nanosToUsd,
   type WeightedRatioSums,
 } from '@model-router/domain';
 import type { StoredAbTest } from '../abtest.repository.js';
@@ -127,7 +128,7 @@ export class AbTestResultsReader {
       const r = rollupOf.get(variant.id);
       const u = usersOf.get(variant.id);
       const n = r?.request_count ?? 0;
-      const costSum = (r?.cost_nanos_sum ?? 0) / 1e9;
+      const costSum = nanosToUsd(r?.cost_nanos_sum ?? 0);
       const p95 = r ? estimateLatencyQuantile(r.latency_buckets, 0.95, { min: r.latency_min, max: r.latency_max }) : null;
       results[variant.id] = {
         variant_id: variant.id,

@@ -1,6 +1,6 @@
+import type { MetricRecordedEvent, RouteDecidedEvent } from '@model-router/queue';
 import type pg from 'pg';
 import { withTransaction } from '../pool.js';
-import type { MetricEventRecord, PersistResult, RouteEventRecord } from './event-records.js';
 import { booleanArray, numberArray, textArray } from './pg-arrays.js';
 import { upsertMetricRollups, upsertRouteRollups } from './rollup-aggregation.js';
 
@@ -11,9 +11,19 @@ import { upsertMetricRollups, upsertRouteRollups } from './rollup-aggregation.js
  * finds its ids in the ledger and changes nothing; a batch interrupted anywhere leaves nothing.
  */
 
+export interface PersistResult<E> {
+  received: number;
+  /** Events written for the first time. */
+  inserted: number;
+  /** Events already in the ledger (a redelivery, a repeated event_id, or twice in this batch). */
+  duplicates: number;
+  /** The events that were written, for lag measurement. */
+  insertedEvents: E[];
+}
+
 /**
  * An event's identity in the ledger: its client namespace and its id. Key ids never hold "/"
- * (see keyIdSchema in @model-router/queue), so the first "/" ends the namespace.
+ * (see keyIdSchema in @model-router/domain), so the first "/" ends the namespace.
  */
 const identity = (e: { key_id: string; event_id: string }): string => `${e.key_id}/${e.event_id}`;
 
@@ -90,7 +100,7 @@ export class EventIngestionRepository {
 
 
   /** Writes a batch of route.decided events exactly once (see the file comment). */
-  async persistRouteBatch<E extends RouteEventRecord>(events: readonly E[]): Promise<PersistResult<E>> {
+  async persistRouteBatch<E extends RouteDecidedEvent>(events: readonly E[]): Promise<PersistResult<E>> {
     const unique = uniqueById(events);
     if (unique.length === 0) return { received: events.length, inserted: 0, duplicates: events.length, insertedEvents: [] };
     const fresh = await withTransaction(this.pool, async (client) => {
@@ -121,7 +131,7 @@ export class EventIngestionRepository {
   }
 
   /** Writes a batch of metric.recorded events exactly once (see the file comment). */
-  async persistMetricBatch<E extends MetricEventRecord>(events: readonly E[]): Promise<PersistResult<E>> {
+  async persistMetricBatch<E extends MetricRecordedEvent>(events: readonly E[]): Promise<PersistResult<E>> {
     const unique = uniqueById(events);
     if (unique.length === 0) return { received: events.length, inserted: 0, duplicates: events.length, insertedEvents: [] };
     const fresh = await withTransaction(this.pool, async (client) => {

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { LATENCY_BUCKET_COUNT, latencyBucketIndex } from '@model-router/domain';
-import type { MetricEventRecord, RouteEventRecord } from './event-records.js';
+import type { MetricRecordedEvent, RouteDecidedEvent } from '@model-router/queue';
 import { booleanArray, numberArray, textArray, timestampArray } from './pg-arrays.js';
 
 /**
@@ -33,7 +33,7 @@ class MetricAggregate {
   completionTokens = 0;
   readonly buckets: number[] = new Array<number>(LATENCY_BUCKET_COUNT).fill(0);
 
-  add(e: MetricEventRecord): void {
+  add(e: MetricRecordedEvent): void {
     this.count += 1;
     if (e.success) this.successes += 1;
     this.latencySum += e.latency_ms;
@@ -57,7 +57,7 @@ class UserAggregate {
   costSum = 0n;
   costSumSq = 0n;
 
-  add(e: MetricEventRecord): void {
+  add(e: MetricRecordedEvent): void {
     this.count += 1;
     if (e.success) this.successes += 1;
     this.latencySum += e.latency_ms;
@@ -221,7 +221,7 @@ function metricAggregateParams(groups: readonly { value: MetricAggregate }[]): s
   ];
 }
 
-export async function upsertRouteRollups(client: pg.PoolClient, events: readonly RouteEventRecord[]): Promise<void> {
+export async function upsertRouteRollups(client: pg.PoolClient, events: readonly RouteDecidedEvent[]): Promise<void> {
   type Key = { granularity: Granularity; bucket: number; model_id: string; provider: string; strategy: string };
   const rollups = new Grouped<Key, RouteAggregate>(() => ({ decisions: 0, estimatedCost: 0n, promptTokens: 0, maxTokens: 0 }));
   type Exposure = { ab_test_id: string; user_id: string; variant_id: string; atMs: number; probability: number | null; crossed: boolean };
@@ -282,7 +282,7 @@ export async function upsertRouteRollups(client: pg.PoolClient, events: readonly
   }
 }
 
-export async function upsertMetricRollups(client: pg.PoolClient, events: readonly MetricEventRecord[]): Promise<void> {
+export async function upsertMetricRollups(client: pg.PoolClient, events: readonly MetricRecordedEvent[]): Promise<void> {
   type ModelKey = { granularity: Granularity; bucket: number; model_id: string; provider: string };
   type VariantKey = { ab_test_id: string; variant_id: string };
   const models = new Grouped<ModelKey, MetricAggregate>(() => new MetricAggregate());

@@ -1,4 +1,4 @@
-import { roundUsd } from '../cost.js';
+import { callCost } from '../cost.js';
 import type { Model, ModelRuntime } from '../model.js';
 import { exclusionReason, runtimeOf } from './filters.js';
 import type {
@@ -179,7 +179,7 @@ export function route(
   const limited = snapshot.rate_limited !== undefined && snapshot.rate_limited.size > 0 ? snapshot.rate_limited : null;
   for (const p of prepare(snapshot, opts)) {
     const model = p.model;
-    const cost = roundUsd((prompt * model.input_price_per_1k + completion * model.output_price_per_1k) / 1000);
+    const cost = callCost(model, prompt, completion);
     const budgetId = budgets?.get(model.id);
     const reason = exclusionReason(model, query, p.runtime, budgetId !== undefined, cost, p.latency, limited !== null && limited.has(model.id));
     if (reason) {

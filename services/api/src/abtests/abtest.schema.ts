@@ -1,15 +1,24 @@
-import { AB_TEST_STATUSES, AB_TEST_STRATEGIES, ANALYSIS_METHODS, BANDIT_METRICS, DEFAULT_PLANNED_USERS, DEFAULT_TOP_TWO_BETA, GUARDRAIL_METRICS } from '@model-router/domain';
-import { MAX_COST_NANOS, MAX_LATENCY_MS, MAX_TOKENS, storableId, storableTimestamp } from '@model-router/queue';
+import {
+  AB_TEST_STATUSES,
+  AB_TEST_STRATEGIES,
+  ANALYSIS_METHODS,
+  BANDIT_METRICS,
+  DEFAULT_PLANNED_USERS,
+  DEFAULT_TOP_TWO_BETA,
+  entityIdSchema,
+  GUARDRAIL_METRICS,
+  nanosToUsd,
+  storableId,
+} from '@model-router/domain';
+import { MAX_COST_NANOS, MAX_LATENCY_MS, MAX_TOKENS, storableTimestamp } from '@model-router/queue';
 import ms from 'ms';
 import { z } from 'zod';
 
 const text = z.string().regex(/^[^\u0000]*$/, 'must not contain NUL characters');
-export const abTestIdSchema = z
-  .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, 'letters, digits, ".", "_", ":" or "-", at most 128 characters');
+export const abTestIdSchema = entityIdSchema;
 
 const variantSchema = z.strictObject({
-  id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, 'letters, digits, ".", "_", ":" or "-", at most 128 characters'),
+  id: entityIdSchema,
   name: text.max(200).optional(),
   model_id: z.string().min(1).max(128),
   weight: z.number().finite(),
@@ -99,7 +108,7 @@ export const abMetricSchema = z
     prompt_tokens: tokens.optional(),
     completion_tokens: tokens.optional(),
     /** USD; computed from the variant model's prices when absent. */
-    cost: z.number().finite().min(0).max(MAX_COST_NANOS / 1e9).optional(),
+    cost: z.number().finite().min(0).max(nanosToUsd(MAX_COST_NANOS)).optional(),
     /** The model actually called (a fallback, when the variant's model was unavailable). */
     model_id: id.optional(),
     request_id: id.optional(),

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import {
   AbTestRepository,
   AbTestResultsReader,
-  DuplicateAbTestError,
+  DuplicateEntityError,
   type AbTestRollupsReader,
   type Queryable,
   type StoredAbTest,
@@ -92,7 +92,7 @@ export function abTestRoutes(deps: AbTestRoutesDeps): Router {
           bandit,
         });
       } catch (error) {
-        if (error instanceof DuplicateAbTestError) throw new ApiError('CONFLICT', error.message);
+        if (error instanceof DuplicateEntityError) throw new ApiError('CONFLICT', error.message);
         throw error;
       }
     });

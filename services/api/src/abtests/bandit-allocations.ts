@@ -1,5 +1,5 @@
 import type { AbTestRollupsReader, StoredAbTest } from '@model-router/database';
-import { murmurHash3Utf8, seededRandom, topTwoThompsonProbabilities } from '@model-router/domain';
+import { murmurHash3Utf8, nanosToUsd, seededRandom, topTwoThompsonProbabilities } from '@model-router/domain';
 import { updateEveryMs } from './abtest.schema.js';
 
 interface Allocation {
@@ -54,7 +54,7 @@ export class BanditAllocations {
       return {
         requests: r?.request_count ?? 0,
         successes: r?.success_count ?? 0,
-        cost_sum: (r?.cost_nanos_sum ?? 0) / 1e9,
+        cost_sum: nanosToUsd(r?.cost_nanos_sum ?? 0),
         cost_sum_sq: (r?.cost_nanos_sum_sq ?? 0) / 1e18,
       };
     });

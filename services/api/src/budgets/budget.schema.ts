@@ -1,9 +1,7 @@
-import { BUDGET_ACTIONS, BUDGET_PERIODS, BUDGET_SCOPES, canonicalTimeZone, DEFAULT_ALERT_THRESHOLDS, usdToNanos } from '@model-router/domain';
+import { BUDGET_ACTIONS, BUDGET_PERIODS, BUDGET_SCOPES, canonicalTimeZone, DEFAULT_ALERT_THRESHOLDS, entityIdSchema, usdToNanos } from '@model-router/domain';
 import { z } from 'zod';
 
-export const budgetIdSchema = z
-  .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, 'letters, digits, ".", "_", ":" or "-", at most 128 characters');
+export const budgetIdSchema = entityIdSchema;
 
 // Spend sums are exact integers of nano-dollars below 2^53 (≈ $9.007 million) per period.
 const MAX_LIMIT_USD = 9_000_000;

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type BudgetInput, BudgetRepository, DuplicateBudgetError, spendKey, type StoredBudget } from '@model-router/database';
+import { type BudgetInput, BudgetRepository, DuplicateEntityError, spendKey, type StoredBudget } from '@model-router/database';
 import { budgetStatus, nanosToUsd, periodWindow, usdToNanos } from '@model-router/domain';
 import { ApiError, parseInput as parse } from '@model-router/http';
 import express, { type RequestHandler, type Router } from 'express';
@@ -117,7 +117,7 @@ export function budgetRoutes(deps: BudgetRoutesDeps): Router {
       try {
         return await new BudgetRepository(client).insert(input);
       } catch (error) {
-        if (error instanceof DuplicateBudgetError) throw new ApiError('CONFLICT', error.message);
+        if (error instanceof DuplicateEntityError) throw new ApiError('CONFLICT', error.message);
         throw error;
       }
     });

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { BudgetReservations } from '@model-router/budgets';
 import { ENV_OVERRIDES } from '@model-router/config';
-import { type Candidate, countPromptTokens, estimateCost, type Model, runtimeOf } from '@model-router/domain';
+import { callCost, type Candidate, countPromptTokens, estimateCost, type Model, nanosToUsd, runtimeOf, usdToNanos } from '@model-router/domain';
 import type { Logger } from '@model-router/logger';
 import {
   adapterFor,
@@ -15,11 +15,10 @@ import {
   UnsupportedRequestError,
   type UpstreamRequest,
 } from '@model-router/providers';
-import { usdToNanos } from '@model-router/queue';
 import type { Response } from 'express';
 import type { BudgetTracker } from '../budgets/budget-tracker.js';
 import type { SnapshotStore } from '../routing/snapshot-store.js';
-import { type AttemptRecord, attemptCostUsd, type AttemptRecorder, type CircuitOutcome } from './attempt-recorder.js';
+import { type AttemptRecord, type AttemptRecorder, type CircuitOutcome } from './attempt-recorder.js';
 import type { GatewayRequest } from './chat-completions.schema.js';
 import type { GatewayPlan } from './gateway-router.js';
 import { OpenAIError } from './openai-error.js';
@@ -201,7 +200,7 @@ export class AttemptLoop {
     if (!result.ok) {
       throw new OpenAIError(
         429,
-        `Budget "${result.budget_id}" would be exceeded by this request (estimated $${estimate / 1e9} on top of $${(result.spent_nanos + result.reserved_nanos) / 1e9} spent or reserved)`,
+        `Budget "${result.budget_id}" would be exceeded by this request (estimated $${nanosToUsd(estimate)} on top of $${nanosToUsd(result.spent_nanos + result.reserved_nanos)} spent or reserved)`,
         'insufficient_quota',
         'budget_exceeded',
       );
@@ -338,7 +337,7 @@ export class AttemptLoop {
     const promptTokens = usage?.prompt_tokens ?? call.plan.prompt_tokens;
     const completionTokens = usage?.completion_tokens ?? countPromptTokens(completionText(completion));
     const headers = this.headers(call, model, attempts, attempts === 1);
-    headers['x-router-cost-usd'] = String(attemptCostUsd(model, promptTokens, completionTokens));
+    headers['x-router-cost-usd'] = String(callCost(model, promptTokens, completionTokens));
     call.res.set(headers).json(completion);
     record({ success: true, circuit: 'success', prompt_tokens: promptTokens, completion_tokens: completionTokens, tokens_estimated: !usage, ttft_ms: ttft });
     return { kind: 'answered' };

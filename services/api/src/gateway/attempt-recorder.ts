@@ -1,7 +1,7 @@
 import type { BudgetReservations } from '@model-router/budgets';
-import { type Model, roundUsd } from '@model-router/domain';
+import { callCost, type Model, usdToNanos } from '@model-router/domain';
 import type { Logger } from '@model-router/logger';
-import { type EventPublisher, MAX_COST_NANOS, MAX_LATENCY_MS, MAX_TOKENS, type MetricRecordedEvent, usdToNanos } from '@model-router/queue';
+import { type EventPublisher, MAX_COST_NANOS, MAX_LATENCY_MS, MAX_TOKENS, type MetricRecordedEvent } from '@model-router/queue';
 import type { OutcomeReporter } from '../events/outcome-reporter.js';
 import { acceptEvents } from '../metrics/metrics.routes.js';
 
@@ -34,11 +34,6 @@ export interface AttemptRecord {
   reserved: boolean;
 }
 
-/** Cost of the tokens at the model's list prices, in USD. */
-export function attemptCostUsd(model: Model, promptTokens: number, completionTokens: number): number {
-  return roundUsd((promptTokens * model.input_price_per_1k + completionTokens * model.output_price_per_1k) / 1000);
-}
-
 /**
  * Records every gateway attempt the way a client's report would be: one `metric.recorded` event
  * (plus its `cost.recorded` for the budget enforcer) through the existing pipeline, and one outcome
@@ -64,7 +59,7 @@ export class AttemptRecorder {
       attempt.model,
       attempt.success ? 'success' : attempt.circuit === 'none' ? 'client_gone' : attempt.circuit === 'success' ? 'client_error' : 'failure',
     );
-    const costUsd = attemptCostUsd(attempt.model, attempt.prompt_tokens, attempt.completion_tokens);
+    const costUsd = callCost(attempt.model, attempt.prompt_tokens, attempt.completion_tokens);
     const costNanos = usdToNanos(costUsd);
     try {
       if (attempt.reserved) await this.reservations.settle(attempt.event_id, costNanos, this.reservationTtlMs);

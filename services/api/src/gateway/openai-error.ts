@@ -35,7 +35,6 @@ const FROM_API_ERROR: Record<ErrorCode, { type: string; code: string }> = {
   MODEL_NOT_FOUND: { type: 'invalid_request_error', code: 'model_not_found' },
   AB_TEST_NOT_FOUND: { type: 'invalid_request_error', code: 'ab_test_not_found' },
   BUDGET_NOT_FOUND: { type: 'invalid_request_error', code: 'budget_not_found' },
-  MODEL_ALREADY_EXISTS: { type: 'invalid_request_error', code: 'conflict' },
   INVALID_TRANSITION: { type: 'invalid_request_error', code: 'conflict' },
   CONFLICT: { type: 'invalid_request_error', code: 'conflict' },
   PAYLOAD_TOO_LARGE: { type: 'invalid_request_error', code: 'payload_too_large' },

@@ -1,4 +1,5 @@
-import { MAX_COST_NANOS, MAX_LATENCY_MS, MAX_TOKENS, storableId, storableTimestamp } from '@model-router/queue';
+import { nanosToUsd, storableId } from '@model-router/domain';
+import { MAX_COST_NANOS, MAX_LATENCY_MS, MAX_TOKENS, storableTimestamp } from '@model-router/queue';
 import { z } from 'zod';
 
 /*
@@ -10,7 +11,7 @@ import { z } from 'zod';
 const id = storableId;
 const tokens = z.number().int().min(0).max(MAX_TOKENS);
 /** Largest reported cost in USD: the catalog's per-event bound in nano-dollars. */
-export const MAX_COST_USD = MAX_COST_NANOS / 1e9;
+export const MAX_COST_USD = nanosToUsd(MAX_COST_NANOS);
 const timestamp = storableTimestamp;
 
 /** One call outcome as a client reports it (POST /api/v1/metrics). */

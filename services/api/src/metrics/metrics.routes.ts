@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { type Model, roundUsd } from '@model-router/domain';
+import { callCost, type Model, usdToNanos } from '@model-router/domain';
 import { ApiError, clientKeyIdOf, DEFAULT_CLIENT_KEY_ID, validationError } from '@model-router/http';
 import type { CostRecordedEvent, EventPublisher, MetricRecordedEvent } from '@model-router/queue';
-import { MAX_COST_NANOS, usdToNanos } from '@model-router/queue';
+import { MAX_COST_NANOS } from '@model-router/queue';
 import express, { type RequestHandler, type Router } from 'express';
 import type { OutcomeReporter } from '../events/outcome-reporter.js';
 import type { SnapshotStore } from '../routing/snapshot-store.js';
@@ -44,7 +44,7 @@ export function costOf(metric: MetricInput, model: Model): number {
   if (metric.cost !== undefined) return metric.cost;
   const prompt = metric.prompt_tokens ?? 0;
   const completion = metric.completion_tokens ?? metric.tokens ?? 0;
-  return roundUsd((prompt * model.input_price_per_1k + completion * model.output_price_per_1k) / 1000);
+  return callCost(model, prompt, completion);
 }
 
 export interface ToEventsOptions {

@@ -1,4 +1,4 @@
-import { DuplicateModelError, ModelRepository, type StoredModel } from '@model-router/database';
+import { DuplicateEntityError, ModelRepository, type StoredModel } from '@model-router/database';
 import { type EndpointPolicy, type Model, UNKNOWN_RUNTIME } from '@model-router/domain';
 import type { CircuitStore } from '@model-router/health';
 import { ApiError, parseInput as parse } from '@model-router/http';
@@ -75,7 +75,7 @@ export function modelRoutes(deps: ModelRoutesDeps): Router {
       try {
         return await new ModelRepository(client).insert(body);
       } catch (error) {
-        if (error instanceof DuplicateModelError) throw new ApiError('MODEL_ALREADY_EXISTS', error.message);
+        if (error instanceof DuplicateEntityError) throw new ApiError('CONFLICT', error.message);
         throw error;
       }
     });

@@ -9,9 +9,10 @@ import {
   type RouteDecision,
   type RoutingOptions,
   type RoutingStrategy,
+  usdToNanos,
 } from '@model-router/domain';
 import { ApiError, clientKeyIdOf, validationError } from '@model-router/http';
-import { type EventPublisher, usdToNanos } from '@model-router/queue';
+import type { EventPublisher } from '@model-router/queue';
 import type { Request, RequestHandler, Response } from 'express';
 import { type AbAssigner, type Assignment, NEEDS_REDIS } from '../abtests/ab-assigner.js';
 import type { BudgetTracker } from '../budgets/budget-tracker.js';

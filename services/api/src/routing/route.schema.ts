@@ -1,5 +1,4 @@
-import { ROUTING_STRATEGIES } from '@model-router/domain';
-import { MAX_ID_LENGTH, storableId, unstorableIdReason } from '@model-router/queue';
+import { MAX_ID_LENGTH, ROUTING_STRATEGIES, storableId, unstorableIdReason } from '@model-router/domain';
 import { z } from 'zod';
 
 const MAX_TOKENS_LIMIT = 2_000_000;
