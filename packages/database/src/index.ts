@@ -3,7 +3,6 @@ export { MIGRATIONS_DIR, migrate, type MigrateOptions } from './migrate.js';
 export { DuplicateEntityError, type EntityKind } from './duplicate-entity.error.js';
 export { ModelRepository, type Queryable, type StoredModel } from './model.repository.js';
 export { defaultCatalog } from './default-catalog.js';
-export { BOSS_QUEUES, BOSS_SCHEMA, type BossOptions, createAlertQueue, inTransaction, startBoss } from './boss.js';
 export { EventIngestionRepository, type PersistResult } from './events/event-ingestion.repository.js';
 export { type Granularity } from './events/rollup-aggregation.js';
 export { type CompactResult, EventMaintenanceRepository, type PruneResult } from './events/event-maintenance.repository.js';

@@ -1,3 +1,4 @@
+import type { Config } from '@model-router/config';
 import type { z } from 'zod';
 import {
   configChangedEvent,
@@ -24,6 +25,11 @@ export interface JobDefinition<S extends z.ZodType = z.ZodType> {
   /** Bounded retention, so Redis memory stays flat however long the system runs. */
   removeOnComplete: { age: number; count: number };
   removeOnFail: { age: number; count: number };
+  /**
+   * A repeating job the queue adds by itself (a tick): one scheduler `id` for the whole deployment,
+   * every `everyMs(config)` milliseconds; its payload is one event `{ event_id: id, occurred_at }`.
+   */
+  schedule?: { id: string; everyMs: (config: Config) => number };
 }
 
 const HOUR = 3600;
@@ -87,6 +93,8 @@ export const JOB_CATALOG = {
     event: healthProbeEvent,
     consumer: 'health-checker',
     maxBatch: 1,
+    // One schedule for the whole deployment: every replica upserts the same id, so there is one owner.
+    schedule: { id: 'health-probe-tick', everyMs: (config) => config.workers.health_checker.probe_interval },
     // A missed probe is replaced by the next tick: no retries.
     attempts: 1,
     backoff: { type: 'fixed', delay: 0 },

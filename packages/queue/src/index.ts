@@ -6,7 +6,6 @@ export {
   type EventHandler,
   handler,
   PermanentEventError,
-  HandlerRegistrationError,
   type JobContext,
   type RunningWorkers,
   startWorkers,
@@ -16,3 +15,9 @@ export { JOB_STATES, JobMetrics, type JobOutcome, registerQueueDepthGauge } from
 export { traceparentSchema } from './tracing.js';
 export { type DeadLetter, deadLetterCounter, type DeadLetterSink, type RefusedEvent } from './dead-letters.js';
 export { commitSplittingRefused, type SplitOutcome } from './batch-splitter.js';
+export { HandlerRegistrationError } from './handler-check.js';
+export { upsertEventSchedules } from './schedules.js';
+export * from './boss-catalog.js';
+export { BOSS_SCHEMA, type BossOptions, type JobBoss, sendJob, startBoss, type TransactionClient } from './boss.js';
+export { type BossJobHandler, bossHandler, checkBossHandlers, startBossWorkers } from './boss-workers.js';
+export { type ConfigChange, sendConfigChange } from './config-changes.js';

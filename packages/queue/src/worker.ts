@@ -14,6 +14,7 @@ import {
   queuePrefix,
 } from './catalog.js';
 import { type DeadLetterSink, deadLetterCounter, type RefusedEvent } from './dead-letters.js';
+import { assertHandlersMatch } from './handler-check.js';
 import { type JobOutcome, JobMetrics, registerQueueDepthGauge } from './queue-metrics.js';
 import { traceparentSchema, withConsumerSpan } from './tracing.js';
 
@@ -59,23 +60,12 @@ export interface WorkerRunnerOptions {
   deadLetters?: DeadLetterSink;
 }
 
-export class HandlerRegistrationError extends Error {}
-
 /**
  * Checks a service's handlers against the catalog: every event assigned to `service` has exactly
  * one handler and no handler is for another service's event. Start-up fails otherwise.
  */
 export function checkHandlers(service: ConsumerService, handlers: readonly EventHandler[]): void {
-  const expected = new Set(eventsConsumedBy(service));
-  const seen = new Set<string>();
-  const problems: string[] = [];
-  for (const h of handlers) {
-    if (seen.has(h.name)) problems.push(`event "${h.name}" has two handlers`);
-    seen.add(h.name);
-    if (!expected.has(h.name)) problems.push(`event "${h.name}" is not consumed by ${service}`);
-  }
-  for (const name of expected) if (!seen.has(name)) problems.push(`event "${name}" has no handler in ${service}`);
-  if (problems.length) throw new HandlerRegistrationError(`${service}: ${problems.join('; ')}`);
+  assertHandlersMatch(service, 'event', eventsConsumedBy(service), handlers.map((h) => h.name));
 }
 
 // The job's envelope is checked as a whole; its events one by one, so one bad event is set aside

@@ -1,13 +1,12 @@
 import type { AddressInfo } from 'node:net';
 import { allowPrivateEndpoints, assertStartableConfig, type Config, isProductionMode } from '@model-router/config';
-import { AbTestRepository, BudgetRepository, createPool, ModelRepository, ModelStatsReader, startBoss } from '@model-router/database';
+import { AbTestRepository, BudgetRepository, createPool, ModelRepository, ModelStatsReader } from '@model-router/database';
 import { closeServer, createMetricsRegistry } from '@model-router/http';
 import type { Logger } from '@model-router/logger';
-import { EventPublisher } from '@model-router/queue';
+import { EventPublisher, type JobBoss, startBoss } from '@model-router/queue';
 import { BudgetReservations, subscribeBudgetSpend } from '@model-router/budgets';
 import { checkRedisDurability, createRedis, type RedisClient as Redis, subscribeConfigChanges } from '@model-router/redis';
 import type { Express } from 'express';
-import type { PgBoss } from 'pg-boss';
 import { createApp } from './app.js';
 import { prepareDatabase } from './bootstrap.js';
 import { BudgetTracker } from './budgets/budget-tracker.js';
@@ -47,7 +46,7 @@ export async function startApi(config: Config, logger: Logger, options: StartApi
   // Fail fast: a request that needs Redis answers 503 at once rather than hanging while it is away.
   const redis = createRedis(config.redis, { connectionName: 'api', failFast: true });
   const subscriber = createRedis(config.redis, { connectionName: 'api-subscriber' });
-  let boss: PgBoss | null = null;
+  let boss: JobBoss | null = null;
   let publisher: EventPublisher | null = null;
   let outcomes: OutcomeReporter | null = null;
   let snapshots: SnapshotStore | null = null;
@@ -76,7 +75,7 @@ export async function startApi(config: Config, logger: Logger, options: StartApi
     // Asked on the subscriber (before it subscribes): it waits for Redis, the fail-fast client does not.
     await checkRedisDurability(subscriber, { production: isProductionMode(config), allowVolatile: config.redis.allow_volatile, log: logger });
     await prepareDatabase(config, pool, logger);
-    boss = await startBoss(config.database.url, { onError: (error) => logger.warn('pg-boss error', { err: error }) });
+    boss = await startBoss(config.database.url, { config, onError: (error) => logger.warn('pg-boss error', { err: error }) });
     snapshots = new SnapshotStore(new ModelRepository(pool), new AbTestRepository(pool), logger);
     const budgets = new BudgetTracker(new BudgetRepository(pool), clock, logger);
     const budgetSnapshots = snapshots;

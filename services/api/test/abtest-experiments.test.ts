@@ -6,11 +6,11 @@
  * IPW estimates, and a guardrail that pauses its test and alerts.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { AbTestResultsReader, AbTestRollupsReader, BOSS_QUEUES, createAlertQueue, createPool, type Pool, startBoss } from '@model-router/database';
+import { AbTestResultsReader, AbTestRollupsReader, createPool, type Pool } from '@model-router/database';
 import { addCupedUser, addWeightedUser, emptyCupedSums, emptyWeightedRatioSums } from '@model-router/domain';
 import { createLogger } from '@model-router/logger';
 import { checkAbTestGuardrails, MAINTENANCE_JOBS, startMetricAggregator } from '@model-router/metric-aggregator';
-import type { PgBoss } from 'pg-boss';
+import { BOSS_JOB_CATALOG, type JobBoss, startBoss } from '@model-router/queue';
 import request from 'supertest';
 import { ADMIN, type Harness, startHarness } from './harness.js';
 import { waitFor } from '@model-router/tests/support';
@@ -18,7 +18,7 @@ import { waitFor } from '@model-router/tests/support';
 let h: Harness;
 let aggregator: Awaited<ReturnType<typeof startMetricAggregator>>;
 let pool: Pool;
-let boss: PgBoss;
+let boss: JobBoss;
 
 beforeAll(async () => {
   h = await startHarness();
@@ -26,7 +26,6 @@ beforeAll(async () => {
   const url = h.env.config().database.url;
   pool = createPool(url, 2);
   boss = await startBoss(url);
-  await createAlertQueue(boss, { attempts: 1, timeoutMs: 1000 });
 });
 afterAll(async () => {
   await boss.stop({ graceful: false, close: true });
@@ -289,7 +288,7 @@ describe('results through the real pipeline', () => {
     expect(test.status).toBe('paused');
     expect(test.paused_reason).toContain('guardrail error_rate tripped: variant b');
     expect((await results('x_guard')).paused_reason).toBe(test.paused_reason);
-    const jobs = await boss.fetch<{ event: string; ab_test_id: string; metric: string; sequential_ci_low: number }>(BOSS_QUEUES.alertWebhook);
+    const jobs = await boss.fetch<{ event: string; ab_test_id: string; metric: string; sequential_ci_low: number }>(BOSS_JOB_CATALOG['alert.webhook'].queue);
     expect(jobs.map((j) => [j.data.event, j.data.ab_test_id, j.data.metric])).toEqual([['abtest.guardrail_tripped', 'x_guard', 'error_rate']]);
     expect(jobs[0]!.data.sequential_ci_low).toBeGreaterThan(0);
     // Already paused: a second pass pauses and alerts nothing.

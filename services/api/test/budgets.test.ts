@@ -1,15 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { publishBudgetSpend } from '@model-router/budgets';
-import { BOSS_QUEUES, startBoss } from '@model-router/database';
+import { BOSS_JOB_CATALOG, type JobBoss, startBoss } from '@model-router/queue';
 import { REDIS_URL, waitUntil } from '@model-router/tests/support';
 import { Redis } from 'ioredis';
-import type { PgBoss } from 'pg-boss';
 import pg from 'pg';
 import request from 'supertest';
 import { ADMIN, type Harness, startHarness } from './harness.js';
 
 let h: Harness;
-let boss: PgBoss;
+let boss: JobBoss;
 let redis: Redis;
 let db: pg.Pool;
 
@@ -69,7 +68,7 @@ describe('budgets CRUD', () => {
     await api().delete('/api/v1/budgets/team-daily').set(ADMIN).expect(204);
     await api().get('/api/v1/budgets/team-daily').expect(404);
 
-    const jobs = (await boss.findJobs<{ entity: string; entity_id: string; action: string }>(BOSS_QUEUES.configOutbox)).filter(
+    const jobs = (await boss.findJobs<{ entity: string; entity_id: string; action: string }>(BOSS_JOB_CATALOG['config.outbox'].queue)).filter(
       (j) => j.data.entity === 'budget' && j.data.entity_id === 'team-daily',
     );
     expect(jobs.map((j) => j.data.action).sort()).toEqual(['created', 'deleted', 'updated']);

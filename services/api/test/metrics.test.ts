@@ -1,9 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { BOSS_QUEUES, startBoss } from '@model-router/database';
-import { queuePrefix } from '@model-router/queue';
+import { BOSS_JOB_CATALOG, type JobBoss, queuePrefix, startBoss } from '@model-router/queue';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import type { PgBoss } from 'pg-boss';
 import request from 'supertest';
 import { REDIS_URL } from '@model-router/tests/support';
 import { ADMIN, type Harness, startHarness } from './harness.js';
@@ -12,7 +10,7 @@ let h: Harness;
 let connection: Redis;
 let metricQueue: Queue;
 let routeQueue: Queue;
-let boss: PgBoss;
+let boss: JobBoss;
 
 beforeAll(async () => {
   h = await startHarness();
@@ -114,7 +112,7 @@ describe('route.decided events', () => {
 describe('model changes and the outbox', () => {
   it('a committed change leaves one outbox job; a refused one leaves none', async () => {
     const jobsFor = async (id: string) =>
-      (await boss.findJobs<{ entity_id: string; action: string }>(BOSS_QUEUES.configOutbox)).filter((j) => j.data.entity_id === id);
+      (await boss.findJobs<{ entity_id: string; action: string }>(BOSS_JOB_CATALOG['config.outbox'].queue)).filter((j) => j.data.entity_id === id);
     await request(h.api.app).patch('/api/v1/models/gemini-2.5-flash').set(ADMIN).send({ latency_ms: 700 }).expect(200);
     // The cache-invalidator is not running here, so the job stays in the outbox.
     const jobs = await jobsFor('gemini-2.5-flash');

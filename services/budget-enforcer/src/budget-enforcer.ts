@@ -1,20 +1,20 @@
-import { BudgetRepository, DeadLetterRepository, describeDataError, ensureDatabase, isPermanentDataError, migrate, startBoss } from '@model-router/database';
-import { commitSplittingRefused, handler, type RunningWorkers, startWorkers } from '@model-router/queue';
+import { BudgetRepository, DeadLetterRepository, describeDataError, ensureDatabase, isPermanentDataError, migrate } from '@model-router/database';
+import {
+  bossHandler,
+  commitSplittingRefused,
+  handler,
+  type JobBoss,
+  type RunningWorkers,
+  startBoss,
+  startBossWorkers,
+  startWorkers,
+} from '@model-router/queue';
 import type { ServiceContext, StartedService } from '@model-router/service-runtime';
-import type { PgBoss } from 'pg-boss';
 import { createEnforcerMetrics } from './enforcer-metrics.js';
 import { SpendRecorder } from './spend-recorder.js';
-import { createAlertQueue, startAlertDelivery } from './threshold-alerts.js';
+import { alertDelivery } from './threshold-alerts.js';
 
 export const SERVICE_NAME = 'budget-enforcer';
-
-/** The enforcer's pg-boss schedules (UTC cron). */
-export const ENFORCER_JOBS = {
-  /** Re-sync Redis and the replicas from Postgres; the cron is `budgets.reconcile_cron`. */
-  reconcile: 'budget-enforcer.reconcile',
-  /** Forget ledger entries past raw-event retention. */
-  pruneLedger: { queue: 'budget-enforcer.prune-ledger', cron: '35 0 * * *' },
-} as const;
 
 export interface BudgetEnforcerOptions {
   /** The wall clock that says which period is current (tests inject one). */
@@ -40,7 +40,7 @@ export async function setupBudgetEnforcer(ctx: ServiceContext, options: BudgetEn
   }
 
   const metrics = createEnforcerMetrics(registry);
-  let boss: PgBoss | null = null;
+  let boss: JobBoss | null = null;
   let workers: RunningWorkers | null = null;
   const stop = async (deadlineMs: number): Promise<void> => {
     // Stop taking batches first: a running one commits or rolls back and is redelivered.
@@ -51,9 +51,9 @@ export async function setupBudgetEnforcer(ctx: ServiceContext, options: BudgetEn
   try {
     boss = await startBoss(config.database.url, {
       background: true,
+      config,
       onError: (error) => logger.warn('pg-boss error', { err: error.message }),
     });
-    await createAlertQueue(boss, config);
     const recorder = new SpendRecorder({
       pool,
       redis,
@@ -69,20 +69,30 @@ export async function setupBudgetEnforcer(ctx: ServiceContext, options: BudgetEn
 
     const repository = new BudgetRepository(pool);
     const deadLetters = new DeadLetterRepository(pool);
-    await boss.createQueue(ENFORCER_JOBS.reconcile, { policy: 'stately', retryLimit: 3, retryDelay: 5, expireInSeconds: 300 });
-    await boss.schedule(ENFORCER_JOBS.reconcile, config.budgets.reconcile_cron, null, { tz: 'UTC' });
-    await boss.work(ENFORCER_JOBS.reconcile, async () => {
-      const totals = await recorder.reconcile();
-      return { periods: totals.length };
-    });
-    await boss.createQueue(ENFORCER_JOBS.pruneLedger.queue, { policy: 'stately', retryLimit: 6, retryDelay: 30, retryBackoff: true, expireInSeconds: 3600 });
-    await boss.schedule(ENFORCER_JOBS.pruneLedger.queue, ENFORCER_JOBS.pruneLedger.cron, null, { tz: 'UTC', missed: 'once' });
-    await boss.work(ENFORCER_JOBS.pruneLedger.queue, async () => {
-      const deleted = await repository.pruneProcessedEvents(config.retention.raw_events_days);
-      logger.info('budget ledger pruned', { deleted });
-      return { deleted };
-    });
-    await startAlertDelivery(boss, config, metrics, logger);
+    await startBossWorkers(
+      boss,
+      SERVICE_NAME,
+      [
+        // Re-sync Redis and the replicas from Postgres on `budgets.reconcile_cron`.
+        bossHandler({
+          name: 'budgets.reconcile',
+          handle: async () => {
+            const totals = await recorder.reconcile();
+            return { periods: totals.length };
+          },
+        }),
+        bossHandler({
+          name: 'budgets.prune-ledger',
+          handle: async () => {
+            const deleted = await repository.pruneProcessedEvents(config.retention.raw_events_days);
+            logger.info('budget ledger pruned', { deleted });
+            return { deleted };
+          },
+        }),
+        alertDelivery(config, metrics, logger),
+      ],
+      { config },
+    );
 
     workers = startWorkers(
       SERVICE_NAME,

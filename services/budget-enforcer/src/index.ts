@@ -4,9 +4,9 @@ import { type RunningService, startService } from '@model-router/service-runtime
 import { type BudgetEnforcerOptions, SERVICE_NAME, setupBudgetEnforcer } from './budget-enforcer.js';
 import type { SpendRecorder } from './spend-recorder.js';
 
-export { type BudgetEnforcerOptions, ENFORCER_JOBS, SERVICE_NAME, setupBudgetEnforcer } from './budget-enforcer.js';
+export { type BudgetEnforcerOptions, SERVICE_NAME, setupBudgetEnforcer } from './budget-enforcer.js';
 export { type RecordResult, SpendRecorder } from './spend-recorder.js';
-export { ALERT_WEBHOOK_QUEUE, type ThresholdCrossedAlert } from './threshold-alerts.js';
+export { type ThresholdCrossedAlert } from './threshold-alerts.js';
 
 export interface RunningBudgetEnforcer extends RunningService {
   /** The enforcer's recorder (tests reconcile through it). */

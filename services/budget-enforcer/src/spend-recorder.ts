@@ -1,12 +1,11 @@
 import { BudgetReservations, SpendCounters, publishBudgetSpend } from '@model-router/budgets';
-import { type BudgetAlertRecord, BudgetRepository, inTransaction, ledgerIdentity, type Pool, type PoolClient, type SpendTotal, type StoredBudget, withTransaction } from '@model-router/database';
+import { type BudgetAlertRecord, BudgetRepository, ledgerIdentity, type Pool, type PoolClient, type SpendTotal, type StoredBudget, withTransaction } from '@model-router/database';
 import { type CostRecord, coveredRecords, nanosToUsd, PeriodCalendar, spendDeltas, thresholdsReached } from '@model-router/domain';
 import type { Logger } from '@model-router/logger';
-import type { CostRecordedEvent } from '@model-router/queue';
+import { type CostRecordedEvent, type JobBoss, sendJob } from '@model-router/queue';
 import type { RedisClient as Redis } from '@model-router/redis';
-import type { PgBoss } from 'pg-boss';
 import type { EnforcerMetrics } from './enforcer-metrics.js';
-import { ALERT_WEBHOOK_QUEUE, type ThresholdCrossedAlert, thresholdCrossedAlert } from './threshold-alerts.js';
+import { type ThresholdCrossedAlert, thresholdCrossedAlert } from './threshold-alerts.js';
 
 // A period's Redis counter outlives its period by a week: late events and status reads still find it.
 const COUNTER_GRACE_MS = 7 * 86_400_000;
@@ -15,7 +14,7 @@ export interface SpendRecorderOptions {
   pool: Pool;
   redis: Redis;
   keyPrefix: string;
-  boss: PgBoss;
+  boss: JobBoss;
   /** Enqueue a webhook delivery per alert (a webhook URL is configured). */
   deliverAlerts: boolean;
   metrics: EnforcerMetrics;
@@ -156,7 +155,7 @@ export class SpendRecorder {
     const totalsByKey = new Map(totals.map((t) => [`${t.budget_id}\u0000${t.period_key}`, t]));
     const alerts = fired.map((f) => thresholdCrossedAlert(byId.get(f.budget_id)!, totalsByKey.get(`${f.budget_id}\u0000${f.period_key}`)!, f.threshold, at));
     if (this.options.deliverAlerts) {
-      for (const alert of alerts) await this.options.boss.send(ALERT_WEBHOOK_QUEUE, alert, inTransaction(client));
+      for (const alert of alerts) await sendJob(this.options.boss, 'alert.webhook', alert, client);
     }
     return alerts;
   }

@@ -1,15 +1,12 @@
 import type { Config } from '@model-router/config';
-import { BOSS_QUEUES, createAlertQueue as createSharedAlertQueue, type SpendTotal, type StoredBudget } from '@model-router/database';
+import type { SpendTotal, StoredBudget } from '@model-router/database';
 import { budgetState, nanosToUsd } from '@model-router/domain';
 import type { Logger } from '@model-router/logger';
-import type { PgBoss } from 'pg-boss';
+import { type BossJobHandler, bossHandler } from '@model-router/queue';
 import type { EnforcerMetrics } from './enforcer-metrics.js';
 
-/** The pg-boss queue of webhook deliveries (each job one alert, retried with backoff; shared with A/B guardrail alerts). */
-export const ALERT_WEBHOOK_QUEUE = BOSS_QUEUES.alertWebhook;
-
 /** What a `budget.threshold_crossed` alert says (the webhook's JSON body). */
-export interface ThresholdCrossedAlert {
+export type ThresholdCrossedAlert = {
   event: 'budget.threshold_crossed';
   /** Stable per budget, period and threshold: a receiver can drop repeats of a retried delivery. */
   event_id: string;
@@ -28,7 +25,7 @@ export interface ThresholdCrossedAlert {
   limit_usd: number;
   spent_usd: number;
   state: string;
-}
+};
 
 export function thresholdCrossedAlert(budget: StoredBudget, total: SpendTotal, threshold: number, at: Date): ThresholdCrossedAlert {
   return {
@@ -52,20 +49,15 @@ export function thresholdCrossedAlert(budget: StoredBudget, total: SpendTotal, t
   };
 }
 
-/** Creates the delivery queue: `webhook_attempts` tries with exponential backoff (1 s, 2 s, 4 s … ≤ 5 min). */
-export async function createAlertQueue(boss: PgBoss, config: Config): Promise<void> {
-  await createSharedAlertQueue(boss, { attempts: config.budgets.webhook_attempts, timeoutMs: config.budgets.webhook_timeout });
-}
-
 /**
- * Delivers alert jobs: POSTs each to `budgets.webhook_url`; anything but a 2xx answer (or no answer
- * within `budgets.webhook_timeout`) fails the job, and pg-boss tries again later.
+ * Delivers alert jobs (the catalog's `alert.webhook`, one per batch): POSTs each to
+ * `budgets.webhook_url`; anything but a 2xx answer (or no answer within `budgets.webhook_timeout`)
+ * fails the job, and pg-boss tries again later. Without a URL no alert is sent, and none delivered.
  */
-export async function startAlertDelivery(boss: PgBoss, config: Config, metrics: EnforcerMetrics, logger: Logger): Promise<void> {
+export function alertDelivery(config: Config, metrics: EnforcerMetrics, logger: Logger): BossJobHandler<'alert.webhook'> {
   const url = config.budgets.webhook_url;
-  if (url === null) return;
-  await boss.work<ThresholdCrossedAlert>(ALERT_WEBHOOK_QUEUE, { batchSize: 1, pollingIntervalSeconds: 0.5 }, async ([job]) => {
-    const alert = job!.data;
+  if (url === null) return bossHandler({ name: 'alert.webhook', handle: null });
+  const deliver = async (alert: { event_id: string }): Promise<void> => {
     let response: Response;
     try {
       response = await fetch(url, {
@@ -86,5 +78,7 @@ export async function startAlertDelivery(boss: PgBoss, config: Config, metrics: 
       throw new Error(`webhook answered ${response.status}`);
     }
     metrics.webhookDeliveries.inc({ outcome: 'delivered' });
-  });
+  };
+  // The catalog polls this queue one job at a time.
+  return bossHandler({ name: 'alert.webhook', handle: ([alert]) => deliver(alert!) });
 }

@@ -1,5 +1,4 @@
-import { BOSS_QUEUES, startBoss } from '@model-router/database';
-import { type ConfigChangedEvent, configChangedEvent, EventPublisher, handler, startWorkers } from '@model-router/queue';
+import { bossHandler, type ConfigChangedEvent, EventPublisher, handler, startBoss, startBossWorkers, startWorkers } from '@model-router/queue';
 import { deleteByPattern, keys, publishConfigChange } from '@model-router/redis';
 import type { ServiceContext, StartedService } from '@model-router/service-runtime';
 import { Counter } from 'prom-client';
@@ -59,18 +58,17 @@ export async function setupCacheInvalidator(ctx: ServiceContext): Promise<Starte
     },
   );
 
-  const boss = await startBoss(config.database.url, { onError: (error) => logger.error('pg-boss error', { err: error }) });
-  await boss.work<ConfigChangedEvent>(
-    BOSS_QUEUES.configOutbox,
-    { batchSize: 100, pollingIntervalSeconds: 0.5 },
-    async (jobs) => {
-      // A job that does not parse is a bug upstream: fail it (pg-boss keeps it) rather than relay it.
-      const events = jobs.map((job) => configChangedEvent.parse(job.data));
-      // If Redis is away this throws and pg-boss retries with backoff: the change waits in Postgres.
-      await publisher.publishMany('config.changed', events);
-      relayed.inc(events.length);
-    },
-  );
+  const boss = await startBoss(config.database.url, { config, onError: (error) => logger.error('pg-boss error', { err: error }) });
+  await startBossWorkers(boss, 'cache-invalidator', [
+    bossHandler({
+      name: 'config.outbox',
+      handle: async (events) => {
+        // If Redis is away this throws and pg-boss retries with backoff: the change waits in Postgres.
+        await publisher.publishMany('config.changed', events);
+        relayed.inc(events.length);
+      },
+    }),
+  ]);
 
   return {
     async stop(deadlineMs) {

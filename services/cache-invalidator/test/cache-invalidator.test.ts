@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { BOSS_QUEUES, startBoss } from '@model-router/database';
 import { createLogger } from '@model-router/logger';
-import type { ConfigChangedEvent } from '@model-router/queue';
+import { BOSS_JOB_CATALOG, type ConfigChangedEvent, startBoss } from '@model-router/queue';
 import { type ConfigChange, keys, Redis, subscribeConfigChanges } from '@model-router/redis';
 import type { RunningService } from '@model-router/service-runtime';
 import { createTestEnv, REDIS_URL, type TestEnv, waitUntil } from '@model-router/tests/support';
@@ -18,7 +17,7 @@ const notices: ConfigChange[] = [];
 async function commitToOutbox(event: ConfigChangedEvent): Promise<void> {
   const boss = await startBoss(env.databaseUrl);
   try {
-    await boss.send(BOSS_QUEUES.configOutbox, event);
+    await boss.send(BOSS_JOB_CATALOG['config.outbox'].queue, event);
   } finally {
     await boss.stop({ graceful: false });
   }

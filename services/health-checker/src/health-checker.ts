@@ -1,7 +1,7 @@
-import { allowPrivateEndpoints, type Config } from '@model-router/config';
+import { allowPrivateEndpoints } from '@model-router/config';
 import { ModelRepository } from '@model-router/database';
 import { CircuitStore } from '@model-router/health';
-import { type EventName, JOB_CATALOG, startWorkers } from '@model-router/queue';
+import { JOB_CATALOG, startWorkers, upsertEventSchedules } from '@model-router/queue';
 import type { ServiceContext, StartedService } from '@model-router/service-runtime';
 import { HealthMetrics } from './health.metrics.js';
 import { outcomesHandler } from './outcomes.handler.js';
@@ -18,8 +18,8 @@ export interface StartedHealthChecker extends StartedService {
   store: CircuitStore;
 }
 
-/** One schedule for the whole deployment: every replica upserts the same id, so there is one owner. */
-export const PROBE_SCHEDULER_ID = 'health-probe-tick';
+/** The probe tick's scheduler id (one schedule for the whole deployment, see the job catalog). */
+export const PROBE_SCHEDULER_ID = JOB_CATALOG['health.probe'].schedule.id;
 
 /**
  * The health checker inside the service frame: a store for the circuits, the two handlers on
@@ -53,7 +53,7 @@ export async function setupHealthChecker(
     registry: ctx.registry,
   });
   try {
-    await upsertProbeSchedule(workers.queues, config);
+    await upsertEventSchedules(workers.queues, config);
   } catch (error) {
     await workers.close(1000);
     await store.close();
@@ -67,28 +67,4 @@ export async function setupHealthChecker(
       await store.close();
     },
   };
-}
-
-async function upsertProbeSchedule(queues: ReturnType<typeof startWorkers>['queues'], config: Config): Promise<void> {
-  const name: EventName = 'health.probe';
-  const def = JOB_CATALOG[name];
-  const queue = queues.find((q) => q.name === def.queue);
-  if (!queue) throw new Error(`no queue "${def.queue}" for ${name}`);
-  // The scheduler repeats this payload as is; the handler ignores it beyond validating it.
-  const tick = { event_id: PROBE_SCHEDULER_ID, occurred_at: new Date().toISOString() };
-  def.event.parse(tick);
-  await queue.upsertJobScheduler(
-    PROBE_SCHEDULER_ID,
-    { every: config.workers.health_checker.probe_interval },
-    {
-      name,
-      data: { events: [tick] },
-      opts: {
-        attempts: def.attempts,
-        backoff: def.backoff,
-        removeOnComplete: def.removeOnComplete,
-        removeOnFail: def.removeOnFail,
-      },
-    },
-  );
 }

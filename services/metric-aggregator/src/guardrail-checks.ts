@@ -1,20 +1,10 @@
-import { randomUUID } from 'node:crypto';
-import {
-  AbTestRepository,
-  AbTestResultsReader,
-  AbTestRollupsReader,
-  BOSS_QUEUES,
-  inTransaction,
-  type Pool,
-  type StoredAbTest,
-  withTransaction,
-} from '@model-router/database';
+import { AbTestRepository, AbTestResultsReader, AbTestRollupsReader, type Pool, type StoredAbTest, withTransaction } from '@model-router/database';
 import type { GuardrailCheck } from '@model-router/domain';
 import type { Logger } from '@model-router/logger';
-import type { PgBoss } from 'pg-boss';
+import { type JobBoss, sendConfigChange, sendJob } from '@model-router/queue';
 
 /** What an `abtest.guardrail_tripped` alert says (the webhook's JSON body, beside budget alerts). */
-export interface GuardrailTrippedAlert {
+export type GuardrailTrippedAlert = {
   event: 'abtest.guardrail_tripped';
   /** Stable per test and trip: a receiver can drop repeats of a retried delivery. */
   event_id: string;
@@ -31,11 +21,11 @@ export interface GuardrailTrippedAlert {
   sequential_ci_high: number | null;
   sequential_p_value: number | null;
   paused_reason: string;
-}
+};
 
 export interface GuardrailCheckOptions {
   pool: Pool;
-  boss: PgBoss;
+  boss: JobBoss;
   logger: Logger;
   /** Enqueue the alert for webhook delivery (`budgets.webhook_url` is set). */
   deliverAlerts: boolean;
@@ -69,13 +59,9 @@ export async function checkAbTestGuardrails(options: GuardrailCheckOptions): Pro
     const fired = await withTransaction(pool, async (client) => {
       const paused = await new AbTestRepository(client).pauseWithReason(test.id, reason);
       if (!paused) return [];
-      await boss.send(
-        BOSS_QUEUES.configOutbox,
-        { event_id: randomUUID(), occurred_at: at.toISOString(), entity: 'abtest', entity_id: test.id, action: 'paused' },
-        inTransaction(client),
-      );
+      await sendConfigChange(boss, client, { entity: 'abtest', entity_id: test.id, action: 'paused' }, at);
       const made = tripped.map((g) => guardrailAlert(test, analysis.control_variant_id, g, reason, at));
-      if (options.deliverAlerts) for (const alert of made) await boss.send(BOSS_QUEUES.alertWebhook, alert, inTransaction(client));
+      if (options.deliverAlerts) for (const alert of made) await sendJob(boss, 'alert.webhook', alert, client);
       return made;
     });
     for (const alert of fired) {

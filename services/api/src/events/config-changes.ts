@@ -1,12 +1,8 @@
-import { randomUUID } from 'node:crypto';
-import { BOSS_QUEUES, inTransaction, type Pool, type PoolClient, withTransaction } from '@model-router/database';
+import { type Pool, type PoolClient, withTransaction } from '@model-router/database';
 import type { Logger } from '@model-router/logger';
-import type { ConfigChangedEvent } from '@model-router/queue';
+import { type ConfigChange, type JobBoss, sendConfigChange } from '@model-router/queue';
 import { publishConfigChange, type RedisClient as Redis } from '@model-router/redis';
-import type { PgBoss } from 'pg-boss';
 import type { SnapshotStore } from '../routing/snapshot-store.js';
-
-export type ConfigChange = Pick<ConfigChangedEvent, 'entity' | 'entity_id' | 'action'>;
 
 /**
  * Commits a change of a model, A/B test or budget together with the job that announces it (a
@@ -18,7 +14,7 @@ export type ConfigChange = Pick<ConfigChangedEvent, 'entity' | 'entity_id' | 'ac
 export class ConfigChanges {
   constructor(
     private readonly pool: Pool,
-    private readonly boss: PgBoss,
+    private readonly boss: JobBoss,
     private readonly redis: Redis,
     private readonly snapshots: SnapshotStore,
     private readonly keyPrefix: string,
@@ -26,14 +22,9 @@ export class ConfigChanges {
   ) {}
 
   async commit<T>(change: ConfigChange, write: (client: PoolClient) => Promise<T>): Promise<T> {
-    const event: ConfigChangedEvent = {
-      event_id: randomUUID(),
-      occurred_at: new Date().toISOString(),
-      ...change,
-    };
     const result = await withTransaction(this.pool, async (client) => {
       const value = await write(client);
-      await this.boss.send(BOSS_QUEUES.configOutbox, event, inTransaction(client));
+      await sendConfigChange(this.boss, client, change);
       return value;
     });
     await this.announce(change);
