@@ -16,6 +16,7 @@ import type { Section, SectionResult } from '../lib/types.js';
 
 const TARGET_P99_MS = 1000;
 const ENFORCER_PORT = Math.round(envNumber('BENCH_ENFORCER_PORT', 19_204));
+const INVALIDATOR_PORT = Math.round(envNumber('BENCH_INVALIDATOR_PORT', 19_205));
 const BUDGET_PREFIX = 'bench-budget-';
 const ROUTE_BODY = JSON.stringify({ prompt: '用户的问题', max_tokens: 1000, strategy: 'cheapest', user_id: 'bench-budget-user' });
 const TRIAL_TIMEOUT_MS = 10_000;
@@ -69,8 +70,9 @@ export const budgetEnforcementSection: Section = {
     const trials = Math.round(envNumber('BENCH_BUDGET_TRIALS', 20));
     const replicas: ChildServer[] = [];
     let enforcer: Worker | null = null;
+    let invalidator: Worker | null = null;
     try {
-      ctx.log('budget-enforcement: starting two API replicas and the budget-enforcer (child processes)');
+      ctx.log('budget-enforcement: starting two API replicas, the budget-enforcer and the cache-invalidator (child processes)');
       await clearQueues(BENCH_REDIS_URL, ['cost-events']);
       for (const name of ['api-a', 'api-b']) {
         replicas.push(await startChildServer({ name, script: 'bench/servers/api.ts', cwd: ctx.rootDir, env: { NODE_ENV: 'production' } }));
@@ -81,6 +83,14 @@ export const budgetEnforcementSection: Section = {
         cwd: ctx.rootDir,
         portVariable: 'BUDGET_ENFORCER_PORT',
         port: ENFORCER_PORT,
+      });
+      // The one relay of config changes: a budget created on one replica reaches the other through it.
+      invalidator = await startWorker({
+        name: 'cache-invalidator',
+        script: 'services/cache-invalidator/dist/main.js',
+        cwd: ctx.rootDir,
+        portVariable: 'CACHE_INVALIDATOR_PORT',
+        port: INVALIDATOR_PORT,
       });
       const urls = replicas.map((r) => r.ready.url);
       const [a] = urls as [string, string];
@@ -100,7 +110,7 @@ export const budgetEnforcementSection: Section = {
           true,
         );
         if (created.status !== 201) throw new Error(`creating budget ${budgetId} answered ${created.status}: ${created.text}`);
-        // Both replicas learn of the new budget (pub/sub fast path) well within this pause; spend is 0.
+        // Both replicas learn of the new budget (outbox → cache-invalidator → pub/sub) well within this pause; spend is 0.
         await sleep(1500);
         await untilOpen(urls);
 
@@ -157,6 +167,7 @@ export const budgetEnforcementSection: Section = {
       };
     } finally {
       if (replicas[0]) await removeBenchBudgets(replicas[0].ready.url).catch(() => undefined);
+      if (invalidator) await invalidator.stop().catch((error: unknown) => ctx.log(`cache-invalidator: ${String(error)}`));
       if (enforcer) await enforcer.stop().catch((error: unknown) => ctx.log(`budget-enforcer: ${String(error)}`));
       for (const r of replicas.reverse()) await r.stop().catch((error: unknown) => ctx.log(`${r.name}: ${String(error)}`));
       await clearQueues(BENCH_REDIS_URL, ['cost-events']).catch(() => 0);

@@ -143,7 +143,7 @@ export const memorySection: Section = {
     } finally {
       for (const worker of workers.reverse()) await worker.stop().catch((error: unknown) => ctx.log(`${worker.name}: ${String(error)}`));
       await generator.stop();
-      await clearQueues(BENCH_REDIS_URL, ['route-events', 'metric-events', 'model-outcomes', 'health-probes', 'cost-events', 'config-events']).catch(() => 0);
+      await clearQueues(BENCH_REDIS_URL, ['route-events', 'metric-events', 'model-outcomes', 'health-probes', 'cost-events']).catch(() => 0);
       // The health-checker's circuits would turn the next run's route requests into 503s.
       await clearCircuits(BENCH_REDIS_URL).catch(() => 0);
     }

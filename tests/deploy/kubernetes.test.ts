@@ -24,7 +24,16 @@ import {
   workerOpsHost,
 } from '@model-router/config';
 import { createMetricsRegistry, opsRouter } from '@model-router/http';
-import { type ConsumerService, eventsConsumedBy, JOB_CATALOG, queuePrefix } from '@model-router/queue';
+import {
+  BOSS_JOB_CATALOG,
+  BOSS_SCHEMA,
+  type BossJobDefinition,
+  bossJobsConsumedBy,
+  type ConsumerService,
+  eventsConsumedBy,
+  JOB_CATALOG,
+  queuePrefix,
+} from '@model-router/queue';
 import { ScaledObject, TriggerAuthentication } from '@kubernetes-models/keda/keda.sh/v1alpha1';
 import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
 import { Deployment } from 'kubernetes-models/apps/v1';
@@ -262,7 +271,7 @@ describe.each([['base', join(K8S, 'base')], ...OVERLAYS.map((o) => [`overlays/${
     expect(containersOfDeployment(api)[0]!.resources?.requests?.cpu).toBeDefined();
   });
 
-  it("scales each worker with KEDA on the BullMQ wait lists of exactly the queues it consumes", () => {
+  it("scales each worker with KEDA on the BullMQ wait lists of exactly the queues it consumes (on its pg-boss queue when it has none)", () => {
     const scaled = ofKind(resources, 'ScaledObject');
     expect(scaled.map((s) => s.metadata.name).sort()).toEqual([...WORKERS].sort());
     const auths = new Map(ofKind(resources, 'TriggerAuthentication').map((a) => [a.metadata.name, a]));
@@ -281,8 +290,24 @@ describe.each([['base', join(K8S, 'base')], ...OVERLAYS.map((o) => [`overlays/${
       const deployment = deployments.find((d) => d.metadata.name === worker)!;
       const prefix = queuePrefix(configOf(containersOfDeployment(deployment)[0]!, resources).redis.key_prefix);
       const queues = [...new Set(eventsConsumedBy(worker).map((name) => JOB_CATALOG[name].queue))];
-      expect(spec.triggers.map((t) => t.metadata.listName).sort()).toEqual(queues.map((queue) => `${prefix}:${queue}:wait`).sort());
-      for (const trigger of spec.triggers) {
+      const redisTriggers = spec.triggers.filter((t) => t.type === 'redis');
+      expect(redisTriggers.map((t) => t.metadata.listName).sort()).toEqual(queues.map((queue) => `${prefix}:${queue}:wait`).sort());
+      // A worker without BullMQ queues (the cache-invalidator) scales on the waiting jobs of the
+      // pg-boss queue it consumes, counted in pg-boss's job table.
+      const bossQueues = bossJobsConsumedBy(worker).map((name): BossJobDefinition => BOSS_JOB_CATALOG[name]).filter((def) => def.schedule === undefined).map((def) => def.queue);
+      const postgresTriggers = spec.triggers.filter((t) => t.type === 'postgresql');
+      expect(postgresTriggers.length).toBe(queues.length === 0 ? 1 : 0);
+      for (const trigger of postgresTriggers) {
+        expect(bossQueues.some((queue) => trigger.metadata.query?.includes(`FROM ${BOSS_SCHEMA}.job WHERE name = '${queue}'`))).toBe(true);
+        expect(Number(trigger.metadata.targetQueryValue)).toBeGreaterThan(0);
+        const auth = auths.get(trigger.authenticationRef?.name ?? '');
+        expect(auth).toBeDefined();
+        const refs = (auth!.spec as { secretTargetRef: Array<{ parameter: string; name: string }> }).secretTargetRef;
+        expect(refs.map((r) => r.parameter)).toContain('connection');
+        expect(new Set(refs.map((r) => r.name))).toEqual(new Set(['model-router-secrets']));
+      }
+      expect(spec.triggers).toHaveLength(redisTriggers.length + postgresTriggers.length);
+      for (const trigger of redisTriggers) {
         expect(trigger.type).toBe('redis');
         expect(Number(trigger.metadata.listLength)).toBeGreaterThan(0);
         const auth = auths.get(trigger.authenticationRef?.name ?? '');

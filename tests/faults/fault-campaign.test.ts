@@ -79,11 +79,11 @@ async function count(sql: string, values: unknown[] = []): Promise<number> {
   return Number(rows[0]?.n ?? 0);
 }
 
-/** The queues whose jobs each worker holds while it works on them. */
+/** The BullMQ queues whose jobs each worker holds while it works on them (the cache-invalidator's queue is in pg-boss). */
 const QUEUES_OF: Record<WorkerKind, string[]> = {
   'metric-aggregator': ['metric-events', 'route-events'],
   'budget-enforcer': ['cost-events'],
-  'cache-invalidator': ['config-events'],
+  'cache-invalidator': [],
   'health-checker': ['model-outcomes'],
 };
 

@@ -7,7 +7,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { loadConfig } from '@model-router/config';
-import { Cluster, createRedis, deleteByPattern, keys, publishConfigChange, type RedisClient, subscribeConfigChanges } from '@model-router/redis';
+import { publishConfigChange, subscribeConfigChanges } from '@model-router/queue';
+import { Cluster, createRedis, deleteByPattern, keys, type RedisClient } from '@model-router/redis';
 import { budgetKeys, publishBudgetSpend, SpendCounters, subscribeBudgetSpend } from '../../packages/budgets/src/index.js';
 import { CircuitStore } from '../../packages/health/src/index.js';
 import { type OwnRedisCluster, startOwnRedisCluster } from '../support/own-redis-cluster.js';
@@ -47,9 +48,11 @@ describe('Redis keys and channels on a Redis Cluster', () => {
     const publisher = connect();
     const changes: string[] = [];
     const spends: number[] = [];
-    await subscribeConfigChanges(subscriber, PREFIX, (change) => changes.push(change.id));
+    await subscribeConfigChanges(subscriber, PREFIX, (change) => changes.push(change.entity_id));
     await subscribeBudgetSpend(subscriber, PREFIX, (spend) => spends.push(...spend.map((s) => s.spent_nanos)));
-    for (let i = 0; i < 20; i++) await publishConfigChange(publisher, PREFIX, { entity: 'model', id: `m-${i}`, action: 'updated' });
+    for (let i = 0; i < 20; i++) {
+      await publishConfigChange(publisher, PREFIX, { event_id: `e-${i}`, occurred_at: new Date().toISOString(), entity: 'model', entity_id: `m-${i}`, action: 'updated' });
+    }
     await publishBudgetSpend(publisher, PREFIX, [{ budget_id: 'b', period_key: '2026-12', spent_nanos: 42 }]);
     await waitUntil(() => changes.length === 20 && spends.length === 1, { timeoutMs: 10_000, what: 'every notice delivered' });
     // Every one, once. Not in order: the client sends each PUBLISH to some node and the cluster

@@ -46,7 +46,7 @@ export type QueueCounts = { waiting: number; active: number; delayed: number; fa
  */
 export async function queueBacklog(redis: Redis | Cluster, keyPrefix: string): Promise<Record<string, QueueCounts>> {
   const out: Record<string, QueueCounts> = {};
-  for (const queue of ['metric-events', 'route-events', 'cost-events', 'config-events', 'model-outcomes']) {
+  for (const queue of ['metric-events', 'route-events', 'cost-events', 'model-outcomes']) {
     const key = (suffix: string) => `{${keyPrefix}}:${queue}:${suffix}`;
     const [wait, paused, active, delayed, prioritized, failed] = await Promise.all([
       redis.llen(key('wait')),

@@ -62,9 +62,12 @@ function scheduledMaintenance(queue: string, consumer: ConsumerService, cron: st
 export const alertPayload = z.looseObject({ event: z.string().min(1), event_id: z.string().min(1), occurred_at: z.string() });
 
 export const BOSS_JOB_CATALOG = {
-  /** Config changes committed with the change itself (transactional outbox), relayed to Redis. */
-  'config.outbox': {
-    queue: 'config-changed-outbox',
+  /**
+   * Config changes committed with the change itself (the transactional outbox); the
+   * cache-invalidator drops the caches each concerns and tells every API replica (Redis pub/sub).
+   */
+  'config.changed': {
+    queue: 'config-events',
     payload: configChangedEvent,
     consumer: 'cache-invalidator',
     attempts: 101,

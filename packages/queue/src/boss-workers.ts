@@ -1,9 +1,11 @@
 import type { Config } from '@model-router/config';
 import type { Job } from 'pg-boss';
+import type { Registry } from 'prom-client';
 import { BOSS_JOB_CATALOG, type BossJobDefinition, type BossJobName, type BossPayloadOf, bossJobSettings, bossJobsConsumedBy } from './boss-catalog.js';
 import type { JobBoss } from './boss.js';
 import type { ConsumerService } from './catalog.js';
 import { assertHandlersMatch } from './handler-check.js';
+import { registerDepthSources } from './queue-metrics.js';
 
 export interface BossJobHandler<N extends BossJobName = BossJobName> {
   name: N;
@@ -34,9 +36,18 @@ export async function startBossWorkers(
   boss: JobBoss,
   service: ConsumerService,
   handlers: readonly BossJobHandler[],
-  options: { config?: Config; onDone?: (name: BossJobName, result: unknown) => void } = {},
+  options: {
+    config?: Config;
+    onDone?: (name: BossJobName, result: unknown) => void;
+    /** Reports the depth of the consumed queues other services send to (not its own crons) in `model_router_queue_jobs`. */
+    registry?: Registry;
+  } = {},
 ): Promise<void> {
   checkBossHandlers(service, handlers);
+  if (options.registry) {
+    const sent = handlers.map((h) => BOSS_JOB_CATALOG[h.name] as BossJobDefinition).filter((def) => def.schedule === undefined);
+    registerDepthSources(options.registry, sent.map((def) => ({ name: def.queue, counts: () => bossQueueCounts(boss, def.queue) })));
+  }
   for (const h of handlers) {
     const def: BossJobDefinition = BOSS_JOB_CATALOG[h.name];
     const { cron } = bossJobSettings(h.name, options.config);
@@ -55,4 +66,18 @@ export async function startBossWorkers(
     if (def.work) await boss.work(def.queue, { batchSize: def.work.batchSize, pollingIntervalSeconds: def.work.pollingIntervalSeconds }, run);
     else await boss.work(def.queue, run);
   }
+}
+
+/** A pg-boss queue's jobs in the states `model_router_queue_jobs` reports. */
+async function bossQueueCounts(boss: JobBoss, queue: string): Promise<Record<'waiting' | 'prioritized' | 'active' | 'delayed' | 'failed' | 'completed', number>> {
+  const q = await boss.getQueue(queue);
+  if (!q) return { waiting: 0, prioritized: 0, active: 0, delayed: 0, failed: 0, completed: 0 };
+  return {
+    waiting: q.queuedCount - q.deferredCount,
+    prioritized: 0,
+    active: q.activeCount,
+    delayed: q.deferredCount,
+    failed: q.failedCount,
+    completed: Math.max(0, q.totalCount - q.queuedCount - q.activeCount - q.failedCount),
+  };
 }

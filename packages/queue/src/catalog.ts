@@ -1,7 +1,6 @@
 import type { Config } from '@model-router/config';
 import type { z } from 'zod';
 import {
-  configChangedEvent,
   costRecordedEvent,
   healthProbeEvent,
   metricRecordedEvent,
@@ -9,7 +8,7 @@ import {
   routeDecidedEvent,
 } from './events.js';
 
-/** The worker services; each event is consumed by exactly one of them. */
+/** The worker services; each event (and pg-boss job) is consumed by exactly one of them. */
 export type ConsumerService = 'metric-aggregator' | 'health-checker' | 'cache-invalidator' | 'budget-enforcer';
 
 export interface JobDefinition<S extends z.ZodType = z.ZodType> {
@@ -67,15 +66,6 @@ export const JOB_CATALOG = {
     consumer: 'metric-aggregator',
     maxBatch: 1000,
     ...UNTIL_POSTGRES_RETURNS,
-    ...RETENTION,
-  },
-  'config.changed': {
-    queue: 'config-events',
-    event: configChangedEvent,
-    consumer: 'cache-invalidator',
-    maxBatch: 100,
-    attempts: 20,
-    backoff: { type: 'exponential', delay: 200 },
     ...RETENTION,
   },
   'model.outcomes': {

@@ -109,7 +109,10 @@ export const metricRecordedEvent = z.strictObject({
 });
 export type MetricRecordedEvent = z.infer<typeof metricRecordedEvent>;
 
-/** A model, A/B test or budget changed; caches concerned must go and replicas must refresh. */
+/**
+ * A model, A/B test or budget changed; caches concerned must go and replicas must refresh. The one
+ * schema of the fact: written to the outbox with the change, and the notice every replica hears.
+ */
 export const configChangedEvent = z.strictObject({
   event_id: id,
   occurred_at: isoTime,

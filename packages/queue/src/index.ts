@@ -20,4 +20,4 @@ export { upsertEventSchedules } from './schedules.js';
 export * from './boss-catalog.js';
 export { BOSS_SCHEMA, type BossOptions, type JobBoss, sendJob, startBoss, type TransactionClient } from './boss.js';
 export { type BossJobHandler, bossHandler, checkBossHandlers, startBossWorkers } from './boss-workers.js';
-export { type ConfigChange, sendConfigChange } from './config-changes.js';
+export { type ConfigChange, publishConfigChange, sendConfigChange, subscribeConfigChanges } from './config-changes.js';

@@ -7,7 +7,13 @@ export const JOB_STATES = ['waiting', 'prioritized', 'active', 'delayed', 'faile
 // A scrape must answer even when Redis does not: depths are then left out rather than stale.
 const DEPTH_TIMEOUT_MS = 1000;
 
-const depthQueues = new WeakMap<Registry, Set<Queue>>();
+/** A queue whose depth a scrape reads: its name and its job count per state. */
+export interface DepthSource {
+  name: string;
+  counts(): Promise<Partial<Record<(typeof JOB_STATES)[number], number>>>;
+}
+
+const depthSources = new WeakMap<Registry, Map<string, DepthSource>>();
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -18,33 +24,41 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
 }
 
 /**
- * `model_router_queue_jobs{queue,state}`: jobs per state of `queues`, read at scrape time (one
- * getJobCounts per queue, so nothing runs between scrapes). Several calls on one registry add
+ * `model_router_queue_jobs{queue,state}`: jobs per state of `queues` (BullMQ), read at scrape time
+ * (one getJobCounts per queue, so nothing runs between scrapes). Several calls on one registry add
  * their queues to the same gauge.
  */
 export function registerQueueDepthGauge(registry: Registry, queues: readonly Queue[]): void {
-  let known = depthQueues.get(registry);
+  registerDepthSources(
+    registry,
+    queues.map((queue) => ({ name: queue.name, counts: () => queue.getJobCounts(...JOB_STATES) })),
+  );
+}
+
+/** Adds queues of either transport to `model_router_queue_jobs` on `registry`. */
+export function registerDepthSources(registry: Registry, sources: readonly DepthSource[]): void {
+  let known = depthSources.get(registry);
   if (known) {
-    for (const queue of queues) known.add(queue);
+    for (const source of sources) known.set(source.name, source);
     return;
   }
-  known = new Set(queues);
-  depthQueues.set(registry, known);
+  known = new Map(sources.map((source) => [source.name, source]));
+  depthSources.set(registry, known);
   const tracked = known;
   new Gauge({
     name: 'model_router_queue_jobs',
-    help: 'Jobs in each state of a BullMQ queue, read when scraped (absent while Redis does not answer).',
+    help: 'Jobs in each state of a queue (BullMQ, or pg-boss for the ones carrying work another service sent), read when scraped (absent while its store does not answer).',
     labelNames: ['queue', 'state'],
     registers: [registry],
     async collect() {
       this.reset();
       await Promise.all(
-        [...tracked].map(async (queue) => {
+        [...tracked.values()].map(async (source) => {
           try {
-            const counts = await withTimeout(queue.getJobCounts(...JOB_STATES), DEPTH_TIMEOUT_MS);
-            for (const state of JOB_STATES) this.set({ queue: queue.name, state }, counts[state] ?? 0);
+            const counts = await withTimeout(source.counts(), DEPTH_TIMEOUT_MS);
+            for (const state of JOB_STATES) this.set({ queue: source.name, state }, counts[state] ?? 0);
           } catch {
-            // Redis away: this queue's depths are missing from this scrape.
+            // Redis or Postgres away: this queue's depths are missing from this scrape.
           }
         }),
       );

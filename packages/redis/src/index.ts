@@ -105,19 +105,6 @@ export async function deleteByPattern(redis: RedisClient, pattern: string): Prom
   return deleted;
 }
 
-export const configChangeSchema = z.object({
-  entity: z.enum(['model', 'abtest', 'budget']),
-  id: z.string(),
-  action: z.enum(['created', 'updated', 'deleted', 'started', 'paused', 'completed']),
-  at: z.string(),
-});
-export type ConfigChange = z.infer<typeof configChangeSchema>;
-
-export async function publishConfigChange(redis: RedisClient, prefix: string, change: Omit<ConfigChange, 'at'>): Promise<void> {
-  const message: ConfigChange = { ...change, at: new Date().toISOString() };
-  await redis.publish(keys(prefix).configChannel, JSON.stringify(message));
-}
-
 /**
  * Calls `onMessage` for each message on `channel` that parses as JSON and matches `schema` (others
  * are ignored), using `subscriber`: a connection in subscriber mode, which may listen to other
@@ -147,15 +134,6 @@ export async function subscribeJson<T>(
     subscriber.off('message', listener);
     await subscriber.unsubscribe(channel);
   };
-}
-
-/** Calls `onChange` for each valid change notice on the config channel (see subscribeJson). */
-export function subscribeConfigChanges(
-  subscriber: RedisClient,
-  prefix: string,
-  onChange: (change: ConfigChange) => void,
-): Promise<() => Promise<void>> {
-  return subscribeJson(subscriber, keys(prefix).configChannel, configChangeSchema, onChange);
 }
 
 export {

@@ -20,15 +20,13 @@ export function redisKeys(prefix: string) {
      */
     queuePrefix: hashTag(prefix),
 
-    /** Config change notices (models, A/B tests, budgets); every API replica listens. */
+    /** Config change notices (the `config.changed` fact, relayed by the cache-invalidator); every API replica listens. */
     configChannel: `${prefix}:config-changed`,
     /** Circuit and health changes; every API replica listens. */
     runtimeChannel: `${prefix}:runtime-changed`,
     /** New budget spend totals from the enforcer; every API replica listens. */
     budgetStateChannel: `${prefix}:budget-state`,
 
-    /** An A/B test's cached config (TTL abtest.cache_ttl). Used alone: no tag. */
-    abtestConfig: (testId: string) => `${prefix}:abtest:${testId}:config`,
     /** A user's sticky variant in a weighted_random test (SET NX). Used alone: no tag. */
     abtestUser: (testId: string, userId: string) => `${prefix}:abtest:${testId}:user:${userId}`,
     /** Every cached key of one A/B test, for SCAN (on every master of a cluster). */

@@ -3,9 +3,9 @@ import { allowPrivateEndpoints, assertStartableConfig, type Config, isProduction
 import { AbTestRepository, BudgetRepository, createPool, ModelRepository, ModelStatsReader } from '@model-router/database';
 import { closeServer, createMetricsRegistry } from '@model-router/http';
 import type { Logger } from '@model-router/logger';
-import { EventPublisher, type JobBoss, startBoss } from '@model-router/queue';
+import { EventPublisher, type JobBoss, startBoss, subscribeConfigChanges } from '@model-router/queue';
 import { BudgetReservations, subscribeBudgetSpend } from '@model-router/budgets';
-import { checkRedisDurability, createRedis, type RedisClient as Redis, subscribeConfigChanges } from '@model-router/redis';
+import { checkRedisDurability, createRedis, type RedisClient as Redis } from '@model-router/redis';
 import type { Express } from 'express';
 import { createApp } from './app.js';
 import { prepareDatabase } from './bootstrap.js';
@@ -103,7 +103,7 @@ export async function startApi(config: Config, logger: Logger, options: StartApi
 
     publisher = new EventPublisher(redis, { keyPrefix: config.redis.key_prefix });
     outcomes = new OutcomeReporter(publisher, logger);
-    const changes = new ConfigChanges(pool, boss, redis, snapshots, config.redis.key_prefix, logger);
+    const changes = new ConfigChanges(pool, boss, snapshots, logger);
     const registry = createMetricsRegistry('api');
     const gateway = { client: upstream, rateLimits, reservations: new BudgetReservations(redis, config.redis.key_prefix), env: process.env };
     const { app } = createApp({ config, logger, pool, redis, snapshots, registry, publisher, outcomes, changes, circuits: tracker.store, budgets, clock, gateway });

@@ -68,7 +68,7 @@ describe('budgets CRUD', () => {
     await api().delete('/api/v1/budgets/team-daily').set(ADMIN).expect(204);
     await api().get('/api/v1/budgets/team-daily').expect(404);
 
-    const jobs = (await boss.findJobs<{ entity: string; entity_id: string; action: string }>(BOSS_JOB_CATALOG['config.outbox'].queue)).filter(
+    const jobs = (await boss.findJobs<{ entity: string; entity_id: string; action: string }>(BOSS_JOB_CATALOG['config.changed'].queue)).filter(
       (j) => j.data.entity === 'budget' && j.data.entity_id === 'team-daily',
     );
     expect(jobs.map((j) => j.data.action).sort()).toEqual(['created', 'deleted', 'updated']);

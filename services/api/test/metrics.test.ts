@@ -112,7 +112,7 @@ describe('route.decided events', () => {
 describe('model changes and the outbox', () => {
   it('a committed change leaves one outbox job; a refused one leaves none', async () => {
     const jobsFor = async (id: string) =>
-      (await boss.findJobs<{ entity_id: string; action: string }>(BOSS_JOB_CATALOG['config.outbox'].queue)).filter((j) => j.data.entity_id === id);
+      (await boss.findJobs<{ entity_id: string; action: string }>(BOSS_JOB_CATALOG['config.changed'].queue)).filter((j) => j.data.entity_id === id);
     await request(h.api.app).patch('/api/v1/models/gemini-2.5-flash').set(ADMIN).send({ latency_ms: 700 }).expect(200);
     // The cache-invalidator is not running here, so the job stays in the outbox.
     const jobs = await jobsFor('gemini-2.5-flash');

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { startCacheInvalidator } from '@model-router/cache-invalidator';
 import { createLogger } from '@model-router/logger';
 import { createTestEnv, type TestEnv, waitUntil } from '@model-router/tests/support';
 import request from 'supertest';
@@ -8,6 +9,7 @@ import { ADMIN } from './harness.js';
 let env: TestEnv;
 let a: RunningApi;
 let b: RunningApi;
+let invalidator: Awaited<ReturnType<typeof startCacheInvalidator>>;
 
 beforeAll(async () => {
   env = await createTestEnv();
@@ -15,8 +17,11 @@ beforeAll(async () => {
   const config = env.config({ 'routing.snapshot_refresh_interval': '1h' });
   a = await startApi(config, createLogger('api-a', 'error'));
   b = await startApi(config, createLogger('api-b', 'error'));
+  // The one relay of config changes to the replicas, as in every deployment.
+  invalidator = await startCacheInvalidator(config, { logger: createLogger('cache-invalidator', 'error'), opsPort: 0 });
 });
 afterAll(async () => {
+  await invalidator.stop();
   await a.stop();
   await b.stop();
   await env.cleanup();

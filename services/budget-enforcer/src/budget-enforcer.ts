@@ -91,7 +91,7 @@ export async function setupBudgetEnforcer(ctx: ServiceContext, options: BudgetEn
         }),
         alertDelivery(config, metrics, logger),
       ],
-      { config },
+      { config, registry },
     );
 
     workers = startWorkers(

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { type RunningApi, startApi } from '@model-router/api';
 import { budgetKeys } from '@model-router/budgets';
+import { startCacheInvalidator } from '@model-router/cache-invalidator';
 import { createLogger } from '@model-router/logger';
 import { ADMIN_KEY, createTestEnv, REDIS_URL, type TestEnv, waitFor } from '@model-router/tests/support';
 import { Redis } from 'ioredis';
@@ -16,6 +17,7 @@ let env: TestEnv;
 let a: RunningApi;
 let b: RunningApi;
 let enforcer: RunningBudgetEnforcer;
+let invalidator: Awaited<ReturnType<typeof startCacheInvalidator>>;
 let redis: Redis;
 let db: pg.Pool;
 let webhook: Server;
@@ -92,6 +94,8 @@ beforeAll(async () => {
   a = await startApi(config, quiet('api-a'));
   b = await startApi(config, quiet('api-b'));
   enforcer = await startBudgetEnforcer(config, { logger: quiet('budget-enforcer'), opsPort: 0 });
+  // The one relay of config changes (a budget created on one replica) to the others.
+  invalidator = await startCacheInvalidator(config, { logger: quiet('cache-invalidator'), opsPort: 0 });
   redis = new Redis(REDIS_URL);
   db = new pg.Pool({ connectionString: env.databaseUrl, max: 2 });
   periodKey = new Date().toISOString().slice(0, 10);
@@ -99,6 +103,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await invalidator.stop();
   await enforcer.stop();
   await a.stop();
   await b.stop();

@@ -1,12 +1,12 @@
-import { bossHandler, type ConfigChangedEvent, EventPublisher, handler, startBoss, startBossWorkers, startWorkers } from '@model-router/queue';
-import { deleteByPattern, keys, publishConfigChange } from '@model-router/redis';
+import { bossHandler, type ConfigChangedEvent, publishConfigChange, startBoss, startBossWorkers } from '@model-router/queue';
+import { deleteByPattern, keys } from '@model-router/redis';
 import type { ServiceContext, StartedService } from '@model-router/service-runtime';
 import { Counter } from 'prom-client';
 
 /**
- * Wires the cache-invalidator: (1) a pg-boss worker relays outbox jobs (committed with each change)
- * to the `config.changed` queue; (2) a BullMQ worker handles `config.changed`: drops the caches the
- * change concerns and publishes the notice every API replica refreshes its snapshot on.
+ * Wires the cache-invalidator, the one relay of config changes: a pg-boss worker takes the
+ * `config.changed` facts committed with each change (the outbox), drops the caches each concerns
+ * and publishes the fact on the config channel, which every API replica refreshes its snapshot on.
  */
 export async function setupCacheInvalidator(ctx: ServiceContext): Promise<StartedService> {
   const { config, logger, redis, registry } = ctx;
@@ -20,61 +20,45 @@ export async function setupCacheInvalidator(ctx: ServiceContext): Promise<Starte
   });
   const relayed = new Counter({
     name: 'model_router_outbox_relayed_total',
-    help: 'Outbox jobs relayed from Postgres (pg-boss) to the config.changed queue.',
+    help: 'Outbox jobs relayed from Postgres (pg-boss) to the API replicas (Redis pub/sub).',
     registers: [registry],
   });
 
-  const publisher = new EventPublisher(redis, { keyPrefix: prefix });
-
   const apply = async (event: ConfigChangedEvent): Promise<void> => {
     if (event.entity === 'abtest' && (event.action === 'completed' || event.action === 'deleted')) {
-      // A finished test's config and sticky assignments must not outlive it.
+      // A finished test's sticky assignments must not outlive it.
       const dropped = await deleteByPattern(redis, k.abtestPattern(event.entity_id));
       logger.info('dropped A/B test caches', { ab_test_id: event.entity_id, keys: dropped });
-    } else if (event.entity === 'abtest') {
-      await redis.unlink(k.abtestConfig(event.entity_id));
     }
-    await publishConfigChange(redis, prefix, { entity: event.entity, id: event.entity_id, action: event.action });
+    await publishConfigChange(redis, prefix, event);
     handled.inc({ entity: event.entity, action: event.action });
   };
 
-  const workers = startWorkers(
-    'cache-invalidator',
-    [
-      handler({
-        name: 'config.changed',
-        handle: async (events) => {
-          for (const event of events) await apply(event);
-        },
-      }),
-    ],
-    redis,
-    {
-      keyPrefix: prefix,
-      concurrency: 1,
-      onFailed: (name, jobId, reason) => logger.warn('job failed', { event: name, job_id: jobId, reason }),
-      onError: (error) => logger.error('worker error', { err: error }),
-      registry,
-    },
-  );
-
   const boss = await startBoss(config.database.url, { config, onError: (error) => logger.error('pg-boss error', { err: error }) });
-  await startBossWorkers(boss, 'cache-invalidator', [
-    bossHandler({
-      name: 'config.outbox',
-      handle: async (events) => {
-        // If Redis is away this throws and pg-boss retries with backoff: the change waits in Postgres.
-        await publisher.publishMany('config.changed', events);
-        relayed.inc(events.length);
-      },
-    }),
-  ]);
+  try {
+    await startBossWorkers(
+      boss,
+      'cache-invalidator',
+      [
+        bossHandler({
+          name: 'config.changed',
+          // If Redis is away this throws and pg-boss retries with backoff: the change waits in Postgres.
+          handle: async (events) => {
+            for (const event of events) await apply(event);
+            relayed.inc(events.length);
+          },
+        }),
+      ],
+      { config, registry },
+    );
+  } catch (error) {
+    await boss.stop({ graceful: false, close: true }).catch(() => undefined);
+    throw error;
+  }
 
   return {
     async stop(deadlineMs) {
       await boss.stop({ graceful: true, timeout: deadlineMs });
-      await workers.close(deadlineMs);
-      await publisher.close();
     },
   };
 }

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createLogger } from '@model-router/logger';
-import { BOSS_JOB_CATALOG, type ConfigChangedEvent, startBoss } from '@model-router/queue';
-import { type ConfigChange, keys, Redis, subscribeConfigChanges } from '@model-router/redis';
+import { BOSS_JOB_CATALOG, type ConfigChangedEvent, startBoss, subscribeConfigChanges } from '@model-router/queue';
+import { keys, Redis } from '@model-router/redis';
 import type { RunningService } from '@model-router/service-runtime';
 import { createTestEnv, REDIS_URL, type TestEnv, waitUntil } from '@model-router/tests/support';
 import { startCacheInvalidator } from '../src/index.js';
@@ -11,13 +11,13 @@ let env: TestEnv;
 let service: RunningService;
 let redis: Redis;
 let subscriber: Redis;
-const notices: ConfigChange[] = [];
+const notices: ConfigChangedEvent[] = [];
 
 /** What the API does inside its transaction: one outbox job per committed change. */
 async function commitToOutbox(event: ConfigChangedEvent): Promise<void> {
   const boss = await startBoss(env.databaseUrl);
   try {
-    await boss.send(BOSS_JOB_CATALOG['config.outbox'].queue, event);
+    await boss.send(BOSS_JOB_CATALOG['config.changed'].queue, event);
   } finally {
     await boss.stop({ graceful: false });
   }
@@ -48,15 +48,16 @@ describe('cache-invalidator', () => {
       entity_id: id,
       action: 'updated',
     });
-    await waitUntil(() => notices.some((n) => n.id === id), 10_000);
-    expect(notices.find((n) => n.id === id)).toMatchObject({ entity: 'model', action: 'updated' });
+    await waitUntil(() => notices.some((n) => n.entity_id === id), 10_000);
+    expect(notices.find((n) => n.entity_id === id)).toMatchObject({ entity: 'model', action: 'updated' });
   });
 
   it("drops a completed A/B test's config and sticky assignments, and nothing else", async () => {
     const k = keys(env.redisPrefix);
     const testId = `test-${randomUUID()}`;
     const otherTest = `test-${randomUUID()}`;
-    await redis.set(k.abtestConfig(testId), '{}');
+    // Any key under the test's prefix goes with it (the assignments are what the API writes there).
+    await redis.set(`${env.redisPrefix}:abtest:${testId}:config`, '{}');
     await redis.set(k.abtestUser(testId, 'user-1'), 'variant_a');
     await redis.set(k.abtestUser(testId, 'user-2'), 'variant_b');
     await redis.set(k.abtestUser(otherTest, 'user-1'), 'variant_a');
@@ -68,8 +69,8 @@ describe('cache-invalidator', () => {
       entity_id: testId,
       action: 'completed',
     });
-    await waitUntil(() => notices.some((n) => n.id === testId), 10_000);
-    expect(await redis.exists(k.abtestConfig(testId), k.abtestUser(testId, 'user-1'), k.abtestUser(testId, 'user-2'))).toBe(0);
+    await waitUntil(() => notices.some((n) => n.entity_id === testId), 10_000);
+    expect(await redis.exists(`${env.redisPrefix}:abtest:${testId}:config`, k.abtestUser(testId, 'user-1'), k.abtestUser(testId, 'user-2'))).toBe(0);
     expect(await redis.get(k.abtestUser(otherTest, 'user-1'))).toBe('variant_a');
   });
 
