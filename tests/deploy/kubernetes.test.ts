@@ -275,6 +275,14 @@ describe.each([['base', join(K8S, 'base')], ...OVERLAYS.map((o) => [`overlays/${
     const scaled = ofKind(resources, 'ScaledObject');
     expect(scaled.map((s) => s.metadata.name).sort()).toEqual([...WORKERS].sort());
     const auths = new Map(ofKind(resources, 'TriggerAuthentication').map((a) => [a.metadata.name, a]));
+    // A trigger's credentials come from the pods' Secret, by reference: `parameter` among them.
+    const expectSecretAuth = (trigger: { authenticationRef?: { name: string } }, parameter: string): void => {
+      const auth = auths.get(trigger.authenticationRef?.name ?? '');
+      expect(auth).toBeDefined();
+      const refs = (auth!.spec as { secretTargetRef: Array<{ parameter: string; name: string }> }).secretTargetRef;
+      expect(refs.map((r) => r.parameter)).toContain(parameter);
+      expect(new Set(refs.map((r) => r.name))).toEqual(new Set(['model-router-secrets']));
+    };
     for (const worker of WORKERS) {
       const object = scaled.find((s) => s.metadata.name === worker)!;
       const spec = object.spec as {
@@ -300,21 +308,13 @@ describe.each([['base', join(K8S, 'base')], ...OVERLAYS.map((o) => [`overlays/${
       for (const trigger of postgresTriggers) {
         expect(bossQueues.some((queue) => trigger.metadata.query?.includes(`FROM ${BOSS_SCHEMA}.job WHERE name = '${queue}'`))).toBe(true);
         expect(Number(trigger.metadata.targetQueryValue)).toBeGreaterThan(0);
-        const auth = auths.get(trigger.authenticationRef?.name ?? '');
-        expect(auth).toBeDefined();
-        const refs = (auth!.spec as { secretTargetRef: Array<{ parameter: string; name: string }> }).secretTargetRef;
-        expect(refs.map((r) => r.parameter)).toContain('connection');
-        expect(new Set(refs.map((r) => r.name))).toEqual(new Set(['model-router-secrets']));
+        expectSecretAuth(trigger, 'connection');
       }
       expect(spec.triggers).toHaveLength(redisTriggers.length + postgresTriggers.length);
       for (const trigger of redisTriggers) {
         expect(trigger.type).toBe('redis');
         expect(Number(trigger.metadata.listLength)).toBeGreaterThan(0);
-        const auth = auths.get(trigger.authenticationRef?.name ?? '');
-        expect(auth).toBeDefined();
-        const refs = (auth!.spec as { secretTargetRef: Array<{ parameter: string; name: string }> }).secretTargetRef;
-        expect(refs.map((r) => r.parameter)).toContain('address');
-        expect(new Set(refs.map((r) => r.name))).toEqual(new Set(['model-router-secrets']));
+        expectSecretAuth(trigger, 'address');
       }
     }
   });
