@@ -9,3 +9,4 @@ export * from './health/index.js';
 export * from './abtest/index.js';
 export * from './budget/index.js';
 export * from './endpoint-policy.js';
+export * from './keys.js';
