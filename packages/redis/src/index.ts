@@ -106,9 +106,9 @@ export async function deleteByPattern(redis: RedisClient, pattern: string): Prom
 }
 
 export const configChangeSchema = z.object({
-  entity: z.enum(['model', 'abtest', 'budget']),
+  entity: z.enum(['model', 'abtest', 'budget', 'key']),
   id: z.string(),
-  action: z.enum(['created', 'updated', 'deleted', 'started', 'paused', 'completed']),
+  action: z.enum(['created', 'updated', 'deleted', 'started', 'paused', 'completed', 'rotated']),
   at: z.string(),
 });
 export type ConfigChange = z.infer<typeof configChangeSchema>;

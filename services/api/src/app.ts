@@ -1,7 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import type { BudgetReservations } from '@model-router/budgets';
 import { allowPrivateEndpoints, type Config } from '@model-router/config';
-import { AbTestRepository, BudgetRepository, DeadLetterRepository, EventRepository, ModelRepository, type Pool, UsageRepository } from '@model-router/database';
+import {
+  AbTestRepository,
+  BudgetRepository,
+  DeadLetterRepository,
+  EventRepository,
+  KeyRepository,
+  ModelRepository,
+  type Pool,
+  UsageRepository,
+} from '@model-router/database';
 import { type RoutingOptions, seededRandom } from '@model-router/domain';
 import {
   accessLog,
@@ -14,7 +23,6 @@ import {
   type ClientKey,
   requireApiKey,
   requireApiKeyOfRole,
-  requireClientKey,
 } from '@model-router/http';
 import type { CircuitStore } from '@model-router/health';
 import type { Logger } from '@model-router/logger';
@@ -41,6 +49,9 @@ import type { RateLimitTracker } from './gateway/rate-limit-tracker.js';
 import type { UpstreamClient } from './gateway/upstream-client.js';
 import type { ConfigChanges } from './events/config-changes.js';
 import type { OutcomeReporter } from './events/outcome-reporter.js';
+import { clientAuth } from './keys/key-auth.js';
+import type { KeyUsageRecorder } from './keys/key-usage.js';
+import { keyRoutes } from './keys/keys.routes.js';
 import { type ApiMetrics, createApiMetrics } from './metrics.js';
 import { metricsRoutes } from './metrics/metrics.routes.js';
 import { modelRoutes } from './models/models.routes.js';
@@ -66,6 +77,8 @@ export interface AppDeps {
   clock: () => number;
   /** The gateway's I/O: upstream HTTP, shared rate limits, budget reservations. */
   gateway: GatewayIo;
+  /** Notes API key uses for their last_used_at (written in batches). */
+  keyUsage: KeyUsageRecorder;
 }
 
 export interface GatewayIo {
@@ -127,9 +140,15 @@ export function createApp(deps: AppDeps): App {
   const adminKeys = [config.auth.admin_api_key];
   const requireAdmin = requireApiKey(adminKeys, 'admin');
   const clients = clientKeysOf(config);
-  // The admin key works on client endpoints too, in a namespace of its own.
-  const clientKeys = clients.length > 0 ? [...clients, { id: ADMIN_CLIENT_KEY_ID, key: config.auth.admin_api_key }] : null;
-  const requireClient: RequestHandler = clientKeys ? requireClientKey(clientKeys) : (_req, _res, next) => next();
+  // Configured client keys, the admin key (in a namespace of its own) and the API keys of the
+  // snapshot; open while there is none of the first and the last.
+  const requireClient = clientAuth({
+    configured: [...clients, { id: ADMIN_CLIENT_KEY_ID, key: config.auth.admin_api_key }],
+    configuredClients: clients.length > 0,
+    snapshots,
+    clock: deps.clock,
+    usage: deps.keyUsage,
+  });
 
   let lastLossLog = 0;
   const onEventLost = (error: unknown): void => {
@@ -165,14 +184,14 @@ export function createApp(deps: AppDeps): App {
       )
     : null;
 
-  // The hot path first, as one route with only the layers it needs: no router is walked, no path
-  // is matched twice, and without a client key there is no auth layer at all.
+  // The hot path first, as one route with only the layers it needs: no router is walked and no path
+  // is matched twice.
   app.post(
     '/api/v1/route',
     ...common,
     json,
     requireJsonBody,
-    ...(clientKeys ? [requireClient] : []),
+    requireClient,
     routeHandler({
       snapshots,
       options: routingOptions(config),
@@ -274,6 +293,7 @@ export function createApp(deps: AppDeps): App {
     budgetRoutes({ budgets: new BudgetRepository(pool), snapshots, changes: deps.changes, clock: deps.clock, requireAdmin, requireReader: requireClient }),
   );
   api.use(usageRoutes({ usage: new UsageRepository(pool), clock: deps.clock, requireReader: requireClient }));
+  api.use(keyRoutes({ keys: new KeyRepository(pool), changes: deps.changes, clock: deps.clock, rotationGraceMs: config.auth.key_rotation_grace, requireAdmin }));
   app.use('/api/v1', json, requireJsonBody, api);
   app.use(
     opsRouter(registry, {
