@@ -41,6 +41,7 @@ const unitElsewhere = [
   'services/api/test/gateway-openai-error.test.ts',
   'services/api/test/gateway-rate-limit-headers.test.ts',
   'services/api/test/gateway-upstream-policy.test.ts',
+  'services/api/test/key-rate-limit-headers.test.ts',
   'services/api/test/metric-events.test.ts',
   'services/api/test/route-schema.test.ts',
   'services/health-checker/test/probe.test.ts',
