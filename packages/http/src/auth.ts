@@ -92,7 +92,7 @@ export interface ClientKey {
 /** The client namespace when the API has no client keys (every caller is the same client). */
 export const DEFAULT_CLIENT_KEY_ID = 'default';
 
-/** The id of the client key a request presented (set by `requireClientKey`), or "default". */
+/** The tenant of a request: the id of the key it presented (set by the API's client auth), or "default". */
 export function clientKeyIdOf(locals: Record<string, unknown>): string {
   return typeof locals.clientKeyId === 'string' ? locals.clientKeyId : DEFAULT_CLIENT_KEY_ID;
 }

@@ -48,6 +48,9 @@ describe('keys: the admin API', () => {
     await route(bearer(key.secret)).expect(200);
     await request(api.app).delete(`/api/v1/keys/${key.id}`).set(ADMIN).expect(204);
     await route().expect(200);
+    // Open again, but not to the deleted key's secret; other headers (an SDK's dummy key) pass.
+    await route(bearer(key.secret)).expect(403);
+    await route(bearer('sk-anything')).expect(200);
   });
 
   it('creates a key with a secret shown once: prefix mr-, 32 random bytes, only a hash stored', async () => {

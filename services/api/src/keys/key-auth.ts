@@ -1,5 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
-import { keyRefusal } from '@model-router/domain';
+import { KEY_SECRET_PATTERN, keyRefusal } from '@model-router/domain';
 import { ApiError, type ClientKey, presentedKey } from '@model-router/http';
 import type { RequestHandler } from 'express';
 import type { SnapshotStore } from '../routing/snapshot-store.js';
@@ -24,7 +24,8 @@ export interface ClientAuthDeps {
  * `res.locals.keyGrant` (its allowed models and limits).
  *
  * While there is no client key of any kind the endpoints are open, as in the seed's examples; the
- * first key created closes them on every replica with the same change notice that brings the key.
+ * first key created closes them on every replica with the same change notice that brings the key
+ * (and deleting the last one opens them again, but never to a secret of a deleted key).
  * No key → 401; a key that is unknown, disabled, expired or rotated out past its grace → 403.
  * Messages never repeat what was presented.
  */
@@ -40,7 +41,10 @@ export function clientAuth(deps: ClientAuthDeps): RequestHandler {
       return;
     }
     if (open) {
-      next();
+      // Open: any header passes (an SDK must send some key), except a secret of ours — a deleted or
+      // rotated-out key is refused even after the last key is gone.
+      if (KEY_SECRET_PATTERN.test(key)) next(new ApiError('FORBIDDEN', 'the API key is not valid'));
+      else next();
       return;
     }
     const given = secretDigest(key);
