@@ -4,15 +4,23 @@ import type { Queryable } from './model.repository.js';
  * Usage over any time range, exact to the event: whole UTC hours come from the hour rollups, the
  * whole minutes around them from the minute rollups, and the partial minutes at the two ends from
  * the raw metric events, all written by the metric aggregator in one transaction per batch (so the
- * three sources always agree). Per-user usage comes from the raw events only (the rollups carry no
- * user), so it reaches back as far as raw retention (retention.raw_events_days).
+ * three sources always agree). Per-user and per-key usage come from the raw events only (the
+ * rollups carry neither), so they reach back as far as raw retention (retention.raw_events_days).
  */
 
-export const USAGE_GROUPS = ['model', 'provider', 'user', 'day', 'hour'] as const;
+export const USAGE_GROUPS = ['model', 'provider', 'user', 'key', 'day', 'hour'] as const;
 export type UsageGroup = (typeof USAGE_GROUPS)[number];
 
+/** Groups only the raw events know (their column), read from them alone. */
+const RAW_ONLY = { user: 'user_id', key: 'key_id' } as const;
+type RawOnlyGroup = keyof typeof RAW_ONLY;
+const isRawOnly = (group: UsageGroup): group is RawOnlyGroup => group in RAW_ONLY;
+
 export interface UsageRow {
-  /** The group's value: a model id, a provider, a user id (null: metrics without one), a UTC day or hour. */
+  /**
+   * The group's value: a model id, a provider, a user id (null: metrics without one), an API key id
+   * (the events' `key_id`), a UTC day or hour.
+   */
   key: string | null;
   request_count: number;
   success_count: number;
@@ -59,7 +67,7 @@ export function usageSegments(from: number, to: number): Segment[] {
   return segments;
 }
 
-const KEY: Record<Exclude<UsageGroup, 'user'>, (time: string) => string> = {
+const KEY: Record<Exclude<UsageGroup, RawOnlyGroup>, (time: string) => string> = {
   model: () => 'model_id',
   provider: () => 'provider',
   day: (time) => `to_char(${time} AT TIME ZONE 'UTC', 'YYYY-MM-DD')`,
@@ -77,17 +85,17 @@ export class UsageRepository {
       return `$${params.length}`;
     };
     const parts: string[] = [];
-    const segments = group === 'user' ? [{ source: 'raw' as const, from: from.getTime(), to: to.getTime() }] : usageSegments(from.getTime(), to.getTime());
+    const segments = isRawOnly(group) ? [{ source: 'raw' as const, from: from.getTime(), to: to.getTime() }] : usageSegments(from.getTime(), to.getTime());
     for (const s of segments) {
       const lo = param(new Date(s.from));
       const hi = param(new Date(s.to));
       if (s.source === 'raw') {
-        const key = group === 'user' ? 'user_id' : KEY[group]('occurred_at');
+        const key = isRawOnly(group) ? RAW_ONLY[group] : KEY[group]('occurred_at');
         parts.push(`SELECT ${key} AS key, count(*) AS request_count, count(*) FILTER (WHERE success) AS success_count,
             sum(prompt_tokens) AS prompt_tokens, sum(completion_tokens) AS completion_tokens, sum(cost_nanos) AS cost_nanos
           FROM model_router.metric_events WHERE occurred_at >= ${lo} AND occurred_at < ${hi} GROUP BY 1`);
       } else {
-        const key = KEY[group as Exclude<UsageGroup, 'user'>]('bucket_start');
+        const key = KEY[group as Exclude<UsageGroup, RawOnlyGroup>]('bucket_start');
         parts.push(`SELECT ${key} AS key, sum(request_count) AS request_count, sum(success_count) AS success_count,
             sum(prompt_tokens_sum) AS prompt_tokens, sum(completion_tokens_sum) AS completion_tokens, sum(cost_nanos_sum) AS cost_nanos
           FROM model_router.model_rollups

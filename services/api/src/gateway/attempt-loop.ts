@@ -188,7 +188,7 @@ export class AttemptLoop {
 
   /** Reserves the call's estimate against every block budget in scope; a refusal is a 429 now. */
   private async reserve(eventId: string, model: Model, call: GatewayCall): Promise<boolean> {
-    const budgets = this.deps.budgets?.blockBudgetsFor(model, call.body.user ?? null) ?? [];
+    const budgets = this.deps.budgets?.blockBudgetsFor(model, call.body.user ?? null, call.keyId) ?? [];
     if (budgets.length === 0) return false;
     const estimate = usdToNanos(estimateCost(model, call.plan.prompt_tokens, call.plan.max_tokens).estimated_cost);
     let result;

@@ -1,6 +1,8 @@
+import { keyAllowsModel } from '@model-router/domain';
 import { clientKeyIdOf } from '@model-router/http';
 import type { Logger } from '@model-router/logger';
 import express, { type RequestHandler, type Router } from 'express';
+import { keyGrantFrom } from '../routing/key-scope.js';
 import type { SnapshotStore } from '../routing/snapshot-store.js';
 import type { AttemptLoop } from './attempt-loop.js';
 import { gatewayRequestSchema, ROUTER_MODELS } from './chat-completions.schema.js';
@@ -42,7 +44,9 @@ export function gatewayRoutes(deps: GatewayRoutesDeps): Router {
 
   router.get('/models', deps.requireClient, (_req, res) => {
     const created = Math.floor(deps.startedAt / 1000);
-    const models = deps.snapshots.current.models.filter((m) => m.enabled);
+    // A key limited to some models sees only those.
+    const grant = keyGrantFrom(res.locals);
+    const models = deps.snapshots.current.models.filter((m) => m.enabled && (grant === null || keyAllowsModel(grant, m)));
     res.json({
       object: 'list',
       data: [
@@ -60,7 +64,8 @@ export function gatewayRoutes(deps: GatewayRoutesDeps): Router {
     const parsed = gatewayRequestSchema.safeParse(req.body);
     if (!parsed.success) throw invalidRequest(parsed.error);
     const body = parsed.data;
-    const plan = await deps.router.plan(body);
+    const keyId = clientKeyIdOf(res.locals);
+    const plan = await deps.router.plan(body, { keyId, grant: keyGrantFrom(res.locals) });
     // The client leaving (its own timeout, a cancel) aborts the upstream call at once.
     const gone = new AbortController();
     res.once('close', () => {
@@ -69,7 +74,7 @@ export function gatewayRoutes(deps: GatewayRoutesDeps): Router {
     if (req.socket.destroyed) return; // the client left while the request was being routed
     await deps.attempts.run({
       requestId: res.locals.requestId as string,
-      keyId: clientKeyIdOf(res.locals),
+      keyId,
       body,
       plan,
       res,
