@@ -38,6 +38,7 @@ const withServices = {
  */
 const unitElsewhere = [
   'services/api/test/gateway-deadline.test.ts',
+  'services/api/test/gateway-key-grants.property.test.ts',
   'services/api/test/gateway-openai-error.test.ts',
   'services/api/test/gateway-rate-limit-headers.test.ts',
   'services/api/test/gateway-upstream-policy.test.ts',
