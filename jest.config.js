@@ -24,6 +24,8 @@ const common = {
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   // Compiled output (`pnpm build`) is never a test nor a module to map.
   modulePathIgnorePatterns: ['<rootDir>/(packages|services)/[^/]+/dist/'],
+  // Property tests: one fixed seed in CI, new draws on a developer's machine.
+  setupFiles: ['<rootDir>/tests/support/fast-check-seed.ts'],
 };
 
 /** Tiers that need this run's migrated template database in Postgres (tests/support). */
