@@ -33,6 +33,7 @@ import express, { type Express, type RequestHandler } from 'express';
 import type { Registry } from 'prom-client';
 import { budgetOverview } from './admin/budget-overview.js';
 import { deadLetterOverview } from './admin/dead-letter-overview.js';
+import { keyOverview } from './admin/key-overview.js';
 import { operatorPage } from './admin/operator-page.js';
 import { QUEUE_DASHBOARD_PATH, queueDashboardByRole } from './admin/queue-dashboard.js';
 import { BanditAllocations } from './abtests/bandit-allocations.js';
@@ -321,6 +322,7 @@ export function createApp(deps: AppDeps): App {
         alpha: config.abtest.alpha,
         budgets: budgetOverview(new BudgetRepository(pool), deps.clock),
         deadLetters: deadLetterOverview(new DeadLetterRepository(pool)),
+        keys: keyOverview(new KeyRepository(pool), new UsageRepository(pool), deps.clock),
       },
       requireViewer,
     ),
