@@ -4,17 +4,15 @@ import type { Queryable } from './model.repository.js';
  * Usage over any time range, exact to the event: whole UTC hours come from the hour rollups, the
  * whole minutes around them from the minute rollups, and the partial minutes at the two ends from
  * the raw metric events, all written by the metric aggregator in one transaction per batch (so the
- * three sources always agree). Per-user and per-key usage come from the raw events only (the
- * rollups carry neither), so they reach back as far as raw retention (retention.raw_events_days).
+ * three sources always agree). Usage per API key reads the key rollups the same way (model_rollups'
+ * twin, migrations/1764500000001_key-usage-rollups.sql). Per-user usage comes from the raw events
+ * only (no rollup carries users), so it reaches back as far as raw retention (retention.raw_events_days).
  */
 
 export const USAGE_GROUPS = ['model', 'provider', 'user', 'key', 'day', 'hour'] as const;
 export type UsageGroup = (typeof USAGE_GROUPS)[number];
 
-/** Groups only the raw events know (their column), read from them alone. */
-const RAW_ONLY = { user: 'user_id', key: 'key_id' } as const;
-type RawOnlyGroup = keyof typeof RAW_ONLY;
-const isRawOnly = (group: UsageGroup): group is RawOnlyGroup => group in RAW_ONLY;
+type RollupGroup = Exclude<UsageGroup, 'user'>;
 
 export interface UsageRow {
   /**
@@ -67,9 +65,11 @@ export function usageSegments(from: number, to: number): Segment[] {
   return segments;
 }
 
-const KEY: Record<Exclude<UsageGroup, RawOnlyGroup>, (time: string) => string> = {
+/** The group's value in a raw event or rollup row (`time`: the row's time column). */
+const KEY: Record<RollupGroup, (time: string) => string> = {
   model: () => 'model_id',
   provider: () => 'provider',
+  key: () => 'key_id',
   day: (time) => `to_char(${time} AT TIME ZONE 'UTC', 'YYYY-MM-DD')`,
   hour: (time) => `to_char(date_trunc('hour', ${time} AT TIME ZONE 'UTC'), 'YYYY-MM-DD"T"HH24:00:00"Z"')`,
 };
@@ -85,20 +85,22 @@ export class UsageRepository {
       return `$${params.length}`;
     };
     const parts: string[] = [];
-    const segments = isRawOnly(group) ? [{ source: 'raw' as const, from: from.getTime(), to: to.getTime() }] : usageSegments(from.getTime(), to.getTime());
+    const segments = group === 'user' ? [{ source: 'raw' as const, from: from.getTime(), to: to.getTime() }] : usageSegments(from.getTime(), to.getTime());
+    // Usage by key sums the key rollups; the other groups the model rollups.
+    const rollups = group === 'key' ? 'key_rollups' : 'model_rollups';
     for (const s of segments) {
       const lo = param(new Date(s.from));
       const hi = param(new Date(s.to));
       if (s.source === 'raw') {
-        const key = isRawOnly(group) ? RAW_ONLY[group] : KEY[group]('occurred_at');
+        const key = group === 'user' ? 'user_id' : KEY[group]('occurred_at');
         parts.push(`SELECT ${key} AS key, count(*) AS request_count, count(*) FILTER (WHERE success) AS success_count,
             sum(prompt_tokens) AS prompt_tokens, sum(completion_tokens) AS completion_tokens, sum(cost_nanos) AS cost_nanos
           FROM model_router.metric_events WHERE occurred_at >= ${lo} AND occurred_at < ${hi} GROUP BY 1`);
       } else {
-        const key = KEY[group as Exclude<UsageGroup, RawOnlyGroup>]('bucket_start');
+        const key = KEY[group as RollupGroup]('bucket_start');
         parts.push(`SELECT ${key} AS key, sum(request_count) AS request_count, sum(success_count) AS success_count,
             sum(prompt_tokens_sum) AS prompt_tokens, sum(completion_tokens_sum) AS completion_tokens, sum(cost_nanos_sum) AS cost_nanos
-          FROM model_router.model_rollups
+          FROM model_router.${rollups}
           WHERE granularity = ${param(s.source)} AND bucket_start >= ${lo} AND bucket_start < ${hi} GROUP BY 1`);
       }
     }
