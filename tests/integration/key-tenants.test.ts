@@ -96,6 +96,15 @@ async function usageByKey(): Promise<Map<string, { request_count: number; cost_u
 }
 
 describe('the key is the tenant', () => {
+  it('refuses a key budget without its key, and an unknown group_by, changing nothing', async () => {
+    const missing = await call('admin', 'POST', '/api/v1/budgets', { id: 'no-key', scope: 'key', period: 'daily', limit_usd: 1, action: 'block' });
+    expect(missing.status).toBe(400);
+    expect(missing.body.error.code).toBe('VALIDATION_ERROR');
+    expect(JSON.stringify(missing.body.error.details)).toContain('scope_id');
+    expect((await call('admin', 'GET', '/api/v1/budgets/no-key')).status).toBe(404);
+    expect((await call('admin', 'GET', '/api/v1/usage?group_by=tenant')).status).toBe(400);
+  });
+
   it('the same event_id from two keys counts twice in usage and budgets; one key repeating it counts once', async () => {
     await createBudget({ id: 'everyone', scope: 'global', period: 'daily', limit_usd: 100, action: 'alert_only' });
     await createBudget({ id: 'alpha-watch', scope: 'key', scope_id: 'alpha', period: 'daily', limit_usd: 100, action: 'alert_only' });
