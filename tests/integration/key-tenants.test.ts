@@ -131,6 +131,39 @@ describe('the key is the tenant', () => {
     expect(usage.has('gamma')).toBe(false);
   });
 
+  it("the A/B test metrics endpoint deduplicates per key the same way", async () => {
+    const test = {
+      id: 'tenant_ab',
+      name: 'tenants',
+      variants: [
+        { id: 'a', model_id: 'gpt-4o', weight: 0.5 },
+        { id: 'b', model_id: 'gpt-4o-mini', weight: 0.5 },
+      ],
+    };
+    expect((await call('admin', 'POST', '/api/v1/abtests', test)).status).toBe(201);
+    expect((await call('admin', 'POST', '/api/v1/abtests/tenant_ab/start')).status).toBe(200);
+    await createBudget({ id: 'ab-alpha', scope: 'key', scope_id: 'alpha', period: 'daily', limit_usd: 100, action: 'alert_only' });
+    await createBudget({ id: 'ab-beta', scope: 'key', scope_id: 'beta', period: 'daily', limit_usd: 100, action: 'alert_only' });
+    const costsBefore = await costEventsHandled();
+    const metricsBefore = await metricsHandled();
+    const shared = { event_id: 'shared-ab-evt', variant_id: 'a', success: true, latency_ms: 100, prompt_tokens: 3, completion_tokens: 4, cost: 0.005 };
+    expect((await call('alpha', 'POST', '/api/v1/abtests/tenant_ab/metrics', shared)).status).toBe(202);
+    expect((await call('alpha', 'POST', '/api/v1/abtests/tenant_ab/metrics', shared)).status).toBe(202);
+    expect((await call('beta', 'POST', '/api/v1/abtests/tenant_ab/metrics', shared)).status).toBe(202);
+    // All three handled by both workers, the duplicate included.
+    await waitUntil(async () => (await costEventsHandled()) - costsBefore >= 3 && (await metricsHandled()) - metricsBefore >= 3, 15_000);
+    await waitUntil(async () => (await spentUsd('ab-alpha')) > 0 && (await spentUsd('ab-beta')) > 0, 5_000);
+    expect(await spentUsd('ab-alpha')).toBeCloseTo(0.005, 9);
+    expect(await spentUsd('ab-beta')).toBeCloseTo(0.005, 9);
+    // Both keys' events, once each: the results count two requests of variant a.
+    const results = (await call('admin', 'GET', '/api/v1/abtests/tenant_ab/results')).body;
+    expect(results.results.a.request_count).toBe(2);
+    const { rows } = await db.query('SELECT key_id FROM model_router.metric_events WHERE event_id = $1 ORDER BY key_id', ['shared-ab-evt']);
+    expect(rows.map((r) => r.key_id)).toEqual(['alpha', 'beta']);
+    expect((await call('admin', 'POST', '/api/v1/abtests/tenant_ab/complete')).status).toBe(200);
+    for (const id of ['ab-alpha', 'ab-beta']) expect((await call('admin', 'DELETE', `/api/v1/budgets/${id}`)).status).toBe(204);
+  });
+
   it('usage by key adds up to the usage by model', async () => {
     expect((await call('gamma', 'POST', '/api/v1/metrics', { metrics: [metric('g-1', 0.003), metric('g-2', 0.004, 'gpt-4o-mini')] })).status).toBe(202);
     await waitUntil(async () => (await usageByKey()).get('gamma')?.request_count === 2, 15_000);
