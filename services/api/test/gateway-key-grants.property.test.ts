@@ -2,16 +2,18 @@
  * A key's allowed models and providers bind the gateway's choice: for generated catalogs, grants
  * and requests, no model the key may not use is ever the chosen one or a fallback (`router/*`
  * names), and a registry model named explicitly that the key may not use is refused with 403
- * `key_not_allowed` before anything is called. The router's plan is pure here (no budgets, no A/B
- * assigner), so this runs without Redis or Postgres.
+ * `key_not_allowed` before anything is called; /api/v1/route's decision with an A/B assignment
+ * applied keeps to them too, whatever variant was assigned. The router's plan is pure here (no
+ * budgets, no A/B assigner), so this runs without Redis or Postgres.
  */
 import { describe, expect, it } from '@jest/globals';
 import type { StoredAbTest } from '@model-router/database';
-import { DEFAULT_ROUTING_OPTIONS, type KeyGrant, keyAllowsModel, type Model, ROUTING_STRATEGIES } from '@model-router/domain';
+import { DEFAULT_ROUTING_OPTIONS, type KeyGrant, keyAllowsModel, type Model, route, ROUTING_STRATEGIES } from '@model-router/domain';
 import fc from 'fast-check';
 import { GatewayRouter } from '../src/gateway/gateway-router.js';
 import { OpenAIError } from '../src/gateway/openai-error.js';
 import { keyMayJoinTest } from '../src/routing/key-scope.js';
+import { applyAssignment } from '../src/routing/route.routes.js';
 import type { ApiSnapshot, SnapshotStore } from '../src/routing/snapshot-store.js';
 
 const PROVIDERS = ['openai', 'anthropic', 'google', 'mistral'];
@@ -147,6 +149,29 @@ describe('the gateway keeps to the key\'s allowed models (generated catalogs and
         },
       ),
       { numRuns: 300 },
+    );
+  });
+
+  it("/route's decision with any A/B assignment applied never answers nor falls back to a disallowed model", () => {
+    fc.assert(
+      fc.property(
+        catalogArb.chain((models) => fc.tuple(fc.constant(models), grantArb(models), fc.integer({ min: 0, max: models.length - 1 }))),
+        fc.constantFrom(...ROUTING_STRATEGIES),
+        ([models, grant, variantIndex], strategy) => {
+          const snapshot = snapshotOf(models);
+          const decision = route(snapshot, { prompt_tokens: 20, max_tokens: 64, strategy, key: grant }, DEFAULT_ROUTING_OPTIONS, { rankAll: false });
+          if (!decision.ok) {
+            expect(models.filter((m) => m.enabled && keyAllowsModel(grant, m))).toEqual([]);
+            return;
+          }
+          // Whatever variant the user was put in (allowed or not), the answer keeps to the grant.
+          const variant = { id: 'v', model_id: models[variantIndex]!.id, weight: 1 };
+          const answer = applyAssignment(decision, { test: { id: 't', variants: [variant] } as unknown as StoredAbTest, variant }, 3);
+          expect(keyAllowsModel(grant, answer.chosen.model)).toBe(true);
+          for (const id of answer.fallbacks) expect(keyAllowsModel(grant, models.find((m) => m.id === id)!)).toBe(true);
+        },
+      ),
+      { numRuns: 500 },
     );
   });
 });
