@@ -18,6 +18,8 @@ export const ERROR_CODES = {
   PAYLOAD_TOO_LARGE: { status: 413, retryable: false },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, retryable: false },
   BUDGET_EXCEEDED: { status: 429, retryable: true },
+  /** An API key over its requests or tokens per minute (Retry-After says when the window ends). */
+  RATE_LIMITED: { status: 429, retryable: true },
   INTERNAL_ERROR: { status: 500, retryable: true },
   NO_ELIGIBLE_MODEL: { status: 503, retryable: true },
   SERVICE_UNAVAILABLE: { status: 503, retryable: true },

@@ -51,6 +51,8 @@ import type { UpstreamClient } from './gateway/upstream-client.js';
 import type { ConfigChanges } from './events/config-changes.js';
 import type { OutcomeReporter } from './events/outcome-reporter.js';
 import { clientAuth } from './keys/key-auth.js';
+import { KeyLimits } from './keys/key-limits.js';
+import { KeyRateLimiter } from './keys/key-rate-limiter.js';
 import type { KeyUsageRecorder } from './keys/key-usage.js';
 import { keyRoutes } from './keys/keys.routes.js';
 import { type ApiMetrics, createApiMetrics } from './metrics.js';
@@ -161,6 +163,22 @@ export function createApp(deps: AppDeps): App {
     }
   };
 
+  // Requests and tokens per minute of API keys, shared by every replica through Redis; a key
+  // without limits costs nothing. Fail-open: while Redis is away requests go through uncounted.
+  let lastLimitLog = 0;
+  const keyLimits = new KeyLimits(
+    new KeyRateLimiter(redis, config.redis.key_prefix, {
+      onUnavailable: (error) => {
+        metrics.keyRateLimitUnavailable.inc();
+        if (Date.now() - lastLimitLog > 60_000) {
+          lastLimitLog = Date.now();
+          logger.warn('API key rate limits are not applied: Redis is unavailable (requests go through uncounted)', { err: error });
+        }
+      },
+    }),
+    { onRefused: (limit) => metrics.keyRateLimited.inc({ limit }) },
+  );
+
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -203,6 +221,7 @@ export function createApp(deps: AppDeps): App {
       acquireTrial: (modelId) => deps.circuits.tryAcquireTrial(modelId),
       onEventLost,
       budgets: deps.budgets,
+      keyLimits,
     }),
   );
   app.use(common);
@@ -250,6 +269,7 @@ export function createApp(deps: AppDeps): App {
         logger,
       }),
       requireClient,
+      keyLimits,
       bodyLimit: config.server.body_limit,
       defaultTimeoutMs: config.gateway.timeout,
       logger,
@@ -259,7 +279,7 @@ export function createApp(deps: AppDeps): App {
 
   const api = express.Router();
   const window = { maxAgeMs: config.ingestion.max_event_age, maxSkewMs: config.ingestion.max_clock_skew };
-  api.use(metricsRoutes({ snapshots, publisher, outcomes: deps.outcomes, requireClient, window, clock: deps.clock }));
+  api.use(metricsRoutes({ snapshots, publisher, outcomes: deps.outcomes, requireClient, window, clock: deps.clock, keyLimits }));
   api.use(
     abTestRoutes({
       abtests: new AbTestRepository(pool),
@@ -276,6 +296,7 @@ export function createApp(deps: AppDeps): App {
       requireClient,
       window,
       clock: deps.clock,
+      keyLimits,
     }),
   );
   api.use(

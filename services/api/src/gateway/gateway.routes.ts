@@ -2,6 +2,7 @@ import { keyAllowsModel } from '@model-router/domain';
 import { clientKeyIdOf } from '@model-router/http';
 import type { Logger } from '@model-router/logger';
 import express, { type RequestHandler, type Router } from 'express';
+import type { KeyLimits } from '../keys/key-limits.js';
 import { keyGrantFrom } from '../routing/key-scope.js';
 import type { SnapshotStore } from '../routing/snapshot-store.js';
 import type { AttemptLoop } from './attempt-loop.js';
@@ -14,6 +15,8 @@ export interface GatewayRoutesDeps {
   router: GatewayRouter;
   attempts: AttemptLoop;
   requireClient: RequestHandler;
+  /** The rate limits of the request's API key; absent: none are applied. */
+  keyLimits?: KeyLimits | null;
   bodyLimit: string;
   /** Whole-request deadline when the client sets none (`router.timeout_ms`). */
   defaultTimeoutMs: number;
@@ -66,21 +69,30 @@ export function gatewayRoutes(deps: GatewayRoutesDeps): Router {
     const body = parsed.data;
     const keyId = clientKeyIdOf(res.locals);
     const plan = await deps.router.plan(body, { keyId, grant: keyGrantFrom(res.locals) });
-    // The client leaving (its own timeout, a cancel) aborts the upstream call at once.
-    const gone = new AbortController();
-    res.once('close', () => {
-      if (!res.writableFinished) gone.abort();
-    });
-    if (req.socket.destroyed) return; // the client left while the request was being routed
-    await deps.attempts.run({
-      requestId: res.locals.requestId as string,
-      keyId,
-      body,
-      plan,
-      res,
-      clientGone: gone.signal,
-      deadline: Date.now() + deadlineMs(body.router?.timeout_ms, req.headers['x-stainless-timeout'], deps.defaultTimeoutMs),
-    });
+    // The key's rate limits count the estimate (prompt + max tokens) now, and the tokens the
+    // attempts actually used once they are over (429 in OpenAI's shape when over a limit).
+    const admission = (await deps.keyLimits?.admit(res, plan.prompt_tokens + plan.max_tokens)) ?? null;
+    const used = { tokens: 0 };
+    try {
+      // The client leaving (its own timeout, a cancel) aborts the upstream call at once.
+      const gone = new AbortController();
+      res.once('close', () => {
+        if (!res.writableFinished) gone.abort();
+      });
+      if (req.socket.destroyed) return; // the client left while the request was being routed
+      await deps.attempts.run({
+        requestId: res.locals.requestId as string,
+        keyId,
+        body,
+        plan,
+        res,
+        clientGone: gone.signal,
+        deadline: Date.now() + deadlineMs(body.router?.timeout_ms, req.headers['x-stainless-timeout'], deps.defaultTimeoutMs),
+        used,
+      });
+    } finally {
+      if (admission) deps.keyLimits!.correct(admission, used.tokens);
+    }
   });
 
   router.use((req, _res, next) => {

@@ -17,6 +17,7 @@ import type { Request, RequestHandler, Response } from 'express';
 import { type AbAssigner, type Assignment, NEEDS_REDIS } from '../abtests/ab-assigner.js';
 import type { BudgetTracker } from '../budgets/budget-tracker.js';
 import { type ApiMetrics, childCache } from '../metrics.js';
+import type { KeyLimits } from '../keys/key-limits.js';
 import { keyGrantFrom, keyMayJoinTest, restrictingGrant } from './key-scope.js';
 import { assignTraced, traceDecision, traced } from './route-tracing.js';
 import { parseRouteRequestFast, type RouteRequest, routeRequestSchema } from './route.schema.js';
@@ -39,6 +40,8 @@ export interface RouteDeps {
   onEventLost: (error: unknown) => void;
   /** Budget enforcement from this replica's in-memory budget state; absent: budgets are not applied. */
   budgets?: BudgetTracker | null;
+  /** The rate limits of the request's API key; absent: none are applied. */
+  keyLimits?: KeyLimits | null;
 }
 
 export type Decided = RouteDecision & { ok: true };
@@ -211,8 +214,23 @@ class RouteEndpoint {
       if (plan.blocked !== p.snapshot.budget_blocked) p.snapshot = { ...p.snapshot, budget_blocked: plan.blocked };
       if (plan.downgraded_by !== null) p.query.strategy = 'cheapest';
     }
+    // A key with rate limits is counted in Redis first (the request's tokens: prompt + max_tokens).
+    const admission = deps.keyLimits?.admit(res, promptTokens + body.max_tokens);
+    if (admission) return this.afterAdmission(res, p, admission);
+    return this.decideAndRespond(res, p);
+  }
+
+  private async afterAdmission(res: Response, p: Pending, admission: Promise<unknown>): Promise<void> {
+    const waited = process.hrtime.bigint();
+    await admission;
+    // The decision's time leaves out the wait for Redis.
+    p.started += process.hrtime.bigint() - waited;
+    return this.decideAndRespond(res, p);
+  }
+
+  private decideAndRespond(res: Response, p: Pending): Promise<void> | undefined {
     this.decide(p);
-    this.decisionSecondsOf(strategy).observe(Number(process.hrtime.bigint() - started) / 1e9);
+    this.decisionSecondsOf(p.strategy).observe(Number(process.hrtime.bigint() - p.started) / 1e9);
     if (!this.halfOpen(p)) {
       this.respond(res, p);
       return undefined;
