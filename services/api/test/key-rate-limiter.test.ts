@@ -50,6 +50,21 @@ describe('KeyRateLimiter', () => {
     expect(await windowOf(grant.id)).toMatchObject({ r: '57', t: '570' });
   });
 
+  it('decides the requests of one turn in the order they arrived (one script call per key and turn)', async () => {
+    const grant = { id: keyId(), rpm: 5, tpm: 60 };
+    const other = { id: keyId(), rpm: 2, tpm: null };
+    // Issued in one turn: two keys interleaved, as a replica's concurrent requests would be.
+    const pending = Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? replicas[0]!.admit(grant, 10 + (i % 3)) : replicas[0]!.admit(other, 1)));
+    const results = await Promise.all(pending);
+    const mine = results.filter((_, i) => i % 2 === 0);
+    const theirs = results.filter((_, i) => i % 2 === 1);
+    // Costs 10, 12, 11, 10, 12, … : 10+12+11+10 = 43 fits, +12 = 55 fits (5 requests), then the rpm.
+    expect(mine.map((r) => r.status)).toEqual(['admitted', 'admitted', 'admitted', 'admitted', 'admitted', 'refused', 'refused', 'refused', 'refused', 'refused']);
+    expect(mine.slice(0, 5).map((r) => (r.status === 'admitted' ? r.requests : -1))).toEqual([1, 2, 3, 4, 5]);
+    expect(theirs.map((r) => r.status)).toEqual(['admitted', 'admitted', ...Array(8).fill('refused')]);
+    expect(await windowOf(grant.id)).toMatchObject({ r: '5', t: '55' });
+  });
+
   it('lets exactly the tokens of tpm through, and counts a request in both or neither', async () => {
     const grant = { id: keyId(), rpm: 200, tpm: 1000 };
     // 300 requests of 1..13 tokens: the token limit binds first (about 140 fit).

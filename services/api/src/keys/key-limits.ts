@@ -2,7 +2,7 @@ import type { KeyGrant } from '@model-router/domain';
 import { ApiError } from '@model-router/http';
 import type { Response } from 'express';
 import { keyGrantFrom } from '../routing/key-scope.js';
-import { formatResetDuration, rateLimitHeaders, refusalHeaders } from './key-rate-limit-headers.js';
+import { formatResetDuration, refusalHeaders, setRateLimitHeaders } from './key-rate-limit-headers.js';
 import { type KeyAdmission, hasRateLimits, type KeyRateLimiter } from './key-rate-limiter.js';
 
 export type Admitted = Extract<KeyAdmission, { status: 'admitted' }>;
@@ -70,7 +70,7 @@ export class KeyLimits {
       this.hooks.onRefused?.(admission.limit);
       throw rateLimitedError(grant.id, admission);
     }
-    if (!res.headersSent) res.set(rateLimitHeaders(admission));
+    if (!res.headersSent) setRateLimitHeaders(res, admission);
     return admission;
   }
 

@@ -46,19 +46,29 @@ export function refusalHeaders(state: KeyLimitState, tooLarge: boolean): Record<
   return headers;
 }
 
-/** The x-ratelimit-* headers of a key's limits and its window's counts. */
-export function rateLimitHeaders(state: KeyLimitState): Record<string, string> {
-  const headers: Record<string, string> = {};
+/** Where headers are set: an HTTP response (`res.setHeader`), or a plain object. */
+export interface HeaderTarget {
+  setHeader(name: string, value: string): unknown;
+}
+
+/** Sets the x-ratelimit-* headers of a key's limits and its window's counts on `target`. */
+export function setRateLimitHeaders(target: HeaderTarget, state: KeyLimitState): void {
   const reset = formatResetDuration(state.resetMs);
   if (state.rpm !== null) {
-    headers['x-ratelimit-limit-requests'] = String(state.rpm);
-    headers['x-ratelimit-remaining-requests'] = String(Math.max(0, state.rpm - state.requests));
-    headers['x-ratelimit-reset-requests'] = reset;
+    target.setHeader('x-ratelimit-limit-requests', String(state.rpm));
+    target.setHeader('x-ratelimit-remaining-requests', String(Math.max(0, state.rpm - state.requests)));
+    target.setHeader('x-ratelimit-reset-requests', reset);
   }
   if (state.tpm !== null) {
-    headers['x-ratelimit-limit-tokens'] = String(state.tpm);
-    headers['x-ratelimit-remaining-tokens'] = String(Math.max(0, state.tpm - state.tokens));
-    headers['x-ratelimit-reset-tokens'] = reset;
+    target.setHeader('x-ratelimit-limit-tokens', String(state.tpm));
+    target.setHeader('x-ratelimit-remaining-tokens', String(Math.max(0, state.tpm - state.tokens)));
+    target.setHeader('x-ratelimit-reset-tokens', reset);
   }
+}
+
+/** The x-ratelimit-* headers of a key's limits and its window's counts, as an object. */
+export function rateLimitHeaders(state: KeyLimitState): Record<string, string> {
+  const headers: Record<string, string> = {};
+  setRateLimitHeaders({ setHeader: (name, value) => (headers[name] = value) }, state);
   return headers;
 }
