@@ -24,6 +24,8 @@ const common = {
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   // Compiled output (`pnpm build`) is never a test nor a module to map.
   modulePathIgnorePatterns: ['<rootDir>/(packages|services)/[^/]+/dist/'],
+  // Property tests: one fixed seed in CI, new draws on a developer's machine.
+  setupFiles: ['<rootDir>/tests/support/fast-check-seed.ts'],
 };
 
 /** Tiers that need this run's migrated template database in Postgres (tests/support). */
@@ -38,9 +40,11 @@ const withServices = {
  */
 const unitElsewhere = [
   'services/api/test/gateway-deadline.test.ts',
+  'services/api/test/gateway-key-grants.property.test.ts',
   'services/api/test/gateway-openai-error.test.ts',
   'services/api/test/gateway-rate-limit-headers.test.ts',
   'services/api/test/gateway-upstream-policy.test.ts',
+  'services/api/test/key-rate-limit-headers.test.ts',
   'services/api/test/metric-events.test.ts',
   'services/api/test/route-schema.test.ts',
   'services/health-checker/test/probe.test.ts',

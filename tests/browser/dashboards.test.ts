@@ -1,7 +1,8 @@
 /**
  * The operators' views in a real browser (Debian's Chromium driven by playwright-core): the queue
  * dashboard lists every queue, the operator page shows the seeded models and a running A/B test's
- * chart and refreshes itself, the read-only key can look but not change, and no key gets nothing.
+ * chart and refreshes itself, lists the API keys with today's usage, the read-only key can look but
+ * not change, and no key gets nothing.
  * Screenshots go to .artifacts/screenshots/.
  */
 import { mkdirSync } from 'node:fs';
@@ -26,6 +27,9 @@ let api: RunningApi;
 let aggregator: RunningService;
 let checker: RunningService;
 let browser: Browser;
+/** A stored API key (tenant) with usage today, and one created but never used. */
+let supportKeyId: string;
+let idleKeyId: string;
 
 const basic = (password: string) => ({ httpCredentials: { username: 'operator', password } });
 
@@ -82,12 +86,30 @@ beforeAll(async () => {
   expect((await post('/api/v1/abtests/ui_ab/metrics', { metrics })).status).toBe(202);
   expect((await post('/api/v1/budgets', { id: 'daily-global', name: 'All traffic, daily', scope: 'global', period: 'daily', limit_usd: 50, action: 'alert_only' })).status).toBe(201);
 
+  // Two API keys: one reports three calls today ($0.0125 and 1,350 tokens in all), one is unused.
+  const support = await post('/api/v1/keys', { name: 'Support bot', allowed_models: ['gpt-4o-mini'], rpm: 600 });
+  expect(support.status).toBe(201);
+  const supportKey = (await support.json()) as { id: string; secret: string };
+  supportKeyId = supportKey.id;
+  const idle = await post('/api/v1/keys', { name: 'Batch jobs', allowed_providers: ['anthropic'], tpm: 100000 });
+  expect(idle.status).toBe(201);
+  idleKeyId = ((await idle.json()) as { id: string }).id;
+  const keyed = [0.002, 0.0045, 0.006].map((cost, i) => ({ model_id: 'gpt-4o-mini', success: true, latency_ms: 300, prompt_tokens: 200 + i * 50, completion_tokens: 200, cost }));
+  expect((await post('/api/v1/metrics', { metrics: keyed }, { authorization: `Bearer ${supportKey.secret}`, 'content-type': 'application/json' })).status).toBe(202);
+
   // The chart needs the persisted rollups.
   const started = Date.now();
   while (Date.now() - started < 20_000) {
     const res = await fetch(`${api.url}/api/v1/abtests/ui_ab/results`, { headers: ADMIN_JSON });
     const body = (await res.json()) as { results: Record<string, { request_count: number }> };
     if (body.results.control?.request_count === 60 && body.results.candidate?.request_count === 60) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  // …the key's metrics…
+  while (Date.now() - started < 20_000) {
+    const res = await fetch(`${api.url}/api/v1/usage?group_by=key`, { headers: ADMIN_JSON });
+    const rows = ((await res.json()) as { rows: Array<{ key: string; request_count: number }> }).rows;
+    if (rows.find((r) => r.key === supportKeyId)?.request_count === 3) break;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   // …and the probes' verdicts on this API's snapshot.
@@ -197,6 +219,29 @@ describe('the operator page (/admin)', () => {
       await expect(page.locator('[data-testid=variant-point]').count()).resolves.toBe(4);
       expect(errors).toEqual([]);
       await page.screenshot({ path: `${SCREENSHOTS}operator-page.png`, fullPage: true });
+    });
+  });
+
+  it("lists the API keys with today's requests, tokens and cost", async () => {
+    await withContext(basic(ADMIN_KEY), async (context) => {
+      const page = await context.newPage();
+      expect((await page.goto(`${api.url}/admin`))?.status()).toBe(200);
+      const support = page.locator(`[data-testid=key-row][data-key-id="${supportKeyId}"]`);
+      await expect(support.textContent()).resolves.toMatch(/Support bot.*enabled.*models: gpt-4o-mini.*600 rpm/);
+      await expect(support.locator('[data-testid=key-requests]').textContent()).resolves.toBe('3');
+      await expect(support.locator('[data-testid=key-tokens]').textContent()).resolves.toBe('1350');
+      await expect(support.locator('[data-testid=key-cost]').textContent()).resolves.toBe('$0.0125');
+      const idle = page.locator(`[data-testid=key-row][data-key-id="${idleKeyId}"]`);
+      await expect(idle.textContent()).resolves.toMatch(/Batch jobs.*providers: anthropic.*100000 tpm/);
+      await expect(idle.locator('[data-testid=key-requests]').textContent()).resolves.toBe('0');
+      // The A/B metrics above were sent before any key existed (open endpoints): tenant "default".
+      const open = page.locator('[data-testid=key-row][data-key-id=default]');
+      await expect(open.textContent()).resolves.toMatch(/configured/);
+      await expect(open.locator('[data-testid=key-requests]').textContent()).resolves.toBe('120');
+      // The busiest (by cost) first: the stored key with spend comes before the idle one.
+      const order = await page.locator('[data-testid=key-row]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-key-id')));
+      expect(order.indexOf(supportKeyId)).toBeLessThan(order.indexOf(idleKeyId));
+      await page.locator('[data-testid=keys]').screenshot({ path: `${SCREENSHOTS}operator-page-keys.png` });
     });
   });
 

@@ -1,7 +1,7 @@
 /**
- * The README's gateway examples run as written against `make up`: the curl call and the Node script
- * with the official `openai` client are taken from the README's Gateway section, only the API's
- * address is replaced by this test's port.
+ * The README's gateway and API key examples run as written against `make up`: the curl calls and
+ * the Node script with the official `openai` client are taken from the README's Gateway and API
+ * keys sections, only the API's address is replaced by this test's port.
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -9,22 +9,41 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { createTestEnv, ROOT, type Spawned, startSystem, type TestEnv } from '../support/index.js';
+import { ADMIN_KEY, createTestEnv, ROOT, type Spawned, startSystem, type TestEnv } from '../support/index.js';
 
 const run = promisify(execFile);
 let env: TestEnv;
 let system: Spawned;
 let apiUrl: string;
 
-/** The first code block of `lang` in the README's Gateway section. */
-function readmeBlock(lang: string): string {
+/** The first code block of `lang` in the README's section whose heading starts with `heading`. */
+function readmeBlock(lang: string, heading = '## Gateway'): string {
   const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
-  const start = readme.indexOf('## Gateway');
+  const start = readme.indexOf(heading);
   const end = readme.indexOf('\n## ', start + 1);
   const section = readme.slice(start, end);
   const match = new RegExp('```' + lang + '\\n([\\s\\S]*?)```').exec(section);
-  if (!match) throw new Error(`no ${lang} block in the README's Gateway section`);
+  if (!match) throw new Error(`no ${lang} block in the README's section ${heading}`);
   return match[1]!;
+}
+
+/** The JSON objects printed one after another (curl adds no newline after a body). */
+function jsonValues(text: string): Array<Record<string, unknown>> {
+  const values: Array<Record<string, unknown>> = [];
+  let depth = 0;
+  let start = -1;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      if (c === '\\') i++;
+      else if (c === '"') inString = false;
+    } else if (c === '"') inString = true;
+    else if (c === '{') {
+      if (depth++ === 0) start = i;
+    } else if (c === '}' && --depth === 0) values.push(JSON.parse(text.slice(start, i + 1)) as Record<string, unknown>);
+  }
+  return values;
 }
 
 beforeAll(async () => {
@@ -61,5 +80,21 @@ describe("the README's gateway examples against make up", () => {
     } finally {
       rmSync(file, { force: true });
     }
+  });
+
+  it("the API keys example runs as written: create, route with the key, disable, rotate, delete", async () => {
+    const script = readmeBlock('bash', '## API keys').replaceAll('localhost:9004', apiUrl);
+    const { stdout } = await run('bash', ['-c', `set -e\n${script}`], { timeout: 30_000, env: { ...process.env, ADMIN_API_KEY: ADMIN_KEY } });
+    const [created, routed, disabled, rotated] = jsonValues(stdout);
+    expect(created).toMatchObject({ name: 'search team', rpm: 600, tpm: 200000, allowed_providers: ['openai', 'anthropic'] });
+    expect(created!.secret).toMatch(/^mr-[A-Za-z0-9_-]{43}$/);
+    // The key may only use the providers it allows.
+    expect(['openai', 'anthropic']).toContain(routed!.provider);
+    expect(disabled).toMatchObject({ id: created!.id, enabled: false });
+    expect(rotated!.secret).toMatch(/^mr-[A-Za-z0-9_-]{43}$/);
+    expect(rotated!.secret).not.toBe(created!.secret);
+    // Deleted: the API is open again (no key left), but never to that key's secrets.
+    const res = await fetch(`${apiUrl}/api/v1/keys/${created!.id as string}`, { headers: { Authorization: `Bearer ${ADMIN_KEY}` } });
+    expect(res.status).toBe(404);
   });
 });

@@ -1,15 +1,19 @@
 /**
  * The Redis pieces on a Redis Cluster of the test's own (3 masters, no replicas; free loopback
  * ports, a temp directory): the config's cluster nodes, pub/sub across nodes, the budget spend
- * script over many budgets (keys in many slots), circuits read for many models in one call, and
- * SCAN + UNLINK over every master. On a cluster each of these fails loudly when keys of several
+ * script over many budgets (keys in many slots), the gateway's budget reservations and shared
+ * provider rate limits, circuits read for many models in one call, and SCAN + UNLINK over every
+ * master. On a cluster each of these fails loudly when keys of several
  * slots meet in one script, pipeline or command (CROSSSLOT), so passing here is the check.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { loadConfig } from '@model-router/config';
 import { publishConfigChange, subscribeConfigChanges } from '@model-router/queue';
 import { Cluster, createRedis, deleteByPattern, keys, type RedisClient } from '@model-router/redis';
-import { budgetKeys, publishBudgetSpend, SpendCounters, subscribeBudgetSpend } from '../../packages/budgets/src/index.js';
+import { BudgetReservations, budgetKeys, publishBudgetSpend, SpendCounters, subscribeBudgetSpend } from '../../packages/budgets/src/index.js';
+import { createLogger } from '../../packages/logger/src/index.js';
+import { RateLimitTracker } from '../../services/api/src/gateway/rate-limit-tracker.js';
+import type { SnapshotStore } from '../../services/api/src/routing/snapshot-store.js';
 import { CircuitStore } from '../../packages/health/src/index.js';
 import { type OwnRedisCluster, startOwnRedisCluster } from '../support/own-redis-cluster.js';
 import { waitUntil } from '../support/wait.js';
@@ -103,5 +107,46 @@ describe('Redis keys and channels on a Redis Cluster', () => {
     expect(slots.size).toBeGreaterThan(10);
     expect(await deleteByPattern(redis, k.abtestPattern('t1'))).toBe(users.length);
     expect(await redis.get(k.abtestUser('t2', 'user-0'))).toBe('b');
+  });
+
+  it("holds gateway budget reservations over many budgets (each budget's keys in its own slot) and settles and releases them", async () => {
+    const redis = connect();
+    const reservations = new BudgetReservations(redis, PREFIX);
+    const budgets = Array.from({ length: 12 }, (_, i) => ({ budget_id: `rsv-${i}`, period_key: '2026-12', limit_nanos: 1_000, known_spent_nanos: 0 }));
+    const slots = new Set(await Promise.all(budgets.map((b) => cluster!.keySlot(budgetKeys(PREFIX).spend(b.budget_id, b.period_key)))));
+    expect(slots.size).toBeGreaterThan(3);
+    // Ten calls of 300 against limits of 1,000, concurrently: exactly three fit.
+    const results = await Promise.all(Array.from({ length: 10 }, (_, i) => reservations.reserve(`call-${i}`, budgets, 300, 60_000)));
+    const held = results.map((r, i) => (r.ok ? `call-${i}` : null)).filter((id): id is string => id !== null);
+    expect(held).toHaveLength(3);
+    for (const b of budgets) expect(await reservations.held(b.budget_id, b.period_key)).toBe(900);
+    await reservations.settle(held[0]!, 100, 60_000);
+    expect(await reservations.held('rsv-5', '2026-12')).toBe(700);
+    expect(await reservations.release(held)).toBe(3);
+    for (const b of budgets) expect(await reservations.held(b.budget_id, b.period_key)).toBe(0);
+  });
+
+  it("shares a provider's rate limit between replicas: the window script and the start-up read of every model", async () => {
+    const models = Array.from({ length: 20 }, (_, i) => ({ id: `limited-${i}` }));
+    const seen: Array<ReadonlyMap<string, number>> = [new Map(), new Map()];
+    const snapshotsOf = (replica: 0 | 1) =>
+      ({ current: { models }, setRateLimited: (limited: ReadonlyMap<string, number>) => (seen[replica] = limited) }) as unknown as SnapshotStore;
+    const logger = createLogger('cluster-test', 'error');
+    const one = new RateLimitTracker(connect(), connect(), snapshotsOf(0), PREFIX, logger);
+    const two = new RateLimitTracker(connect(), connect(), snapshotsOf(1), PREFIX, logger);
+    await one.start();
+    await two.start();
+    const until = Date.now() + 60_000;
+    for (const m of models.slice(0, 5)) await one.limit(m.id, until);
+    // A shorter window from a slower replica never cuts the longer one.
+    await two.limit('limited-0', until - 30_000);
+    await waitUntil(() => seen[1]!.size === 5, { timeoutMs: 10_000, what: 'the notices reached the other replica' });
+    // A third replica starting now reads every model's key (one MGET in one slot).
+    const seenByLate: Array<ReadonlyMap<string, number>> = [new Map()];
+    const late = new RateLimitTracker(connect(), connect(), { current: { models }, setRateLimited: (l: ReadonlyMap<string, number>) => (seenByLate[0] = l) } as unknown as SnapshotStore, PREFIX, logger);
+    await late.start();
+    expect([...seenByLate[0]!.keys()].sort()).toEqual(models.slice(0, 5).map((m) => m.id).sort());
+    expect(seenByLate[0]!.get('limited-0')).toBe(until);
+    await Promise.all([one.stop(), two.stop(), late.stop()]);
   });
 });

@@ -160,6 +160,12 @@ export async function checkSystemInvariants(run: SystemRun): Promise<{ invariant
     check(`model ${granularity} rollups: cost nanos = raw`, String(raw.cost), String(roll.cost));
     check(`model ${granularity} rollups: tokens = raw`, `${raw.pt}/${raw.ct}`, `${roll.pt}/${roll.ct}`);
     check(`model ${granularity} rollups: histogram counts = raw rows`, String(raw.n), String(roll.hist));
+    // Usage by key (the tenant) is rolled up in the same transaction: per key, the same totals.
+    const keyRaw = (await db.query(`SELECT key_id, count(*)::bigint AS n, coalesce(sum(cost_nanos),0)::bigint AS cost,
+        coalesce(sum(prompt_tokens + completion_tokens),0)::bigint AS tokens FROM model_router.metric_events GROUP BY key_id ORDER BY key_id`)).rows;
+    const keyRoll = (await db.query(`SELECT key_id, sum(request_count)::bigint AS n, sum(cost_nanos_sum)::bigint AS cost,
+        sum(prompt_tokens_sum + completion_tokens_sum)::bigint AS tokens FROM model_router.key_rollups WHERE granularity = $1 GROUP BY key_id ORDER BY key_id`, [granularity])).rows;
+    check(`key ${granularity} rollups = raw rows (per key: n, cost, tokens)`, JSON.stringify(keyRaw), JSON.stringify(keyRoll));
     const routeRoll = await count('SELECT coalesce(sum(decision_count),0) AS n FROM model_router.route_rollups WHERE granularity = $1', [granularity]);
     check(`route ${granularity} rollups: decisions = raw rows`, routeRows.length, routeRoll);
   }

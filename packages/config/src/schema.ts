@@ -100,6 +100,8 @@ export const configSchema = z
           .refine((keys) => keys.every((k) => k.id !== 'admin'), 'the id "admin" is reserved for the admin key'),
         // Optional: may view the operator page (/admin) and a read-only queue dashboard, nothing else.
         readonly_api_key: z.string().min(16, 'must be at least 16 characters').optional(),
+        // How long the secret an API key rotation replaces keeps working (POST /api/v1/keys/:id/rotate).
+        key_rotation_grace: duration.default(86_400_000),
       })
       .strict(),
     routing: z

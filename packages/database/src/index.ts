@@ -20,6 +20,7 @@ export {
 } from './abtest.repository.js';
 export { type AbTestResults, type AbTestResultsOptions, AbTestResultsReader, type VariantResult } from './events/abtest-results.reader.js';
 export { type BudgetAlertRecord, type BudgetInput, BudgetRepository, ledgerIdentity, type SpendTotal, spendKey, type StoredBudget } from './budget.repository.js';
+export { type KeyCredential, type KeyFields, KeyRepository, type StoredKey } from './key.repository.js';
 export { USAGE_GROUPS, type UsageGroup, UsageRepository, type UsageRow, usageSegments } from './usage.repository.js';
 export { type DeadLetterInput, DeadLetterRepository, type DeadLetterSummary, type StoredDeadLetter } from './dead-letter.repository.js';
 export { describeDataError, isPermanentDataError } from './permanent-error.js';

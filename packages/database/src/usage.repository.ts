@@ -4,15 +4,21 @@ import type { Queryable } from './model.repository.js';
  * Usage over any time range, exact to the event: whole UTC hours come from the hour rollups, the
  * whole minutes around them from the minute rollups, and the partial minutes at the two ends from
  * the raw metric events, all written by the metric aggregator in one transaction per batch (so the
- * three sources always agree). Per-user usage comes from the raw events only (the rollups carry no
- * user), so it reaches back as far as raw retention (retention.raw_events_days).
+ * three sources always agree). Usage per API key reads the key rollups the same way (model_rollups'
+ * twin, migrations/1764500000001_key-usage-rollups.sql). Per-user usage comes from the raw events
+ * only (no rollup carries users), so it reaches back as far as raw retention (retention.raw_events_days).
  */
 
-export const USAGE_GROUPS = ['model', 'provider', 'user', 'day', 'hour'] as const;
+export const USAGE_GROUPS = ['model', 'provider', 'user', 'key', 'day', 'hour'] as const;
 export type UsageGroup = (typeof USAGE_GROUPS)[number];
 
+type RollupGroup = Exclude<UsageGroup, 'user'>;
+
 export interface UsageRow {
-  /** The group's value: a model id, a provider, a user id (null: metrics without one), a UTC day or hour. */
+  /**
+   * The group's value: a model id, a provider, a user id (null: metrics without one), an API key id
+   * (the events' `key_id`), a UTC day or hour.
+   */
   key: string | null;
   request_count: number;
   success_count: number;
@@ -59,9 +65,11 @@ export function usageSegments(from: number, to: number): Segment[] {
   return segments;
 }
 
-const KEY: Record<Exclude<UsageGroup, 'user'>, (time: string) => string> = {
+/** The group's value in a raw event or rollup row (`time`: the row's time column). */
+const KEY: Record<RollupGroup, (time: string) => string> = {
   model: () => 'model_id',
   provider: () => 'provider',
+  key: () => 'key_id',
   day: (time) => `to_char(${time} AT TIME ZONE 'UTC', 'YYYY-MM-DD')`,
   hour: (time) => `to_char(date_trunc('hour', ${time} AT TIME ZONE 'UTC'), 'YYYY-MM-DD"T"HH24:00:00"Z"')`,
 };
@@ -78,6 +86,8 @@ export class UsageRepository {
     };
     const parts: string[] = [];
     const segments = group === 'user' ? [{ source: 'raw' as const, from: from.getTime(), to: to.getTime() }] : usageSegments(from.getTime(), to.getTime());
+    // Usage by key sums the key rollups; the other groups the model rollups.
+    const rollups = group === 'key' ? 'key_rollups' : 'model_rollups';
     for (const s of segments) {
       const lo = param(new Date(s.from));
       const hi = param(new Date(s.to));
@@ -87,10 +97,10 @@ export class UsageRepository {
             sum(prompt_tokens) AS prompt_tokens, sum(completion_tokens) AS completion_tokens, sum(cost_nanos) AS cost_nanos
           FROM model_router.metric_events WHERE occurred_at >= ${lo} AND occurred_at < ${hi} GROUP BY 1`);
       } else {
-        const key = KEY[group as Exclude<UsageGroup, 'user'>]('bucket_start');
+        const key = KEY[group as RollupGroup]('bucket_start');
         parts.push(`SELECT ${key} AS key, sum(request_count) AS request_count, sum(success_count) AS success_count,
             sum(prompt_tokens_sum) AS prompt_tokens, sum(completion_tokens_sum) AS completion_tokens, sum(cost_nanos_sum) AS cost_nanos
-          FROM model_router.model_rollups
+          FROM model_router.${rollups}
           WHERE granularity = ${param(s.source)} AND bucket_start >= ${lo} AND bucket_start < ${hi} GROUP BY 1`);
       }
     }

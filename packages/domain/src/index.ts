@@ -11,3 +11,4 @@ export * from './budget/index.js';
 export * from './endpoint-policy.js';
 export * from './latency-histogram.js';
 export * from './ids.js';
+export * from './keys.js';

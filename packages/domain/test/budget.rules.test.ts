@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+import fc from 'fast-check';
 import {
   budgetCovers,
   type BudgetRule,
@@ -51,7 +52,7 @@ describe('money', () => {
 });
 
 describe('scope', () => {
-  const subject = { model_id: 'gpt-4o', provider: 'openai', user_id: 'alice' };
+  const subject = { model_id: 'gpt-4o', provider: 'openai', user_id: 'alice', key_id: 'key_team' };
   it.each([
     [rule('g'), true],
     [rule('p', { scope: 'provider', scope_id: 'openai' }), true],
@@ -60,12 +61,21 @@ describe('scope', () => {
     [rule('m2', { scope: 'model', scope_id: 'gpt-4o-mini' }), false],
     [rule('u', { scope: 'user', scope_id: 'alice' }), true],
     [rule('u2', { scope: 'user', scope_id: 'bob' }), false],
-  ])('%j covers gpt-4o/openai/alice: %s', (r, covers) => {
+    [rule('k', { scope: 'key', scope_id: 'key_team' }), true],
+    [rule('k2', { scope: 'key', scope_id: 'key_other' }), false],
+    // A key budget is not a user budget of the same id, nor the other way round.
+    [rule('k3', { scope: 'key', scope_id: 'alice' }), false],
+    [rule('u3', { scope: 'user', scope_id: 'key_team' }), false],
+  ])('%j covers gpt-4o/openai/alice/key_team: %s', (r, covers) => {
     expect(budgetCovers(r, subject)).toBe(covers);
   });
 
   it('a user budget never covers spend without a user', () => {
     expect(budgetCovers(rule('u', { scope: 'user', scope_id: 'alice' }), { ...subject, user_id: null })).toBe(false);
+  });
+
+  it('a key budget never covers spend without a key', () => {
+    expect(budgetCovers(rule('k', { scope: 'key', scope_id: 'key_team' }), { ...subject, key_id: null })).toBe(false);
   });
 });
 
@@ -97,9 +107,9 @@ describe('thresholds and state', () => {
 
 describe('spendDeltas', () => {
   const records: CostRecord[] = [
-    { event_id: 'e1', occurred_at_ms: Date.parse('2026-03-08T04:59:00Z'), model_id: 'gpt-4o', provider: 'openai', user_id: 'alice', cost_nanos: 100 },
-    { event_id: 'e2', occurred_at_ms: Date.parse('2026-03-08T05:01:00Z'), model_id: 'gpt-4o', provider: 'openai', user_id: null, cost_nanos: 20 },
-    { event_id: 'e3', occurred_at_ms: Date.parse('2026-03-08T06:00:00Z'), model_id: 'claude-haiku-4-5', provider: 'anthropic', user_id: 'alice', cost_nanos: 3 },
+    { event_id: 'e1', occurred_at_ms: Date.parse('2026-03-08T04:59:00Z'), model_id: 'gpt-4o', provider: 'openai', user_id: 'alice', key_id: 'key_a', cost_nanos: 100 },
+    { event_id: 'e2', occurred_at_ms: Date.parse('2026-03-08T05:01:00Z'), model_id: 'gpt-4o', provider: 'openai', user_id: null, key_id: 'key_b', cost_nanos: 20 },
+    { event_id: 'e3', occurred_at_ms: Date.parse('2026-03-08T06:00:00Z'), model_id: 'claude-haiku-4-5', provider: 'anthropic', user_id: 'alice', key_id: 'key_a', cost_nanos: 3 },
   ];
 
   it('sums each budget per period of its own zone, sorted by budget and period', () => {
@@ -107,10 +117,12 @@ describe('spendDeltas', () => {
       rule('ny', { timezone: 'America/New_York' }),
       rule('alice', { scope: 'user', scope_id: 'alice' }),
       rule('openai', { scope: 'provider', scope_id: 'openai' }),
+      rule('key-b', { scope: 'key', scope_id: 'key_b' }),
     ];
     const deltas = spendDeltas(rules, records, new PeriodCalendar());
     expect(deltas.map((d) => [d.budget_id, d.period_key, d.delta_nanos, d.event_count])).toEqual([
       ['alice', '2026-03-08', 103, 2],
+      ['key-b', '2026-03-08', 20, 1],
       // 04:59Z is still March 7th in New York (UTC-5); 05:01Z is March 8th.
       ['ny', '2026-03-07', 100, 1],
       ['ny', '2026-03-08', 23, 2],
@@ -207,6 +219,35 @@ describe('routing enforcement', () => {
     expect(planRouteBudgets(e, models, { ...request, user_id: 'carol' }).blocked.size).toBe(0);
   });
 
+  it('an exceeded key block budget removes every model for that key only', () => {
+    const team = rule('team-key-daily', { scope: 'key', scope_id: 'key_team', limit_nanos: USD });
+    const e = buildBudgetEnforcement([statusOf(team, USD)], models);
+    expect(e.model_blocked.size).toBe(0);
+    expect([...planRouteBudgets(e, models, { ...request, key_id: 'key_team' }).blocked.values()]).toEqual(['team-key-daily', 'team-key-daily', 'team-key-daily']);
+    expect(planRouteBudgets(e, models, { ...request, key_id: 'key_other' }).blocked.size).toBe(0);
+    // A user who happens to have the key's id as user id is not that key.
+    expect(planRouteBudgets(e, models, { ...request, user_id: 'key_team', key_id: 'key_other' }).blocked.size).toBe(0);
+    expect(planRouteBudgets(e, models, request).blocked.size).toBe(0);
+  });
+
+  it('a key downgrade budget applies to that key only, and names itself when it ranks cheapest first', () => {
+    const d = rule('team-cap', { action: 'downgrade', scope: 'key', scope_id: 'key_team', limit_nanos: USD });
+    const e = buildBudgetEnforcement([statusOf(d, 0.999 * USD)], models);
+    const mine = planRouteBudgets(e, models, { ...request, key_id: 'key_team' });
+    expect([...mine.blocked.keys()]).toEqual(['mid', 'pricey']);
+    expect(mine.downgraded_by).toBe('team-cap');
+    expect(planRouteBudgets(e, models, { ...request, key_id: 'key_other' })).toEqual({ blocked: e.model_blocked, downgraded_by: null });
+  });
+
+  it('a user and a key budget both apply to a request of that user with that key', () => {
+    const userCap = rule('bob-cap', { action: 'downgrade', scope: 'user', scope_id: 'bob', limit_nanos: USD });
+    const keyBlock = rule('key-block', { scope: 'key', scope_id: 'key_team', limit_nanos: USD });
+    const e = buildBudgetEnforcement([statusOf(userCap, 0.999 * USD), statusOf(keyBlock, 0)], models);
+    expect([...planRouteBudgets(e, models, { ...request, user_id: 'bob', key_id: 'key_team' }).blocked.keys()]).toEqual(['mid', 'pricey']);
+    const blocked = buildBudgetEnforcement([statusOf(userCap, 0), statusOf(keyBlock, USD)], models);
+    expect(new Set(planRouteBudgets(blocked, models, { ...request, user_id: 'bob', key_id: 'key_team' }).blocked.values())).toEqual(new Set(['key-block']));
+  });
+
   it('the enforcement is valid until the earliest period end', () => {
     const tokyo = rule('tokyo', { timezone: 'Asia/Tokyo' });
     const e = buildBudgetEnforcement([statusOf(rule('utc'), 0), statusOf(tokyo, 0)], models);
@@ -227,5 +268,44 @@ describe('routing enforcement', () => {
       { model_id: 'old', reason: 'disabled' },
     ]);
     expect(budgetsNamed(excluded)).toEqual(['team']);
+  });
+});
+
+describe('key budgets are the key\'s own (generated budgets)', () => {
+  const models = [
+    model('cheap', { provider: 'acme', input_price_per_1k: perMillion(0.1), output_price_per_1k: perMillion(0.4) }),
+    model('mid', { provider: 'acme', input_price_per_1k: perMillion(1), output_price_per_1k: perMillion(4) }),
+    model('pricey', { provider: 'bigco', input_price_per_1k: perMillion(10), output_price_per_1k: perMillion(40) }),
+  ];
+  const keys = ['key_a', 'key_b', 'key_c'];
+  const budgetArb = fc.record({
+    scope: fc.constantFrom('global' as const, 'provider' as const, 'model' as const, 'user' as const, 'key' as const),
+    target: fc.integer({ min: 0, max: 2 }),
+    action: fc.constantFrom('block' as const, 'downgrade' as const, 'alert_only' as const),
+    limit: fc.integer({ min: 1, max: 2 * USD }),
+    spentShare: fc.double({ min: 0, max: 1.5, noNaN: true }),
+  });
+
+  it("another key's budgets never change a request's plan", () => {
+    fc.assert(
+      fc.property(fc.array(budgetArb, { maxLength: 6 }), fc.constantFrom(...keys), fc.option(fc.constantFrom('u1', 'u2'), { nil: undefined }), (specs, caller, user) => {
+        const statuses = specs.map((b, i) => {
+          const scopeId =
+            b.scope === 'global' ? null : b.scope === 'provider' ? ['acme', 'bigco', 'other'][b.target]! : b.scope === 'model' ? models[b.target]!.id : b.scope === 'user' ? `u${b.target}` : keys[b.target]!;
+          return statusOf(rule(`b${i}`, { scope: b.scope, scope_id: scopeId, action: b.action, limit_nanos: b.limit }), Math.round(b.limit * b.spentShare));
+        });
+        const request = { prompt_tokens: 1000, max_tokens: 1000, user_id: user, key_id: caller };
+        const withAll = planRouteBudgets(buildBudgetEnforcement(statuses, models), models, request);
+        // Only the caller's own key budgets (and the non-key ones) may matter.
+        const without = statuses.filter((s) => s.rule.scope !== 'key' || s.rule.scope_id === caller);
+        const withOwn = planRouteBudgets(buildBudgetEnforcement(without, models), models, request);
+        expect(new Map(withAll.blocked)).toEqual(new Map(withOwn.blocked));
+        expect(withAll.downgraded_by).toBe(withOwn.downgraded_by);
+        // And a budget of the caller's key that is exceeded with action block removes every model.
+        const ownBlock = statuses.find((s) => s.rule.scope === 'key' && s.rule.scope_id === caller && s.rule.action === 'block' && s.state === 'exceeded');
+        if (ownBlock) expect(withAll.blocked.size).toBe(models.length);
+      }),
+      { numRuns: 500 },
+    );
   });
 });

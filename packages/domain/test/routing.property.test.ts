@@ -95,6 +95,13 @@ const queryArb: fc.Arbitrary<RouteQuery> = fc.record({
   strategy: fc.constantFrom(...ROUTING_STRATEGIES),
   required_capabilities: sometimes(fc.subarray([...CAPABILITIES], { maxLength: 2 })),
   providers: sometimes(fc.subarray([...PROVIDERS])),
+  // The calling key's allow-lists; model ids are drawn from a small alphabet, so some match.
+  key: sometimes(
+    fc.record({
+      allowed_models: fc.oneof(fc.constant<string[]>([]), fc.array(fc.stringMatching(/^[a-z][a-z0-9.-]{0,1}$/), { maxLength: 12 })),
+      allowed_providers: fc.oneof(fc.constant<string[]>([]), fc.subarray([...PROVIDERS])),
+    }),
+  ),
   max_cost_usd: sometimes(fc.oneof(fc.constantFrom(0, 0.001, 0.01), fc.double({ min: 0, max: 5, noNaN: true }))),
   max_latency_ms: sometimes(fc.integer({ min: 0, max: 5000 })),
 });
@@ -135,6 +142,14 @@ function brokenRules(e: Entry, q: RouteQuery, opts: RoutingOptions): ExclusionRe
   const m = e.model;
   const broken: ExclusionReason[] = [];
   if (!m.enabled) broken.push('disabled');
+  const key = q.key;
+  if (
+    key !== undefined &&
+    ((key.allowed_models.length > 0 && !key.allowed_models.includes(m.id)) ||
+      (key.allowed_providers.length > 0 && !key.allowed_providers.includes(m.provider)))
+  ) {
+    broken.push('key_not_allowed');
+  }
   if (q.providers !== undefined && q.providers.length > 0 && !q.providers.includes(m.provider)) {
     broken.push('provider_not_allowed');
   }

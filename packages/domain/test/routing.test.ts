@@ -250,6 +250,17 @@ describe('route: filters', () => {
     expectExcluded(model('x', { enabled: false }), query(), 'disabled');
   });
 
+  it("key_not_allowed: the calling key's allowed models and providers (empty lists allow all)", () => {
+    const x = model('x', { provider: 'anthropic' });
+    expectExcluded(x, query({ key: { allowed_models: ['ok', 'y'], allowed_providers: [] } }), 'key_not_allowed');
+    expectExcluded(x, query({ key: { allowed_models: [], allowed_providers: ['openai'] } }), 'key_not_allowed');
+    // Both lists apply: an allowed model of a provider the key may not use stays out.
+    expectExcluded(x, query({ key: { allowed_models: ['ok', 'x'], allowed_providers: ['openai'] } }), 'key_not_allowed');
+    expectEligible(x, query({ key: { allowed_models: ['ok', 'x'], allowed_providers: ['anthropic', 'openai'] } }));
+    expectEligible(x, query({ key: { allowed_models: [], allowed_providers: [] } }));
+    expectEligible(x, query({ key: undefined }));
+  });
+
   it('provider_not_allowed: only providers in the allow-list pass', () => {
     const x = model('x', { provider: 'anthropic' });
     expectExcluded(x, query({ providers: ['openai', 'google'] }), 'provider_not_allowed');
@@ -322,7 +333,7 @@ describe('route: filters', () => {
       const r = EXCLUSION_REASONS.slice(i);
       return model(`fails-${EXCLUSION_REASONS[i]}`, {
         enabled: !r.includes('disabled'),
-        provider: r.includes('provider_not_allowed') ? 'other' : 'openai',
+        provider: r.includes('key_not_allowed') ? 'keyless' : r.includes('provider_not_allowed') ? 'other' : 'openai',
         capabilities: r.includes('missing_capabilities') ? [] : ['vision'],
         context_window: r.includes('context_window_exceeded') ? 1000 : 100_000,
         max_output_tokens: r.includes('max_output_tokens_exceeded') ? 100 : 10_000,
@@ -342,6 +353,7 @@ describe('route: filters', () => {
       prompt_tokens: 1000,
       max_tokens: 500,
       providers: ['openai'],
+      key: { allowed_models: [], allowed_providers: ['openai', 'other'] },
       required_capabilities: ['vision'],
       max_cost_usd: 0.5,
       max_latency_ms: 1000,

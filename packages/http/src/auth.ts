@@ -8,7 +8,7 @@ const digest = (value: string): Buffer => createHash('sha256').update(value).dig
  * The key a request presents: `Authorization: Bearer <key>`, or HTTP Basic with the key as the
  * password (what a browser sends after its login prompt, for the dashboards).
  */
-function presentedKey(header: string | undefined): string | null {
+export function presentedKey(header: string | undefined): string | null {
   if (!header) return null;
   const bearer = /^Bearer\s+(\S+)\s*$/i.exec(header);
   if (bearer) return bearer[1]!;
@@ -92,35 +92,7 @@ export interface ClientKey {
 /** The client namespace when the API has no client keys (every caller is the same client). */
 export const DEFAULT_CLIENT_KEY_ID = 'default';
 
-/** The id of the client key a request presented (set by `requireClientKey`), or "default". */
+/** The tenant of a request: the id of the key it presented (set by the API's client auth), or "default". */
 export function clientKeyIdOf(locals: Record<string, unknown>): string {
   return typeof locals.clientKeyId === 'string' ? locals.clientKeyId : DEFAULT_CLIENT_KEY_ID;
-}
-
-/**
- * Accepts a request that presents one of the client keys and sets `res.locals.clientKeyId` to the
- * id of that key, so the events it sends carry it as `key_id`. Every key is compared (in constant
- * time), so the time taken does not tell which one was close. No key → 401; a wrong key → 403.
- * Per-tenant keys stored in Postgres can feed the same list of `{ id, key }` later.
- */
-export function requireClientKey(clients: readonly ClientKey[], realm = 'client'): RequestHandler {
-  const expected = clients.map((c) => ({ id: c.id, digest: digest(c.key) }));
-  return (req, res, next) => {
-    const key = presentedKey(req.headers.authorization);
-    if (key === null) {
-      next(new ApiError('UNAUTHORIZED', `${realm} API key required: send "Authorization: Bearer <key>"`));
-      return;
-    }
-    const given = digest(key);
-    let id: string | null = null;
-    for (const candidate of expected) {
-      if (timingSafeEqual(candidate.digest, given) && id === null) id = candidate.id;
-    }
-    if (id === null) {
-      next(new ApiError('FORBIDDEN', `the API key is not valid for ${realm} endpoints`));
-      return;
-    }
-    res.locals.clientKeyId = id;
-    next();
-  };
 }

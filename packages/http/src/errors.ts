@@ -21,6 +21,8 @@ export const ERROR_CODES = {
   PAYLOAD_TOO_LARGE: { status: 413 },
   UNSUPPORTED_MEDIA_TYPE: { status: 415 },
   BUDGET_EXCEEDED: { status: 429 },
+  /** An API key over its requests or tokens per minute (Retry-After says when the window ends). */
+  RATE_LIMITED: { status: 429 },
   INTERNAL_ERROR: { status: 500 },
   NO_ELIGIBLE_MODEL: { status: 503 },
   SERVICE_UNAVAILABLE: { status: 503 },

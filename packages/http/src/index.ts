@@ -2,6 +2,6 @@ export { ApiError, ERROR_CODES, type ErrorBody, type ErrorCode, errorBody, error
 export { requestId } from './request-id.js';
 export { createMetricsRegistry, opsRouter, type ReadinessCheck } from './ops.js';
 export { closeServer, onShutdownSignal } from './shutdown.js';
-export { type ApiKeyOptions, type ClientKey, clientKeyIdOf, DEFAULT_CLIENT_KEY_ID, requireApiKey, requireApiKeyOfRole, requireClientKey } from './auth.js';
+export { type ApiKeyOptions, type ClientKey, clientKeyIdOf, DEFAULT_CLIENT_KEY_ID, presentedKey, requireApiKey, requireApiKeyOfRole } from './auth.js';
 export { countHttpRequests, createHttpMetrics, type HttpMetrics, routeLabel } from './http-metrics.js';
 export { accessLog } from './access-log.js';

@@ -8,7 +8,7 @@
  */
 
 /** Keys whose values must never reach a log line, at any depth of the metadata. */
-export const REDACTED_KEYS = new Set(['prompt', 'authorization', 'api_key', 'admin_api_key', 'client_api_key', 'readonly_api_key', 'password']);
+export const REDACTED_KEYS = new Set(['prompt', 'authorization', 'api_key', 'admin_api_key', 'client_api_key', 'readonly_api_key', 'password', 'secret']);
 
 const MAX_DEPTH = 24;
 const MAX_ENTRIES = 100;
@@ -17,10 +17,16 @@ const MAX_STRING = 16_384;
 /** Fields an error may inherit from its prototype (getters) or hold non-enumerably. */
 const ERROR_FIELDS = ['name', 'message', 'code', 'errno', 'syscall', 'address', 'port', 'path', 'severity', 'detail', 'hint', 'schema', 'table', 'column', 'constraint', 'routine', 'stack', 'cause', 'errors'];
 
-/** Credentials inside text: `scheme://user:password@` and `Bearer <token>`. */
+/**
+ * Credentials inside text: `scheme://user:password@`, `Bearer <token>` and API key secrets
+ * (`mr-…`, wherever a client put one: a URL path, a query, a body field).
+ */
 export function redactText(text: string): string {
   const clipped = text.length > MAX_STRING ? `${text.slice(0, MAX_STRING)}…[${text.length - MAX_STRING} more chars]` : text;
-  return clipped.replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^\s:/@]*:)[^\s@/]*@/gi, '$1[redacted]@').replace(/\b(bearer\s+)[^\s"',]+/gi, '$1[redacted]');
+  return clipped
+    .replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^\s:/@]*:)[^\s@/]*@/gi, '$1[redacted]@')
+    .replace(/\b(bearer\s+)[^\s"',]+/gi, '$1[redacted]')
+    .replace(/\bmr-[A-Za-z0-9_-]{16,}/g, 'mr-[redacted]');
 }
 
 function isErrorLike(value: object): boolean {

@@ -136,4 +136,24 @@ describe('errors in log lines', () => {
       { numRuns: 200 },
     );
   });
+
+  it('redacts API key secrets (mr-…) wherever they sit: message, URL path, query, nested field', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        fc.constantFrom('GET /api/v1/keys/%s', 'POST /v1/chat/completions?key=%s', 'token was %s.', '"%s"', '/%s/'),
+        fc.nat({ max: 3 }),
+        (bytes, template, nesting) => {
+          const secret = `mr-${Buffer.from(bytes).toString('base64url')}`;
+          const text = template.replace('%s', secret);
+          let meta: Record<string, unknown> = { path: text, err: new Error(text), note: [text] };
+          for (let i = 0; i < nesting; i++) meta = { inner: meta };
+          const line = render(text, meta);
+          expect(line).not.toContain(secret.slice(3));
+          expect(line).toContain('mr-[redacted]');
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
 });

@@ -110,15 +110,16 @@ export const metricRecordedEvent = z.strictObject({
 export type MetricRecordedEvent = z.infer<typeof metricRecordedEvent>;
 
 /**
- * A model, A/B test or budget changed; caches concerned must go and replicas must refresh. The one
- * schema of the fact: written to the outbox with the change, and the notice every replica hears.
+ * A model, A/B test, budget or API key changed; caches concerned must go and replicas must
+ * refresh. The one schema of the fact: written to the outbox with the change, and the notice every
+ * replica hears.
  */
 export const configChangedEvent = z.strictObject({
   event_id: id,
   occurred_at: isoTime,
-  entity: z.enum(['model', 'abtest', 'budget']),
+  entity: z.enum(['model', 'abtest', 'budget', 'key']),
   entity_id: id,
-  action: z.enum(['created', 'updated', 'deleted', 'started', 'paused', 'completed']),
+  action: z.enum(['created', 'updated', 'deleted', 'started', 'paused', 'completed', 'rotated']),
 });
 export type ConfigChangedEvent = z.infer<typeof configChangedEvent>;
 

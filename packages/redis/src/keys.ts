@@ -64,6 +64,17 @@ export function redisKeys(prefix: string) {
     rateLimited: (modelId: string) => `${hashTag(`${prefix}:rate-limited`)}:${modelId}`,
     /** Rate-limit notices of the gateway; every API replica listens. */
     rateLimitedChannel: `${prefix}:rate-limited`,
+
+    /**
+     * Everything of one API key shares the tag `{prefix:key:ID}`, so a script may touch all of it
+     * at once; different keys spread over the masters.
+     */
+    keyTag: (keyId: string) => hashTag(`${prefix}:key:${keyId}`),
+    /**
+     * An API key's rate-limit window: one hash holding the window's start and both counters
+     * (requests, tokens), which one script checks and counts together (services/api/src/keys).
+     */
+    keyRateWindow: (keyId: string) => `${hashTag(`${prefix}:key:${keyId}`)}:rate`,
   };
 }
 

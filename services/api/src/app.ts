@@ -1,7 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import type { BudgetReservations } from '@model-router/budgets';
 import { allowPrivateEndpoints, type Config } from '@model-router/config';
-import { AbTestRepository, AbTestRollupsReader, BudgetRepository, DeadLetterRepository, ModelRepository, type Pool, UsageRepository } from '@model-router/database';
+import {
+  AbTestRepository,
+  AbTestRollupsReader,
+  BudgetRepository,
+  DeadLetterRepository,
+  KeyRepository,
+  ModelRepository,
+  type Pool,
+  UsageRepository,
+} from '@model-router/database';
 import { type RoutingOptions, seededRandom } from '@model-router/domain';
 import {
   accessLog,
@@ -14,7 +23,6 @@ import {
   type ClientKey,
   requireApiKey,
   requireApiKeyOfRole,
-  requireClientKey,
 } from '@model-router/http';
 import type { CircuitStore } from '@model-router/health';
 import type { Logger } from '@model-router/logger';
@@ -25,6 +33,7 @@ import express, { type Express, type RequestHandler } from 'express';
 import type { Registry } from 'prom-client';
 import { budgetOverview } from './admin/budget-overview.js';
 import { deadLetterOverview } from './admin/dead-letter-overview.js';
+import { keyOverview } from './admin/key-overview.js';
 import { operatorPage } from './admin/operator-page.js';
 import { QUEUE_DASHBOARD_PATH, queueDashboardByRole } from './admin/queue-dashboard.js';
 import { BanditAllocations } from './abtests/bandit-allocations.js';
@@ -41,6 +50,11 @@ import type { RateLimitTracker } from './gateway/rate-limit-tracker.js';
 import type { UpstreamClient } from './gateway/upstream-client.js';
 import type { ConfigChanges } from './events/config-changes.js';
 import type { OutcomeReporter } from './events/outcome-reporter.js';
+import { clientAuth } from './keys/key-auth.js';
+import { KeyLimits } from './keys/key-limits.js';
+import { KeyRateLimiter } from './keys/key-rate-limiter.js';
+import type { KeyUsageRecorder } from './keys/key-usage.js';
+import { keyRoutes } from './keys/keys.routes.js';
 import { type ApiMetrics, createApiMetrics } from './metrics.js';
 import { metricsRoutes } from './metrics/metrics.routes.js';
 import { modelRoutes } from './models/models.routes.js';
@@ -66,6 +80,8 @@ export interface AppDeps {
   clock: () => number;
   /** The gateway's I/O: upstream HTTP, shared rate limits, budget reservations. */
   gateway: GatewayIo;
+  /** Notes API key uses for their last_used_at (written in batches). */
+  keyUsage: KeyUsageRecorder;
 }
 
 export interface GatewayIo {
@@ -127,9 +143,15 @@ export function createApp(deps: AppDeps): App {
   const adminKeys = [config.auth.admin_api_key];
   const requireAdmin = requireApiKey(adminKeys, 'admin');
   const clients = clientKeysOf(config);
-  // The admin key works on client endpoints too, in a namespace of its own.
-  const clientKeys = clients.length > 0 ? [...clients, { id: ADMIN_CLIENT_KEY_ID, key: config.auth.admin_api_key }] : null;
-  const requireClient: RequestHandler = clientKeys ? requireClientKey(clientKeys) : (_req, _res, next) => next();
+  // Configured client keys, the admin key (in a namespace of its own) and the API keys of the
+  // snapshot; open while there is none of the first and the last.
+  const requireClient = clientAuth({
+    configured: [...clients, { id: ADMIN_CLIENT_KEY_ID, key: config.auth.admin_api_key }],
+    configuredClients: clients.length > 0,
+    snapshots,
+    clock: deps.clock,
+    usage: deps.keyUsage,
+  });
 
   let lastLossLog = 0;
   const onEventLost = (error: unknown): void => {
@@ -140,6 +162,22 @@ export function createApp(deps: AppDeps): App {
       logger.warn('route events are being lost: Redis is unavailable', { err: error });
     }
   };
+
+  // Requests and tokens per minute of API keys, shared by every replica through Redis; a key
+  // without limits costs nothing. Fail-open: while Redis is away requests go through uncounted.
+  let lastLimitLog = 0;
+  const keyLimits = new KeyLimits(
+    new KeyRateLimiter(redis, config.redis.key_prefix, {
+      onUnavailable: (error) => {
+        metrics.keyRateLimitUnavailable.inc();
+        if (Date.now() - lastLimitLog > 60_000) {
+          lastLimitLog = Date.now();
+          logger.warn('API key rate limits are not applied: Redis is unavailable (requests go through uncounted)', { err: error });
+        }
+      },
+    }),
+    { onRefused: (limit) => metrics.keyRateLimited.inc({ limit }) },
+  );
 
   const app = express();
   app.disable('x-powered-by');
@@ -165,14 +203,14 @@ export function createApp(deps: AppDeps): App {
       )
     : null;
 
-  // The hot path first, as one route with only the layers it needs: no router is walked, no path
-  // is matched twice, and without a client key there is no auth layer at all.
+  // The hot path first, as one route with only the layers it needs: no router is walked and no path
+  // is matched twice.
   app.post(
     '/api/v1/route',
     ...common,
     json,
     requireJsonBody,
-    ...(clientKeys ? [requireClient] : []),
+    requireClient,
     routeHandler({
       snapshots,
       options: routingOptions(config),
@@ -183,6 +221,7 @@ export function createApp(deps: AppDeps): App {
       acquireTrial: (modelId) => deps.circuits.tryAcquireTrial(modelId),
       onEventLost,
       budgets: deps.budgets,
+      keyLimits,
     }),
   );
   app.use(common);
@@ -230,6 +269,7 @@ export function createApp(deps: AppDeps): App {
         logger,
       }),
       requireClient,
+      keyLimits,
       bodyLimit: config.server.body_limit,
       defaultTimeoutMs: config.gateway.timeout,
       logger,
@@ -239,7 +279,7 @@ export function createApp(deps: AppDeps): App {
 
   const api = express.Router();
   const window = { maxAgeMs: config.ingestion.max_event_age, maxSkewMs: config.ingestion.max_clock_skew };
-  api.use(metricsRoutes({ snapshots, publisher, outcomes: deps.outcomes, requireClient, window, clock: deps.clock }));
+  api.use(metricsRoutes({ snapshots, publisher, outcomes: deps.outcomes, requireClient, window, clock: deps.clock, keyLimits }));
   api.use(
     abTestRoutes({
       abtests: new AbTestRepository(pool),
@@ -256,6 +296,7 @@ export function createApp(deps: AppDeps): App {
       requireClient,
       window,
       clock: deps.clock,
+      keyLimits,
     }),
   );
   api.use(
@@ -274,6 +315,7 @@ export function createApp(deps: AppDeps): App {
     budgetRoutes({ budgets: new BudgetRepository(pool), snapshots, changes: deps.changes, clock: deps.clock, requireAdmin, requireReader: requireClient }),
   );
   api.use(usageRoutes({ usage: new UsageRepository(pool), clock: deps.clock, requireReader: requireClient }));
+  api.use(keyRoutes({ keys: new KeyRepository(pool), changes: deps.changes, clock: deps.clock, rotationGraceMs: config.auth.key_rotation_grace, requireAdmin }));
   app.use('/api/v1', json, requireJsonBody, api);
   app.use(
     opsRouter(registry, {
@@ -301,6 +343,7 @@ export function createApp(deps: AppDeps): App {
         alpha: config.abtest.alpha,
         budgets: budgetOverview(new BudgetRepository(pool), deps.clock),
         deadLetters: deadLetterOverview(new DeadLetterRepository(pool)),
+        keys: keyOverview(new KeyRepository(pool), new UsageRepository(pool), deps.clock),
       },
       requireViewer,
     ),

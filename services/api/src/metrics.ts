@@ -9,6 +9,8 @@ export interface ApiMetrics {
   eventsLost: Counter<'event'>;
   abAssignments: Counter<'ab_test' | 'variant'>;
   gatewayAttempts: Counter<'model' | 'provider' | 'outcome'>;
+  keyRateLimited: Counter<'limit'>;
+  keyRateLimitUnavailable: Counter;
 }
 
 export function createApiMetrics(registry: Registry): ApiMetrics {
@@ -46,6 +48,17 @@ export function createApiMetrics(registry: Registry): ApiMetrics {
       name: 'model_router_gateway_attempts_total',
       help: 'Upstream calls made by the gateway, by model, provider and outcome (success, failure, client_error, client_gone).',
       labelNames: ['model', 'provider', 'outcome'],
+      registers: [registry],
+    }),
+    keyRateLimited: new Counter({
+      name: 'model_router_key_rate_limited_total',
+      help: 'Requests refused with 429 RATE_LIMITED because their API key was over its requests (rpm) or tokens (tpm) per minute, by the limit reached.',
+      labelNames: ['limit'],
+      registers: [registry],
+    }),
+    keyRateLimitUnavailable: new Counter({
+      name: 'model_router_key_rate_limit_unavailable_total',
+      help: 'Rate-limit checks and corrections of API keys that could not reach Redis; the requests went through uncounted (fail-open).',
       registers: [registry],
     }),
   };

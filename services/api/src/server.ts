@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { allowPrivateEndpoints, assertStartableConfig, type Config, isProductionMode } from '@model-router/config';
-import { AbTestRepository, BudgetRepository, createPool, ModelRepository, ModelStatsReader } from '@model-router/database';
+import { AbTestRepository, BudgetRepository, createPool, KeyRepository, ModelRepository, ModelStatsReader } from '@model-router/database';
 import { closeServer, createMetricsRegistry } from '@model-router/http';
 import type { Logger } from '@model-router/logger';
 import { EventPublisher, type JobBoss, startBoss, subscribeConfigChanges } from '@model-router/queue';
@@ -12,10 +12,14 @@ import { prepareDatabase } from './bootstrap.js';
 import { BudgetTracker } from './budgets/budget-tracker.js';
 import { ConfigChanges } from './events/config-changes.js';
 import { OutcomeReporter } from './events/outcome-reporter.js';
+import { KeyUsageRecorder } from './keys/key-usage.js';
 import { RateLimitTracker } from './gateway/rate-limit-tracker.js';
 import { UpstreamClient } from './gateway/upstream-client.js';
 import { RuntimeTracker } from './routing/runtime-tracker.js';
 import { SnapshotStore } from './routing/snapshot-store.js';
+
+/** How often an API replica writes which keys were used (their last_used_at is at most this late). */
+const KEY_USAGE_FLUSH_MS = 5_000;
 
 export interface RunningApi {
   url: string;
@@ -51,6 +55,7 @@ export async function startApi(config: Config, logger: Logger, options: StartApi
   let outcomes: OutcomeReporter | null = null;
   let snapshots: SnapshotStore | null = null;
   let tracker: RuntimeTracker | null = null;
+  let keyUsage: KeyUsageRecorder | null = null;
   let rateLimits: RateLimitTracker | null = null;
   const upstream = new UpstreamClient({
     policy: { allowPrivateEndpoints: allowPrivateEndpoints(config) },
@@ -60,6 +65,7 @@ export async function startApi(config: Config, logger: Logger, options: StartApi
   });
   const closeClients = async (): Promise<void> => {
     snapshots?.stop();
+    await keyUsage?.stop();
     await tracker?.stop();
     await rateLimits?.stop();
     await upstream.close().catch(() => undefined);
@@ -76,7 +82,7 @@ export async function startApi(config: Config, logger: Logger, options: StartApi
     await checkRedisDurability(subscriber, { production: isProductionMode(config), allowVolatile: config.redis.allow_volatile, log: logger });
     await prepareDatabase(config, pool, logger);
     boss = await startBoss(config.database.url, { config, onError: (error) => logger.warn('pg-boss error', { err: error }) });
-    snapshots = new SnapshotStore(new ModelRepository(pool), new AbTestRepository(pool), logger);
+    snapshots = new SnapshotStore(new ModelRepository(pool), new AbTestRepository(pool), new KeyRepository(pool), logger);
     const budgets = new BudgetTracker(new BudgetRepository(pool), clock, logger);
     const budgetSnapshots = snapshots;
     budgets.onBlockedChange((blocked) => budgetSnapshots.setBudgetBlocked(blocked));
@@ -103,10 +109,12 @@ export async function startApi(config: Config, logger: Logger, options: StartApi
 
     publisher = new EventPublisher(redis, { keyPrefix: config.redis.key_prefix });
     outcomes = new OutcomeReporter(publisher, logger);
-    const changes = new ConfigChanges(pool, boss, snapshots, logger);
+    const changes = new ConfigChanges(pool, boss, redis, config.redis.key_prefix, snapshots, logger);
     const registry = createMetricsRegistry('api');
     const gateway = { client: upstream, rateLimits, reservations: new BudgetReservations(redis, config.redis.key_prefix), env: process.env };
-    const { app } = createApp({ config, logger, pool, redis, snapshots, registry, publisher, outcomes, changes, circuits: tracker.store, budgets, clock, gateway });
+    keyUsage = new KeyUsageRecorder(new KeyRepository(pool), clock, logger);
+    keyUsage.start(KEY_USAGE_FLUSH_MS);
+    const { app } = createApp({ config, logger, pool, redis, snapshots, registry, publisher, outcomes, changes, circuits: tracker.store, budgets, clock, gateway, keyUsage });
 
     const server = app.listen(config.server.port, config.server.host);
     await new Promise<void>((resolve, reject) => {

@@ -9,8 +9,16 @@ describe("the gateway's errors in OpenAI's shape", () => {
     const error = fromApiError(new ApiError(code, 'something', undefined, { 'Retry-After': '3' }));
     expect(error.status).toBe(ERROR_CODES[code].status);
     expect(Object.keys(error.body().error).sort()).toEqual(['code', 'message', 'param', 'type']);
-    expect(error.body().error.type).toMatch(/^(invalid_request_error|authentication_error|permission_error|insufficient_quota|api_error)$/);
+    // OpenAI's types; a key's rate limit names the limit reached ("requests" or "tokens") as OpenAI does.
+    expect(error.body().error.type).toMatch(/^(invalid_request_error|authentication_error|permission_error|insufficient_quota|api_error|requests)$/);
     expect(error.headers).toEqual({ 'Retry-After': '3' });
+  });
+
+  it('answers a key over its token limit as OpenAI does: type "tokens", code rate_limit_exceeded', () => {
+    const error = fromApiError(new ApiError('RATE_LIMITED', 'Rate limit reached', { limit: 'tokens' }, { 'retry-after': '2' }));
+    expect(error.status).toBe(429);
+    expect(error.body().error).toMatchObject({ type: 'tokens', code: 'rate_limit_exceeded', param: null });
+    expect(fromApiError(new ApiError('RATE_LIMITED', 'Rate limit reached', { limit: 'requests' })).body().error.type).toBe('requests');
   });
 
   it('names the bad field as param, and an unknown field as unknown_parameter', () => {

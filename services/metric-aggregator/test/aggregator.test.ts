@@ -294,6 +294,11 @@ describe('event storage maintenance', () => {
     const compacted = await maintenance.compactMinuteRollups(7);
     expect(compacted.deletedModelRollups).toBe(oldMinutes[0].n);
     expect(compacted.deletedRouteRollups).toBeGreaterThan(0);
+    expect(compacted.deletedKeyRollups).toBeGreaterThan(0);
+    const { rows: oldKeyMinutes } = await pool.query(
+      `SELECT count(*)::int AS n FROM model_router.key_rollups WHERE granularity = 'minute' AND bucket_start < now() - interval '7 days'`,
+    );
+    expect(oldKeyMinutes[0].n).toBe(0);
     const { rows: left } = await pool.query(
       `SELECT count(*)::int AS n FROM model_router.model_rollups WHERE granularity = 'minute' AND bucket_start < now() - interval '7 days'`,
     );

@@ -17,6 +17,7 @@ export interface PruneResult {
 export interface CompactResult {
   deletedModelRollups: number;
   deletedRouteRollups: number;
+  deletedKeyRollups: number;
 }
 
 // Raw rows above this age (days) of DEFAULT partitions and of the ledger are deleted in chunks of
@@ -96,7 +97,8 @@ export class EventMaintenanceRepository {
     const cutoff = `now() - make_interval(days => $1::int)`;
     const models = await this.pool.query(`DELETE FROM model_router.model_rollups WHERE granularity = 'minute' AND bucket_start < ${cutoff}`, [olderThanDays]);
     const routes = await this.pool.query(`DELETE FROM model_router.route_rollups WHERE granularity = 'minute' AND bucket_start < ${cutoff}`, [olderThanDays]);
-    return { deletedModelRollups: models.rowCount ?? 0, deletedRouteRollups: routes.rowCount ?? 0 };
+    const keys = await this.pool.query(`DELETE FROM model_router.key_rollups WHERE granularity = 'minute' AND bucket_start < ${cutoff}`, [olderThanDays]);
+    return { deletedModelRollups: models.rowCount ?? 0, deletedRouteRollups: routes.rowCount ?? 0, deletedKeyRollups: keys.rowCount ?? 0 };
   }
 
   private async deleteInChunks(sql: string, values: unknown[]): Promise<number> {

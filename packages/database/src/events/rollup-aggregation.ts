@@ -144,6 +144,32 @@ FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], ${metricAggre
 ORDER BY ord
 ON CONFLICT (granularity, bucket_start, model_id, provider) DO UPDATE SET ${MERGE_METRIC_AGGREGATE}`;
 
+// Usage per API key (the tenant): only the sums usage reports (migrations/…_key-usage-rollups.sql).
+const UPSERT_KEY_ROLLUPS = `
+INSERT INTO model_router.key_rollups AS r (granularity, bucket_start, key_id, request_count, success_count,
+  prompt_tokens_sum, completion_tokens_sum, cost_nanos_sum)
+SELECT granularity, bucket_start, key_id, request_count, success_count, prompt_tokens_sum, completion_tokens_sum, cost_nanos_sum
+FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[])
+  WITH ORDINALITY AS u(granularity, bucket_start, key_id, request_count, success_count, prompt_tokens_sum,
+    completion_tokens_sum, cost_nanos_sum, ord)
+ORDER BY ord
+ON CONFLICT (granularity, bucket_start, key_id) DO UPDATE SET
+  request_count         = r.request_count + EXCLUDED.request_count,
+  success_count         = r.success_count + EXCLUDED.success_count,
+  prompt_tokens_sum     = r.prompt_tokens_sum + EXCLUDED.prompt_tokens_sum,
+  completion_tokens_sum = r.completion_tokens_sum + EXCLUDED.completion_tokens_sum,
+  cost_nanos_sum        = r.cost_nanos_sum + EXCLUDED.cost_nanos_sum,
+  updated_at            = now()`;
+
+/** What usage by key sums per (granularity, bucket, key). */
+interface KeyUsageAggregate {
+  count: number;
+  successes: number;
+  promptTokens: number;
+  completionTokens: number;
+  costSum: bigint;
+}
+
 const UPSERT_ABTEST_VARIANT_ROLLUPS = `
 INSERT INTO model_router.abtest_variant_rollups AS r (ab_test_id, variant_id, ${METRIC_AGGREGATE_COLUMNS})
 SELECT ab_test_id, variant_id, ${METRIC_AGGREGATE_SELECT}
@@ -286,6 +312,8 @@ export async function upsertMetricRollups(client: pg.PoolClient, events: readonl
   type ModelKey = { granularity: Granularity; bucket: number; model_id: string; provider: string };
   type VariantKey = { ab_test_id: string; variant_id: string };
   const models = new Grouped<ModelKey, MetricAggregate>(() => new MetricAggregate());
+  type KeyKey = { granularity: Granularity; bucket: number; key_id: string };
+  const keys = new Grouped<KeyKey, KeyUsageAggregate>(() => ({ count: 0, successes: 0, promptTokens: 0, completionTokens: 0, costSum: 0n }));
   const variants = new Grouped<VariantKey, MetricAggregate>(() => new MetricAggregate());
   const users = new Grouped<VariantKey & { user_id: string }, UserAggregate>(() => new UserAggregate());
   for (const e of events) {
@@ -294,6 +322,12 @@ export async function upsertMetricRollups(client: pg.PoolClient, events: readonl
       const bucket = bucketStart(atMs, g.ms);
       const id = `${g.name}\u0000${bucket.toString().padStart(16, '0')}\u0000${e.model_id}\u0000${e.provider}`;
       models.get(id, () => ({ granularity: g.name, bucket, model_id: e.model_id, provider: e.provider })).add(e);
+      const k = keys.get(`${g.name}\u0000${bucket.toString().padStart(16, '0')}\u0000${e.key_id}`, () => ({ granularity: g.name, bucket, key_id: e.key_id }));
+      k.count += 1;
+      if (e.success) k.successes += 1;
+      k.promptTokens += e.prompt_tokens;
+      k.completionTokens += e.completion_tokens;
+      k.costSum += BigInt(e.cost_nanos);
     }
     const { ab_test_id, variant_id, user_id } = e;
     if (ab_test_id !== null && variant_id !== null) {
@@ -315,6 +349,23 @@ export async function upsertMetricRollups(client: pg.PoolClient, events: readonl
       textArray(modelGroups.map((g) => g.key.model_id)),
       textArray(modelGroups.map((g) => g.key.provider)),
       ...metricAggregateParams(modelGroups),
+    ],
+  });
+
+  // Sorted like every rollup write: concurrent batches lock rows in one order.
+  const keyGroups = keys.sorted();
+  await client.query({
+    name: 'mr_upsert_key_rollups',
+    text: UPSERT_KEY_ROLLUPS,
+    values: [
+      textArray(keyGroups.map((g) => g.key.granularity)),
+      timestampArray(keyGroups.map((g) => g.key.bucket)),
+      textArray(keyGroups.map((g) => g.key.key_id)),
+      numberArray(keyGroups.map((g) => g.value.count)),
+      numberArray(keyGroups.map((g) => g.value.successes)),
+      numberArray(keyGroups.map((g) => g.value.promptTokens)),
+      numberArray(keyGroups.map((g) => g.value.completionTokens)),
+      numberArray(keyGroups.map((g) => g.value.costSum.toString())),
     ],
   });
 

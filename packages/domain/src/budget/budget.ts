@@ -1,6 +1,6 @@
 /** What a budget is, as the rules see it (the API's and Postgres' shapes carry the same fields). */
 
-export const BUDGET_SCOPES = ['global', 'provider', 'model', 'user'] as const;
+export const BUDGET_SCOPES = ['global', 'provider', 'model', 'user', 'key'] as const;
 export type BudgetScope = (typeof BUDGET_SCOPES)[number];
 
 export const BUDGET_PERIODS = ['daily', 'monthly'] as const;
@@ -17,7 +17,7 @@ export const DEFAULT_ALERT_THRESHOLDS: readonly number[] = Object.freeze([0.5, 0
 export interface BudgetRule {
   id: string;
   scope: BudgetScope;
-  /** The provider, model or user the budget covers; null for a global budget. */
+  /** The provider, model, user or API key id the budget covers; null for a global budget. */
   scope_id: string | null;
   period: BudgetPeriod;
   /** IANA time zone whose calendar days (or months) are the periods; "UTC" by default. */

@@ -37,10 +37,14 @@ export interface BudgetEnforcement {
   model_blocked: ReadonlyMap<string, string>;
   /** Users whose requests all answer 429: exceeded `block` budgets of user scope (user → budget). */
   user_blocked: ReadonlyMap<string, string>;
+  /** API keys whose requests all answer 429: exceeded `block` budgets of key scope (key id → budget). */
+  key_blocked: ReadonlyMap<string, string>;
   /** `downgrade` budgets of global, provider or model scope. */
   downgrades: readonly BudgetStatus[];
   /** `downgrade` budgets of user scope, by user. */
   user_downgrades: ReadonlyMap<string, readonly BudgetStatus[]>;
+  /** `downgrade` budgets of key scope, by key id. */
+  key_downgrades: ReadonlyMap<string, readonly BudgetStatus[]>;
   /** The earliest end of a current period: from then on the enforcement must be rebuilt. */
   valid_until_ms: number;
 }
@@ -48,16 +52,21 @@ export interface BudgetEnforcement {
 export const NO_BUDGET_ENFORCEMENT: BudgetEnforcement = Object.freeze({
   model_blocked: new Map<string, string>(),
   user_blocked: new Map<string, string>(),
+  key_blocked: new Map<string, string>(),
   downgrades: [],
   user_downgrades: new Map<string, readonly BudgetStatus[]>(),
+  key_downgrades: new Map<string, readonly BudgetStatus[]>(),
   valid_until_ms: Infinity,
 });
 
+/** Budgets of one tenant (a user or an API key): they apply to that tenant's requests only. */
+const isTenantScope = (scope: BudgetRule['scope']): scope is 'user' | 'key' => scope === 'user' || scope === 'key';
+
 export function buildBudgetEnforcement(statuses: readonly BudgetStatus[], models: readonly Model[]): BudgetEnforcement {
   const modelBlocked = new Map<string, string>();
-  const userBlocked = new Map<string, string>();
+  const tenantBlocked = { user: new Map<string, string>(), key: new Map<string, string>() };
   const downgrades: BudgetStatus[] = [];
-  const userDowngrades = new Map<string, BudgetStatus[]>();
+  const tenantDowngrades = { user: new Map<string, BudgetStatus[]>(), key: new Map<string, BudgetStatus[]>() };
   let validUntil = Infinity;
   // Budget ids in order, so the budget named for a model is the same on every replica.
   const ordered = [...statuses].sort((a, b) => (a.rule.id < b.rule.id ? -1 : a.rule.id > b.rule.id ? 1 : 0));
@@ -65,20 +74,22 @@ export function buildBudgetEnforcement(statuses: readonly BudgetStatus[], models
     const { rule } = status;
     if (status.window.end_ms < validUntil) validUntil = status.window.end_ms;
     if (rule.action === 'block' && status.state === 'exceeded') {
-      if (rule.scope === 'user') {
-        if (!userBlocked.has(rule.scope_id!)) userBlocked.set(rule.scope_id!, rule.id);
+      if (isTenantScope(rule.scope)) {
+        const blocked = tenantBlocked[rule.scope];
+        if (!blocked.has(rule.scope_id!)) blocked.set(rule.scope_id!, rule.id);
         continue;
       }
       for (const model of models) {
-        if (!modelBlocked.has(model.id) && budgetCovers(rule, { model_id: model.id, provider: model.provider, user_id: null })) {
+        if (!modelBlocked.has(model.id) && budgetCovers(rule, { model_id: model.id, provider: model.provider, user_id: null, key_id: null })) {
           modelBlocked.set(model.id, rule.id);
         }
       }
     } else if (rule.action === 'downgrade') {
-      if (rule.scope === 'user') {
-        const list = userDowngrades.get(rule.scope_id!) ?? [];
+      if (isTenantScope(rule.scope)) {
+        const byTenant = tenantDowngrades[rule.scope];
+        const list = byTenant.get(rule.scope_id!) ?? [];
         list.push(status);
-        userDowngrades.set(rule.scope_id!, list);
+        byTenant.set(rule.scope_id!, list);
       } else {
         downgrades.push(status);
       }
@@ -86,15 +97,19 @@ export function buildBudgetEnforcement(statuses: readonly BudgetStatus[], models
   }
   return {
     model_blocked: modelBlocked,
-    user_blocked: userBlocked,
+    user_blocked: tenantBlocked.user,
+    key_blocked: tenantBlocked.key,
     downgrades,
-    user_downgrades: userDowngrades,
+    user_downgrades: tenantDowngrades.user,
+    key_downgrades: tenantDowngrades.key,
     valid_until_ms: validUntil,
   };
 }
 
 export interface BudgetRouteRequest {
   user_id?: string | null | undefined;
+  /** The API key making the request (its events' `key_id`): its `key` budgets apply. */
+  key_id?: string | null | undefined;
   prompt_tokens: number;
   max_tokens: number;
 }
@@ -108,7 +123,8 @@ export interface BudgetRoutePlan {
 
 /**
  * The budgets' verdict on one route request:
- * - `block`: once exceeded, every model in scope is removed (a user budget removes all of them);
+ * - `block`: once exceeded, every model in scope is removed (a user or key budget removes all of
+ *   them, for that user's or key's requests only);
  * - `downgrade`: a model in scope stays only while its estimate (prompt tokens at the input price
  *   plus max_tokens at the output price, the estimate /route reports) fits what is left of the
  *   budget, and once the budget is past its first threshold the ranking becomes cheapest first;
@@ -122,28 +138,40 @@ export function planRouteBudgets(
   request: BudgetRouteRequest,
 ): BudgetRoutePlan {
   const userId = request.user_id ?? null;
+  const keyId = request.key_id ?? null;
   const userBlock = userId === null ? undefined : enforcement.user_blocked.get(userId);
+  const keyBlock = keyId === null ? undefined : enforcement.key_blocked.get(keyId);
   const userDowngrades = userId === null ? undefined : enforcement.user_downgrades.get(userId);
-  if (userBlock === undefined && enforcement.downgrades.length === 0 && userDowngrades === undefined) {
+  const keyDowngrades = keyId === null ? undefined : enforcement.key_downgrades.get(keyId);
+  if (
+    userBlock === undefined &&
+    keyBlock === undefined &&
+    enforcement.downgrades.length === 0 &&
+    userDowngrades === undefined &&
+    keyDowngrades === undefined
+  ) {
     return { blocked: enforcement.model_blocked, downgraded_by: null };
   }
 
   const blocked = new Map(enforcement.model_blocked);
-  if (userBlock !== undefined) {
-    for (const model of models) if (!blocked.has(model.id)) blocked.set(model.id, userBlock);
+  // The user's budget is named first when both a user and a key budget block the request.
+  for (const tenantBlock of [userBlock, keyBlock]) {
+    if (tenantBlock === undefined) continue;
+    for (const model of models) if (!blocked.has(model.id)) blocked.set(model.id, tenantBlock);
   }
   let downgradedBy: string | null = null;
   const apply = (status: BudgetStatus): void => {
     if (status.state !== 'ok') downgradedBy ??= status.rule.id;
     for (const model of models) {
       if (blocked.has(model.id)) continue;
-      if (!budgetCovers(status.rule, { model_id: model.id, provider: model.provider, user_id: userId })) continue;
+      if (!budgetCovers(status.rule, { model_id: model.id, provider: model.provider, user_id: userId, key_id: keyId })) continue;
       const estimate = usdToNanos(estimateCost(model, request.prompt_tokens, request.max_tokens).estimated_cost);
       if (estimate > status.remaining_nanos) blocked.set(model.id, status.rule.id);
     }
   };
   for (const status of enforcement.downgrades) apply(status);
   if (userDowngrades) for (const status of userDowngrades) apply(status);
+  if (keyDowngrades) for (const status of keyDowngrades) apply(status);
   return { blocked, downgraded_by: downgradedBy };
 }
 

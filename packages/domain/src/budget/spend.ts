@@ -10,6 +10,8 @@ export interface CostRecord {
   model_id: string;
   provider: string;
   user_id: string | null;
+  /** The API key that reported or made the call (the event's `key_id`). */
+  key_id: string | null;
   cost_nanos: number;
 }
 

@@ -1,3 +1,4 @@
+import { keyAllowsModel } from '../keys.js';
 import type { Model, ModelRuntime } from '../model.js';
 import { UNKNOWN_RUNTIME } from '../model.js';
 import type { ExclusionReason, RouteQuery, RoutingSnapshot } from './types.js';
@@ -18,6 +19,8 @@ export function exclusionReason(
   rateLimited = false,
 ): ExclusionReason | null {
   if (!model.enabled) return 'disabled';
+  const key = query.key;
+  if (key !== undefined && !keyAllowsModel(key, model)) return 'key_not_allowed';
   const providers = query.providers;
   if (providers && providers.length > 0 && !providers.includes(model.provider)) return 'provider_not_allowed';
   const required = query.required_capabilities;

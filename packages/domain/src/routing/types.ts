@@ -1,3 +1,4 @@
+import type { KeyGrant } from '../keys.js';
 import type { Model, ModelRuntime } from '../model.js';
 
 export const ROUTING_STRATEGIES = ['cheapest', 'fastest', 'most_available', 'balanced'] as const;
@@ -6,6 +7,7 @@ export type RoutingStrategy = (typeof ROUTING_STRATEGIES)[number];
 /** Why a model was left out of a decision; the first filter that fails wins. */
 export const EXCLUSION_REASONS = [
   'disabled',
+  'key_not_allowed',
   'provider_not_allowed',
   'missing_capabilities',
   'context_window_exceeded',
@@ -59,6 +61,8 @@ export interface RouteQuery {
   providers?: readonly string[] | undefined;
   max_cost_usd?: number | undefined;
   max_latency_ms?: number | undefined;
+  /** The calling key's allowed models and providers (absent or empty lists: every model). */
+  key?: Pick<KeyGrant, 'allowed_models' | 'allowed_providers'> | undefined;
 }
 
 export interface Candidate {

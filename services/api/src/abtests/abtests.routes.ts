@@ -13,8 +13,9 @@ import type { EventPublisher, MetricRecordedEvent } from '@model-router/queue';
 import express, { type RequestHandler, type Router } from 'express';
 import type { ConfigChanges } from '../events/config-changes.js';
 import type { OutcomeReporter } from '../events/outcome-reporter.js';
+import type { KeyLimits } from '../keys/key-limits.js';
 import type { EventTimeWindow } from '../metrics/metric.schema.js';
-import { acceptEvents, toEvents } from '../metrics/metrics.routes.js';
+import { acceptEvents, reportedTokens, toEvents } from '../metrics/metrics.routes.js';
 import type { SnapshotStore } from '../routing/snapshot-store.js';
 import {
   type AbMetric,
@@ -44,6 +45,8 @@ export interface AbTestRoutesDeps {
   window: EventTimeWindow;
   /** The API's wall clock: "now" of the window (tests inject one, as for budget periods). */
   clock: () => number;
+  /** The rate limits of the request's API key; absent: none are applied. */
+  keyLimits?: KeyLimits | null;
 }
 
 const notFound = (id: string) => new ApiError('AB_TEST_NOT_FOUND', `A/B test "${id}" does not exist`);
@@ -172,6 +175,8 @@ export function abTestRoutes(deps: AbTestRoutesDeps): Router {
       new Date(deps.clock()),
       { keyId: clientKeyIdOf(res.locals), window: deps.window },
     );
+    // The key's rate limits: one request, and the tokens the metrics report.
+    await deps.keyLimits?.admit(res, reportedTokens(events));
     await acceptEvents(deps.publisher, events);
     for (const e of events) deps.outcomes.record(e.model_id, e.success, e.latency_ms);
     res.status(202).json({ accepted: events.length, event_ids: events.map((e) => e.event_id) });

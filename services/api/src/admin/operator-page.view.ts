@@ -159,8 +159,37 @@ function deadLettersSection(dl) {
   return '<section data-testid="dead-letters"><h2>Dead letters <small>' + esc(dl.total) + ' events set aside (model_router.dead_letter_events)</small></h2>' + body + '</section>';
 }
 
+function keysSection(keys) {
+  if (keys === null || keys === undefined) return '';
+  function allowed(k) {
+    var parts = [];
+    if (k.allowed_models.length) parts.push('models: ' + k.allowed_models.join(', '));
+    if (k.allowed_providers.length) parts.push('providers: ' + k.allowed_providers.join(', '));
+    return parts.length ? parts.join(' · ') : 'all models';
+  }
+  function limits(k) {
+    var parts = [];
+    if (k.rpm !== null) parts.push(k.rpm + ' rpm');
+    if (k.tpm !== null) parts.push(k.tpm + ' tpm');
+    return parts.length ? parts.join(' · ') : 'no limits';
+  }
+  var STATE = { enabled: 'healthy', disabled: 'unhealthy', expired: 'unhealthy', configured: 'unknown' };
+  var rows = keys.map(function (k) {
+    return '<tr data-testid="key-row" data-key-id="' + esc(k.id) + '"' + (k.state === 'disabled' || k.state === 'expired' ? ' class="disabled"' : '') + '>' +
+      '<td>' + esc(k.name === null ? k.id : k.name) + (k.name === null ? '' : '<br><small>' + esc(k.id) + '</small>') + '</td>' +
+      '<td>' + badge(STATE[k.state] || 'unknown', k.state) + '</td>' +
+      '<td class="list">' + esc(allowed(k)) + '<br><small>' + esc(limits(k)) + '</small></td>' +
+      '<td class="num" data-testid="key-requests">' + esc(k.requests_today) + '</td>' +
+      '<td class="num" data-testid="key-tokens">' + esc(k.tokens_today) + '</td>' +
+      '<td class="num" data-testid="key-cost">' + usd(k.cost_today_usd) + '</td></tr>';
+  }).join('');
+  return '<section data-testid="keys"><h2>API keys <small>usage today (UTC)</small></h2><table><thead><tr><th>key</th><th>state</th><th>allowed · limits</th>' +
+    '<th class="num">requests</th><th class="num">tokens</th><th class="num">cost</th></tr></thead><tbody>' +
+    (rows || '<tr><td colspan="6" class="empty">no keys</td></tr>') + '</tbody></table></section>';
+}
+
 function renderOverview(d) {
-  return summaryCards(d) + '<div class="columns"><div>' + modelsSection(d.models) + deadLettersSection(d.dead_letters) + '</div><div>' + abtestsSection(d.abtests) +
+  return summaryCards(d) + '<div class="columns"><div>' + modelsSection(d.models) + keysSection(d.keys) + deadLettersSection(d.dead_letters) + '</div><div>' + abtestsSection(d.abtests) +
     budgetsSection(d.budgets) + queuesSection(d.queues) + '</div></div>';
 }
 `;
@@ -194,6 +223,7 @@ tr.disabled td { color: var(--muted); }
 .bad { color: var(--bad); }
 .empty { color: var(--muted); font-style: italic; }
 td.wrap { white-space: normal; word-break: break-all; }
+td.list { white-space: normal; min-width: 140px; }
 .dot { display: inline-block; width: 8px; height: 8px; border-radius: 50%; margin-right: 6px; background: #8c959f; }
 .dot.healthy { background: var(--ok); } .dot.degraded { background: var(--warn); } .dot.unhealthy { background: var(--bad); }
 .badge { display: inline-block; padding: 0 6px; border-radius: 10px; font-size: 12px; border: 1px solid var(--line); }

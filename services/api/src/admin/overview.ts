@@ -15,6 +15,27 @@ export interface Overview {
   queues: QueueView[] | null;
   /** Null when this API has no dead-letter source. */
   dead_letters: DeadLetterView | null;
+  /** Null when this API has no key source; otherwise the API keys (tenants) with today's usage. */
+  keys: KeyView[] | null;
+}
+
+/** An API key (tenant) and its usage in the current UTC day. */
+export interface KeyView {
+  id: string;
+  /** The stored key's name; null for a configured client key. */
+  name: string | null;
+  /** Created with POST /api/v1/keys (else a configured client key, `admin` or `default` seen today). */
+  stored: boolean;
+  state: 'enabled' | 'disabled' | 'expired' | 'configured';
+  allowed_models: string[];
+  allowed_providers: string[];
+  rpm: number | null;
+  tpm: number | null;
+  last_used_at: string | null;
+  requests_today: number;
+  /** Prompt and completion tokens. */
+  tokens_today: number;
+  cost_today_usd: number;
 }
 
 /** Events the workers set aside because they can never be stored (model_router.dead_letter_events). */
@@ -93,6 +114,7 @@ export interface OverviewSources {
   alpha: number;
   budgets?: () => Promise<BudgetView[]>;
   deadLetters?: () => Promise<DeadLetterView>;
+  keys?: () => Promise<KeyView[]>;
 }
 
 // The page polls every few seconds: Redis that does not answer quickly must not hold it up.
@@ -119,7 +141,7 @@ async function queueDepths(queues: readonly Queue[]): Promise<QueueView[] | null
 /**
  * Everything on the operator page in one read: models with health and circuit from the snapshot
  * (no I/O), running A/B tests with each variant's success rate and latency and their confidence
- * intervals (one rollup query per test), budgets, queue depths and dead letters.
+ * intervals (one rollup query per test), budgets, queue depths, dead letters and API keys.
  */
 export async function buildOverview(sources: OverviewSources): Promise<Overview> {
   const snapshot = sources.snapshots.current;
@@ -140,7 +162,7 @@ export async function buildOverview(sources: OverviewSources): Promise<Overview>
     };
   });
 
-  const [abtests, budgets, queues, deadLetters] = await Promise.all([
+  const [abtests, budgets, queues, deadLetters, keys] = await Promise.all([
     Promise.all(
       snapshot.runningTestList.map(async (test): Promise<AbTestView> => {
         const rollups = new Map((await sources.events.abTestVariantRollups(test.id)).map((r) => [r.variant_id, r]));
@@ -167,8 +189,9 @@ export async function buildOverview(sources: OverviewSources): Promise<Overview>
     sources.budgets ? sources.budgets() : Promise.resolve(null),
     queueDepths(sources.queues),
     sources.deadLetters ? sources.deadLetters() : Promise.resolve(null),
+    sources.keys ? sources.keys() : Promise.resolve(null),
   ]);
-  return { generated_at: new Date().toISOString(), models, budgets, abtests, queues, dead_letters: deadLetters };
+  return { generated_at: new Date().toISOString(), models, budgets, abtests, queues, dead_letters: deadLetters, keys };
 }
 
 function rollupOf(r: { request_count: number; success_count: number; latency_sum: number; latency_sum_sq: number } | undefined) {

@@ -112,16 +112,17 @@ export class BudgetTracker {
   }
 
   /**
-   * The `block` budgets a call to `model` for `userId` counts against, in their current periods:
-   * what the gateway reserves against before the call (see @model-router/budgets reservations).
+   * The `block` budgets a call to `model` for `userId` with the API key `keyId` counts against, in
+   * their current periods: what the gateway reserves against before the call (see
+   * @model-router/budgets reservations). Another key's budgets are never among them.
    */
-  blockBudgetsFor(model: Model, userId: string | null): ReservationBudget[] {
+  blockBudgetsFor(model: Model, userId: string | null, keyId: string | null): ReservationBudget[] {
     const now = this.clock();
     if (now >= this.enforcement.valid_until_ms) {
       this.rebuild(now);
       this.onBlocked(this.enforcement.model_blocked);
     }
-    const subject = { model_id: model.id, provider: model.provider, user_id: userId };
+    const subject = { model_id: model.id, provider: model.provider, user_id: userId, key_id: keyId };
     const budgets: ReservationBudget[] = [];
     for (const s of this.statuses.values()) {
       if (s.rule.action !== 'block' || !budgetCovers(s.rule, subject)) continue;

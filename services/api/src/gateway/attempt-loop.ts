@@ -63,6 +63,8 @@ export interface GatewayCall {
   clientGone: AbortSignal;
   /** Epoch ms after which no attempt starts and the current one is cut. */
   deadline: number;
+  /** Tokens (prompt + completion) the attempts used, as recorded; the loop adds to it. */
+  used?: { tokens: number };
 }
 
 /** How one attempt ended. */
@@ -187,7 +189,7 @@ export class AttemptLoop {
 
   /** Reserves the call's estimate against every block budget in scope; a refusal is a 429 now. */
   private async reserve(eventId: string, model: Model, call: GatewayCall): Promise<boolean> {
-    const budgets = this.deps.budgets?.blockBudgetsFor(model, call.body.user ?? null) ?? [];
+    const budgets = this.deps.budgets?.blockBudgetsFor(model, call.body.user ?? null, call.keyId) ?? [];
     if (budgets.length === 0) return false;
     const estimate = usdToNanos(estimateCost(model, call.plan.prompt_tokens, call.plan.max_tokens).estimated_cost);
     let result;
@@ -247,7 +249,8 @@ export class AttemptLoop {
       options.firstByteTimeoutMs,
     );
     const isFirst = attempts === 1;
-    const record = (r: Pick<AttemptRecord, 'success' | 'circuit' | 'prompt_tokens' | 'completion_tokens' | 'tokens_estimated' | 'ttft_ms'>) =>
+    const record = (r: Pick<AttemptRecord, 'success' | 'circuit' | 'prompt_tokens' | 'completion_tokens' | 'tokens_estimated' | 'ttft_ms'>) => {
+      if (call.used) call.used.tokens += r.prompt_tokens + r.completion_tokens;
       void this.deps.recorder.record({
         ...r,
         event_id: eventId,
@@ -261,6 +264,7 @@ export class AttemptLoop {
         variant_id: isFirst ? (call.plan.assignment?.variant.id ?? null) : null,
         reserved,
       });
+    };
     const failed = (circuit: CircuitOutcome, ttft: number | null = null) =>
       record({ success: false, circuit, prompt_tokens: 0, completion_tokens: 0, tokens_estimated: false, ttft_ms: ttft });
 

@@ -2,6 +2,7 @@ import {
   type Candidate,
   countPromptTokens,
   type Exclusion,
+  type KeyGrant,
   route,
   type RouteQuery,
   type RoutingOptions,
@@ -11,6 +12,7 @@ import { contentText, requestedMaxTokens } from '@model-router/providers';
 import type { AbAssigner, Assignment } from '../abtests/ab-assigner.js';
 import type { BudgetTracker } from '../budgets/budget-tracker.js';
 import { applyAssignment } from '../routing/route.routes.js';
+import { keyMayJoinTest, restrictingGrant } from '../routing/key-scope.js';
 import type { ApiSnapshot, SnapshotStore } from '../routing/snapshot-store.js';
 import { type GatewayRequest, routerStrategyOf } from './chat-completions.schema.js';
 import { OpenAIError } from './openai-error.js';
@@ -25,6 +27,14 @@ export interface GatewayPlan {
   prompt_tokens: number;
   /** Completion tokens routed and reserved for: the request's max tokens, else the configured default. */
   max_tokens: number;
+}
+
+/** Who is calling: the API key (the tenant) whose budgets and allowed models apply. */
+export interface GatewayTenant {
+  /** The key's id (the events' `key_id`): its `key` budgets apply. */
+  keyId: string;
+  /** A stored key's grant (allowed models and providers); null for keys without one. */
+  grant: KeyGrant | null;
 }
 
 export interface GatewayRouterDeps {
@@ -57,6 +67,8 @@ function namedModelError(model: string, exclusion: Exclusion, snapshot: ApiSnaps
   switch (exclusion.reason) {
     case 'disabled':
       return new OpenAIError(404, `The model '${model}' is disabled`, 'invalid_request_error', 'model_not_found', 'model');
+    case 'key_not_allowed':
+      return new OpenAIError(403, `This API key may not use the model '${model}'`, 'permission_error', 'key_not_allowed', 'model');
     case 'context_window_exceeded':
       return new OpenAIError(400, `The prompt and max tokens exceed the context window of '${model}'`, 'invalid_request_error', 'context_length_exceeded', 'messages');
     case 'max_output_tokens_exceeded':
@@ -86,17 +98,18 @@ export class GatewayRouter {
     this.options = { ...deps.options, max_fallbacks: Math.max(deps.options.max_fallbacks, deps.maxAttempts - 1) };
   }
 
-  async plan(body: GatewayRequest): Promise<GatewayPlan> {
+  async plan(body: GatewayRequest, tenant: GatewayTenant): Promise<GatewayPlan> {
     const fromModel = routerStrategyOf(body.model);
     const snapshot = this.deps.snapshots.current;
     const promptTokens = countPromptTokens(promptText(body));
     const maxTokens = requestedMaxTokens(body) ?? this.deps.defaultMaxTokens;
     const options = body.router ?? {};
+    const grant = restrictingGrant(tenant.grant);
     if (fromModel === null) {
       const model = snapshot.modelsById.get(body.model);
       if (!model) throw new OpenAIError(404, `The model '${body.model}' does not exist`, 'invalid_request_error', 'model_not_found', 'model');
-      const query: RouteQuery = { ...this.query(body, promptTokens, maxTokens), strategy: options.strategy ?? 'balanced' };
-      const decision = this.decide({ ...snapshot, models: [model] }, query, body.user);
+      const query: RouteQuery = { ...this.query(body, promptTokens, maxTokens, grant), strategy: options.strategy ?? 'balanced' };
+      const decision = this.decide({ ...snapshot, models: [model] }, query, body.user, tenant.keyId);
       if (!decision.ok) throw namedModelError(model.id, decision.excluded[0]!, snapshot);
       return { candidates: [decision.chosen], assignment: null, strategy: null, prompt_tokens: promptTokens, max_tokens: maxTokens };
     }
@@ -108,9 +121,10 @@ export class GatewayRouter {
     const enableAb = options.enable_ab_test ?? body.user !== undefined;
     if (enableAb && this.deps.assigner) {
       const test = this.deps.assigner.pickTest(snapshot.runningTestList, snapshot.runningTests, options.ab_test_id);
-      if (test) assignment = await this.deps.assigner.assign(test, body.user);
+      // A key that may not use every variant's model is in no test (see keyMayJoinTest).
+      if (test && (grant === undefined || keyMayJoinTest(grant, test, snapshot.modelsById))) assignment = await this.deps.assigner.assign(test, body.user);
     }
-    const decision = this.decide(snapshot, { ...this.query(body, promptTokens, maxTokens), strategy }, body.user);
+    const decision = this.decide(snapshot, { ...this.query(body, promptTokens, maxTokens, grant), strategy }, body.user, tenant.keyId);
     if (!decision.ok) {
       const reasons = [...new Set(decision.excluded.map((e) => e.reason))].join(', ');
       throw new OpenAIError(503, `No model satisfies the request (${reasons || 'no models'})`, 'api_error', 'no_eligible_model', 'model');
@@ -121,7 +135,7 @@ export class GatewayRouter {
     return { candidates, assignment, strategy, prompt_tokens: promptTokens, max_tokens: maxTokens };
   }
 
-  private query(body: GatewayRequest, promptTokens: number, maxTokens: number): Omit<RouteQuery, 'strategy'> {
+  private query(body: GatewayRequest, promptTokens: number, maxTokens: number, grant: KeyGrant | undefined): Omit<RouteQuery, 'strategy'> {
     const o = body.router ?? {};
     return {
       prompt_tokens: promptTokens,
@@ -130,13 +144,14 @@ export class GatewayRouter {
       providers: o.providers,
       max_cost_usd: o.max_cost_usd,
       max_latency_ms: o.max_latency_ms,
+      key: grant,
     };
   }
 
   /** Budgets' plan, the routing decision, and the budgets' verdict, exactly as /api/v1/route applies them. */
-  private decide(snapshot: ApiSnapshot, query: RouteQuery, userId: string | undefined) {
+  private decide(snapshot: ApiSnapshot, query: RouteQuery, userId: string | undefined, keyId: string) {
     let view: ApiSnapshot = snapshot;
-    const plan = this.deps.budgets?.plan(snapshot.models, { user_id: userId, prompt_tokens: query.prompt_tokens, max_tokens: query.max_tokens });
+    const plan = this.deps.budgets?.plan(snapshot.models, { user_id: userId, key_id: keyId, prompt_tokens: query.prompt_tokens, max_tokens: query.max_tokens });
     if (plan) {
       if (plan.blocked !== snapshot.budget_blocked) view = { ...snapshot, budget_blocked: plan.blocked };
       if (plan.downgraded_by !== null) query = { ...query, strategy: 'cheapest' };

@@ -1,6 +1,9 @@
+import { keyAllowsModel } from '@model-router/domain';
 import { clientKeyIdOf } from '@model-router/http';
 import type { Logger } from '@model-router/logger';
 import express, { type RequestHandler, type Router } from 'express';
+import type { KeyLimits } from '../keys/key-limits.js';
+import { keyGrantFrom } from '../routing/key-scope.js';
 import type { SnapshotStore } from '../routing/snapshot-store.js';
 import type { AttemptLoop } from './attempt-loop.js';
 import { gatewayRequestSchema, ROUTER_MODELS } from './chat-completions.schema.js';
@@ -12,6 +15,8 @@ export interface GatewayRoutesDeps {
   router: GatewayRouter;
   attempts: AttemptLoop;
   requireClient: RequestHandler;
+  /** The rate limits of the request's API key; absent: none are applied. */
+  keyLimits?: KeyLimits | null;
   bodyLimit: string;
   /** Whole-request deadline when the client sets none (`router.timeout_ms`). */
   defaultTimeoutMs: number;
@@ -42,7 +47,9 @@ export function gatewayRoutes(deps: GatewayRoutesDeps): Router {
 
   router.get('/models', deps.requireClient, (_req, res) => {
     const created = Math.floor(deps.startedAt / 1000);
-    const models = deps.snapshots.current.models.filter((m) => m.enabled);
+    // A key limited to some models sees only those.
+    const grant = keyGrantFrom(res.locals);
+    const models = deps.snapshots.current.models.filter((m) => m.enabled && (grant === null || keyAllowsModel(grant, m)));
     res.json({
       object: 'list',
       data: [
@@ -60,22 +67,32 @@ export function gatewayRoutes(deps: GatewayRoutesDeps): Router {
     const parsed = gatewayRequestSchema.safeParse(req.body);
     if (!parsed.success) throw invalidRequest(parsed.error);
     const body = parsed.data;
-    const plan = await deps.router.plan(body);
-    // The client leaving (its own timeout, a cancel) aborts the upstream call at once.
-    const gone = new AbortController();
-    res.once('close', () => {
-      if (!res.writableFinished) gone.abort();
-    });
-    if (req.socket.destroyed) return; // the client left while the request was being routed
-    await deps.attempts.run({
-      requestId: res.locals.requestId as string,
-      keyId: clientKeyIdOf(res.locals),
-      body,
-      plan,
-      res,
-      clientGone: gone.signal,
-      deadline: Date.now() + deadlineMs(body.router?.timeout_ms, req.headers['x-stainless-timeout'], deps.defaultTimeoutMs),
-    });
+    const keyId = clientKeyIdOf(res.locals);
+    const plan = await deps.router.plan(body, { keyId, grant: keyGrantFrom(res.locals) });
+    // The key's rate limits count the estimate (prompt + max tokens) now, and the tokens the
+    // attempts actually used once they are over (429 in OpenAI's shape when over a limit).
+    const admission = (await deps.keyLimits?.admit(res, plan.prompt_tokens + plan.max_tokens)) ?? null;
+    const used = { tokens: 0 };
+    try {
+      // The client leaving (its own timeout, a cancel) aborts the upstream call at once.
+      const gone = new AbortController();
+      res.once('close', () => {
+        if (!res.writableFinished) gone.abort();
+      });
+      if (req.socket.destroyed) return; // the client left while the request was being routed
+      await deps.attempts.run({
+        requestId: res.locals.requestId as string,
+        keyId,
+        body,
+        plan,
+        res,
+        clientGone: gone.signal,
+        deadline: Date.now() + deadlineMs(body.router?.timeout_ms, req.headers['x-stainless-timeout'], deps.defaultTimeoutMs),
+        used,
+      });
+    } finally {
+      if (admission) deps.keyLimits!.correct(admission, used.tokens);
+    }
   });
 
   router.use((req, _res, next) => {

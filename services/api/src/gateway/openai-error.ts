@@ -41,13 +41,20 @@ const FROM_API_ERROR: Record<ErrorCode, { type: string; code: string }> = {
   UNSUPPORTED_MEDIA_TYPE: { type: 'invalid_request_error', code: 'unsupported_media_type' },
   // OpenAI answers a spent quota with 429 insufficient_quota: clients know not to retry at once.
   BUDGET_EXCEEDED: { type: 'insufficient_quota', code: 'budget_exceeded' },
+  // OpenAI's own rate-limit error: type "requests" or "tokens" (the limit reached), see fromApiError.
+  RATE_LIMITED: { type: 'requests', code: 'rate_limit_exceeded' },
   INTERNAL_ERROR: { type: 'api_error', code: 'internal_error' },
   NO_ELIGIBLE_MODEL: { type: 'api_error', code: 'no_eligible_model' },
   SERVICE_UNAVAILABLE: { type: 'api_error', code: 'service_unavailable' },
 };
 
+/** The limit a RATE_LIMITED error names (its details), which is OpenAI's `type` for it. */
+const rateLimitType = (error: ApiError): string | null =>
+  error.code === 'RATE_LIMITED' && (error.details as { limit?: unknown } | undefined)?.limit === 'tokens' ? 'tokens' : null;
+
 export function fromApiError(error: ApiError): OpenAIError {
-  const { type, code } = FROM_API_ERROR[error.code];
+  const { code } = FROM_API_ERROR[error.code];
+  const type = rateLimitType(error) ?? FROM_API_ERROR[error.code].type;
   const param = Array.isArray(error.details) && typeof (error.details[0] as { path?: unknown })?.path === 'string'
     ? ((error.details[0] as { path: string }).path === '(root)' ? null : (error.details[0] as { path: string }).path)
     : null;

@@ -4,6 +4,18 @@ import { z } from 'zod';
 import type { SnapshotStore } from '../routing/snapshot-store.js';
 
 const noticeSchema = z.object({ model_id: z.string().min(1), until: z.number().int().positive() });
+
+/**
+ * KEYS = the model's key; ARGV = until (epoch ms), ttl (ms). Only ever extends a window: a shorter
+ * one from a slower replica never cuts a longer one. Sent as EVALSHA (ioredis defineCommand).
+ */
+const EXTEND_WINDOW = `local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tonumber(ARGV[1]) > cur then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
+return 0`;
+
+interface ExtendWindow {
+  mrExtendRateLimit(key: string, until: string, ttl: string): Promise<number>;
+}
 type Notice = z.infer<typeof noticeSchema>;
 
 /**
@@ -30,6 +42,7 @@ export class RateLimitTracker {
   ) {
     this.keys = redisKeys(keyPrefix);
     this.channel = this.keys.rateLimitedChannel;
+    if (!('mrExtendRateLimit' in redis)) redis.defineCommand('mrExtendRateLimit', { lua: EXTEND_WINDOW, numberOfKeys: 1 });
   }
 
   private key(modelId: string): string {
@@ -61,16 +74,7 @@ export class RateLimitTracker {
   async limit(modelId: string, until: number): Promise<void> {
     this.apply({ model_id: modelId, until });
     const ttl = Math.max(1, Math.ceil(until - this.clock()));
-    // Only ever extends a window: a shorter one from a slower replica never cuts a longer one.
-    await this.redis.eval(
-      `local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
-       if tonumber(ARGV[1]) > cur then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
-       return 0`,
-      1,
-      this.key(modelId),
-      String(until),
-      String(ttl),
-    );
+    await (this.redis as unknown as ExtendWindow).mrExtendRateLimit(this.key(modelId), String(until), String(ttl));
     await this.redis.publish(this.channel, JSON.stringify({ model_id: modelId, until }));
   }
 

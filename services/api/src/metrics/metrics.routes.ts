@@ -5,6 +5,7 @@ import type { CostRecordedEvent, EventPublisher, MetricRecordedEvent } from '@mo
 import { MAX_COST_NANOS } from '@model-router/queue';
 import express, { type RequestHandler, type Router } from 'express';
 import type { OutcomeReporter } from '../events/outcome-reporter.js';
+import type { KeyLimits } from '../keys/key-limits.js';
 import type { SnapshotStore } from '../routing/snapshot-store.js';
 import {
   DEFAULT_EVENT_TIME_WINDOW,
@@ -24,6 +25,8 @@ export interface MetricsRoutesDeps {
   window: EventTimeWindow;
   /** The API's wall clock: "now" of the window (tests inject one, as for budget periods). */
   clock: () => number;
+  /** The rate limits of the request's API key; absent: none are applied. */
+  keyLimits?: KeyLimits | null;
 }
 
 /** Parses a single metric or `{"metrics": [...]}`; the batch shape is chosen by the `metrics` key. */
@@ -127,6 +130,13 @@ export function toEvents(
   return events;
 }
 
+/** The tokens a metrics request reports (prompt + completion of every metric): what its key's tpm counts. */
+export function reportedTokens(events: readonly MetricRecordedEvent[]): number {
+  let tokens = 0;
+  for (const e of events) tokens += e.prompt_tokens + e.completion_tokens;
+  return tokens;
+}
+
 /** The cost of each event that cost something, for the budget enforcer (same event_id). */
 export function costEventsOf(events: readonly MetricRecordedEvent[]): CostRecordedEvent[] {
   const costs: CostRecordedEvent[] = [];
@@ -163,6 +173,8 @@ export function metricsRoutes(deps: MetricsRoutesDeps): Router {
   router.post('/metrics', deps.requireClient, async (req, res) => {
     const metrics = parseMetrics(req.body);
     const events = toEvents(metrics, deps.snapshots.current.modelsById, new Date(deps.clock()), { keyId: clientKeyIdOf(res.locals), window: deps.window });
+    // The key's rate limits: one request, and the tokens the metrics report.
+    await deps.keyLimits?.admit(res, reportedTokens(events));
     await acceptEvents(deps.publisher, events);
     for (const e of events) deps.outcomes.record(e.model_id, e.success, e.latency_ms);
     res.status(202).json({ accepted: events.length, event_ids: events.map((e) => e.event_id) });

@@ -1,6 +1,7 @@
 import {
   type BudgetRoutePlan,
   type Candidate,
+  type KeyGrant,
   countPromptTokens,
   route,
   type RouteQuery,
@@ -17,6 +18,8 @@ import type { Request, RequestHandler, Response } from 'express';
 import { type AbAssigner, type Assignment, NEEDS_REDIS } from '../abtests/ab-assigner.js';
 import type { BudgetTracker } from '../budgets/budget-tracker.js';
 import { type ApiMetrics, childCache } from '../metrics.js';
+import type { KeyLimits } from '../keys/key-limits.js';
+import { keyGrantFrom, keyMayJoinTest, restrictingGrant } from './key-scope.js';
 import { assignTraced, traceDecision, traced } from './route-tracing.js';
 import { parseRouteRequestFast, type RouteRequest, routeRequestSchema } from './route.schema.js';
 import type { SnapshotStore } from './snapshot-store.js';
@@ -38,6 +41,8 @@ export interface RouteDeps {
   onEventLost: (error: unknown) => void;
   /** Budget enforcement from this replica's in-memory budget state; absent: budgets are not applied. */
   budgets?: BudgetTracker | null;
+  /** The rate limits of the request's API key; absent: none are applied. */
+  keyLimits?: KeyLimits | null;
 }
 
 export type Decided = RouteDecision & { ok: true };
@@ -146,23 +151,32 @@ class RouteEndpoint {
     }
     const strategy = body.strategy ?? deps.defaultStrategy;
     const explain = req.query.explain === 'true' || req.query.explain === '1';
+    // A stored key limited to some models: the routing filter, and no A/B test it cannot fully use.
+    const grant = restrictingGrant(keyGrantFrom(res.locals));
     if (body.enable_ab_test && deps.assigner) {
       const current = deps.snapshots.current;
       const test = deps.assigner.pickTest(current.runningTestList, current.runningTests, body.ab_test_id);
-      if (test) {
+      if (test && (grant === undefined || keyMayJoinTest(grant, test, current.modelsById))) {
         const now = traced() ? NEEDS_REDIS : deps.assigner.assignWithoutIo(test, body.user_id);
         if (now === NEEDS_REDIS) {
           return assignTraced(deps.assigner, test, body.user_id).then((assignment) =>
-            this.answer(res, body, strategy, explain, assignment),
+            this.answer(res, body, strategy, explain, assignment, grant),
           );
         }
-        return this.answer(res, body, strategy, explain, now);
+        return this.answer(res, body, strategy, explain, now, grant);
       }
     }
-    return this.answer(res, body, strategy, explain, null);
+    return this.answer(res, body, strategy, explain, null, grant);
   }
 
-  private answer(res: Response, body: RouteRequest, strategy: RoutingStrategy, explain: boolean, assignment: Assignment | null): Promise<void> | undefined {
+  private answer(
+    res: Response,
+    body: RouteRequest,
+    strategy: RoutingStrategy,
+    explain: boolean,
+    assignment: Assignment | null,
+    grant: KeyGrant | undefined,
+  ): Promise<void> | undefined {
     const { deps } = this;
     if (assignment) deps.metrics.abAssignments.inc({ ab_test: assignment.test.id, variant: assignment.variant.id });
     const started = process.hrtime.bigint();
@@ -181,6 +195,8 @@ class RouteEndpoint {
         providers: body.providers,
         max_cost_usd: body.max_cost_usd,
         max_latency_ms: body.max_latency_ms,
+        // Undefined unless the key restricts models: the filter then costs nothing.
+        key: grant,
       },
       budgetPlan: undefined,
       started,
@@ -188,14 +204,34 @@ class RouteEndpoint {
       answer: null,
     };
     // Budgets: models a budget removes for this request, and cheapest-first under a downgrade.
-    const plan = deps.budgets?.plan(p.snapshot.models, { user_id: body.user_id, prompt_tokens: promptTokens, max_tokens: body.max_tokens });
+    const plan = deps.budgets?.plan(p.snapshot.models, {
+      user_id: body.user_id,
+      key_id: clientKeyIdOf(res.locals),
+      prompt_tokens: promptTokens,
+      max_tokens: body.max_tokens,
+    });
     if (plan) {
       p.budgetPlan = plan;
       if (plan.blocked !== p.snapshot.budget_blocked) p.snapshot = { ...p.snapshot, budget_blocked: plan.blocked };
       if (plan.downgraded_by !== null) p.query.strategy = 'cheapest';
     }
+    // A key with rate limits is counted in Redis first (the request's tokens: prompt + max_tokens).
+    const admission = deps.keyLimits?.admit(res, promptTokens + body.max_tokens);
+    if (admission) return this.afterAdmission(res, p, admission);
+    return this.decideAndRespond(res, p);
+  }
+
+  private async afterAdmission(res: Response, p: Pending, admission: Promise<unknown>): Promise<void> {
+    const waited = process.hrtime.bigint();
+    await admission;
+    // The decision's time leaves out the wait for Redis.
+    p.started += process.hrtime.bigint() - waited;
+    return this.decideAndRespond(res, p);
+  }
+
+  private decideAndRespond(res: Response, p: Pending): Promise<void> | undefined {
     this.decide(p);
-    this.decisionSecondsOf(strategy).observe(Number(process.hrtime.bigint() - started) / 1e9);
+    this.decisionSecondsOf(p.strategy).observe(Number(process.hrtime.bigint() - p.started) / 1e9);
     if (!this.halfOpen(p)) {
       this.respond(res, p);
       return undefined;

@@ -1,4 +1,4 @@
-import type { AbTestRepository, ModelRepository, StoredAbTest } from '@model-router/database';
+import type { AbTestRepository, KeyCredential, KeyRepository, ModelRepository, StoredAbTest } from '@model-router/database';
 import type { CircuitState, HealthState, Model, ModelRuntime, ModelStats, RoutingSnapshot } from '@model-router/domain';
 import type { Logger } from '@model-router/logger';
 
@@ -13,6 +13,8 @@ export interface ApiSnapshot extends RoutingSnapshot {
   /** Running A/B tests by id, and in the order routing looks for one that applies (oldest first). */
   runningTests: ReadonlyMap<string, StoredAbTest>;
   runningTestList: readonly StoredAbTest[];
+  /** What opens each API key, by the base64 SHA-256 of the secret (services/api/src/keys/key-auth.ts). */
+  credentials: ReadonlyMap<string, KeyCredential>;
 }
 
 /**
@@ -27,6 +29,7 @@ export class SnapshotStore {
     modelsById: new Map(),
     runningTests: new Map(),
     runningTestList: [],
+    credentials: new Map(),
     runtime: new Map<string, ModelRuntime>(),
     budget_blocked: new Map<string, string>(),
     rate_limited: new Map<string, number>(),
@@ -44,6 +47,7 @@ export class SnapshotStore {
   constructor(
     private readonly models: ModelRepository,
     private readonly abtests: AbTestRepository,
+    private readonly keys: KeyRepository,
     private readonly logger: Logger,
   ) {}
 
@@ -122,7 +126,7 @@ export class SnapshotStore {
   }
 
   private async load(): Promise<void> {
-    const [stored, runningTestList] = await Promise.all([this.models.list(), this.abtests.listRunning()]);
+    const [stored, runningTestList, credentials] = await Promise.all([this.models.list(), this.abtests.listRunning(), this.keys.listForAuth()]);
     const models = stored.map(({ created_at: _c, updated_at: _u, ...model }): Model => model);
     const budgetBlocked = this.budgets ? await this.budgets.reload(models) : this.snapshot.budget_blocked;
     this.snapshot = {
@@ -130,6 +134,7 @@ export class SnapshotStore {
       modelsById: new Map(models.map((m) => [m.id, m])),
       runningTests: new Map(runningTestList.map((t) => [t.id, t])),
       runningTestList,
+      credentials: new Map(credentials.map((c) => [c.sha256.toString('base64'), c])),
       runtime: this.snapshot.runtime,
       budget_blocked: budgetBlocked,
       rate_limited: this.snapshot.rate_limited,

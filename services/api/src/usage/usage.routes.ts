@@ -13,7 +13,7 @@ export interface UsageRoutesDeps {
 const DAY_MS = 86_400_000;
 
 /**
- * GET /api/v1/usage?from=&to=&group_by=model|provider|user|day|hour: request counts, tokens and
+ * GET /api/v1/usage?from=&to=&group_by=model|provider|user|key|day|hour: request counts, tokens and
  * cost of the reported metrics in [from, to) (default: the 24 hours up to now). Days and hours are
  * UTC. Time groups come oldest first; the others by cost, highest first.
  */
