@@ -27,6 +27,7 @@ import { httpRouteSection } from './sections/http-route.js';
 import { routingSection } from './sections/routing.js';
 import { ingestionSection } from './sections/ingestion.js';
 import { abtestRouteSection } from './sections/abtest-route.js';
+import { keyedRouteSection } from './sections/keyed-route.js';
 import { budgetEnforcementSection } from './sections/budget-enforcement.js';
 import { gatewaySection } from './sections/gateway.js';
 import { experimentsSection } from './sections/experiments.js';
@@ -39,6 +40,7 @@ const SECTIONS: Section[] = [
   httpRouteSection,
   ingestionSection,
   abtestRouteSection,
+  keyedRouteSection,
   budgetEnforcementSection,
   gatewaySection,
   tokenizingSection,

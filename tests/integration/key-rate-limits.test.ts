@@ -128,6 +128,32 @@ describe('API key rate limits', () => {
     expect(await windowOf(key.id)).toMatchObject({ r: '2', t: '800' });
   });
 
+  it('the A/B test metrics endpoint counts against the same window', async () => {
+    const created = await send(api.url, ADMIN_KEY, 'POST', '/api/v1/abtests', {
+      id: 'limits_ab',
+      name: 'limits',
+      strategy: 'consistent_hash',
+      variants: [
+        { id: 'a', model_id: 'gpt-4o', weight: 0.5 },
+        { id: 'b', model_id: 'gpt-4o-mini', weight: 0.5 },
+      ],
+    });
+    expect(created.status).toBe(201);
+    expect((await send(api.url, ADMIN_KEY, 'POST', '/api/v1/abtests/limits_ab/start')).status).toBe(200);
+    const key = await createKey({ rpm: 2, tpm: 100 });
+    const abMetric = (tokens: number) => ({ variant_id: 'a', success: true, latency_ms: 90, prompt_tokens: tokens, completion_tokens: 0 });
+    const first = await send(api.url, key.secret, 'POST', '/api/v1/metrics', metric({ prompt_tokens: 30, completion_tokens: 30 }));
+    expect(first.status).toBe(202);
+    const overTokens = await send(api.url, key.secret, 'POST', '/api/v1/abtests/limits_ab/metrics', abMetric(41));
+    expect(overTokens.status).toBe(429);
+    expect(overTokens.body.error.details).toMatchObject({ limit: 'tokens', used: 60, requested: 41 });
+    const second = await send(api.url, key.secret, 'POST', '/api/v1/abtests/limits_ab/metrics', abMetric(40));
+    expect(second.status).toBe(202);
+    expect(ratelimitHeaders(second.headers)).toMatchObject({ 'x-ratelimit-remaining-requests': '0', 'x-ratelimit-remaining-tokens': '0' });
+    const third = await send(api.url, key.secret, 'POST', '/api/v1/abtests/limits_ab/metrics', abMetric(0));
+    expect(third.body.error.details).toMatchObject({ limit: 'requests', used: 2 });
+  });
+
   it('gateway: 429 in OpenAI\'s shape (a RateLimitError of the official client), headers on answers', async () => {
     const key = await createKey({ rpm: 1 });
     const client = new OpenAI({ baseURL: `${api.url}/v1`, apiKey: key.secret, maxRetries: 0 });

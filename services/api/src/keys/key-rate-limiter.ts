@@ -206,6 +206,8 @@ export class KeyRateLimiter {
     let reply: (number | string)[];
     try {
       reply = (await this.admitScript(this.keys.keyRateWindow(grant.id), grant.rpm ?? -1, grant.tpm ?? -1, this.windowMs, ...costs)) as (number | string)[];
+      // Every waiter must be answered, whatever came back.
+      if (!Array.isArray(reply) || reply.length !== 2 + 3 * costs.length) throw new Error(`unexpected rate-limit script reply: ${JSON.stringify(reply)}`);
     } catch (error) {
       for (const resolve of settle) {
         this.options.onUnavailable?.(error);
