@@ -12,29 +12,22 @@ import { publishConfigChange, subscribeConfigChanges } from '@model-router/queue
 import { Cluster, createRedis, deleteByPattern, keys, type RedisClient } from '@model-router/redis';
 import { BudgetReservations, budgetKeys, publishBudgetSpend, SpendCounters, subscribeBudgetSpend } from '../../packages/budgets/src/index.js';
 import { createLogger } from '../../packages/logger/src/index.js';
-import { RateLimitTracker } from '../../services/api/src/gateway/rate-limit-tracker.js';
-import type { SnapshotStore } from '../../services/api/src/routing/snapshot-store.js';
+import { RateLimitTracker } from '../../services/api/src/state/rate-limit-tracker.js';
+import type { SnapshotStore } from '../../services/api/src/state/snapshot-store.js';
 import { CircuitStore } from '../../packages/health/src/index.js';
-import { type OwnRedisCluster, startOwnRedisCluster } from '../support/own-redis-cluster.js';
+import { clusterClients, type OwnRedisCluster, startOwnRedisCluster } from '../support/own-redis-cluster.js';
 import { waitUntil } from '../support/wait.js';
 
 const PREFIX = 'mrcluster';
 let cluster: OwnRedisCluster | null = null;
-const clients: RedisClient[] = [];
-
-function connect(): RedisClient {
-  const config = loadConfig({ env: { REDIS_CLUSTER_NODES: cluster!.nodeList, ADMIN_API_KEY: 'cluster-keys-admin-key-0123456789' } });
-  const client = createRedis(config.redis);
-  clients.push(client);
-  return client;
-}
+const { connect, disconnectAll } = clusterClients(() => cluster);
 
 beforeAll(async () => {
   cluster = await startOwnRedisCluster({ masters: 3, replicasPerMaster: 0 });
 }, 120_000);
 
 afterAll(async () => {
-  for (const client of clients) client.disconnect();
+  disconnectAll();
   await cluster?.destroy();
 });
 

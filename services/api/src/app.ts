@@ -39,14 +39,14 @@ import { QUEUE_DASHBOARD_PATH, queueDashboardByRole } from './admin/queue-dashbo
 import { BanditAllocations } from './abtests/bandit-allocations.js';
 import { AbAssigner } from './abtests/ab-assigner.js';
 import { abTestRoutes } from './abtests/abtests.routes.js';
-import type { BudgetTracker } from './budgets/budget-tracker.js';
+import type { BudgetTracker } from './state/budget-tracker.js';
 import { budgetRoutes } from './budgets/budgets.routes.js';
 import { costRoutes } from './cost/cost.routes.js';
 import { AttemptLoop } from './gateway/attempt-loop.js';
 import { AttemptRecorder } from './gateway/attempt-recorder.js';
 import { GatewayRouter } from './gateway/gateway-router.js';
 import { gatewayRoutes } from './gateway/gateway.routes.js';
-import type { RateLimitTracker } from './gateway/rate-limit-tracker.js';
+import type { RateLimitTracker } from './state/rate-limit-tracker.js';
 import type { UpstreamClient } from './gateway/upstream-client.js';
 import type { ConfigChanges } from './events/config-changes.js';
 import type { OutcomeReporter } from './events/outcome-reporter.js';
@@ -59,7 +59,7 @@ import { type ApiMetrics, createApiMetrics } from './metrics.js';
 import { metricsRoutes } from './metrics/metrics.routes.js';
 import { modelRoutes } from './models/models.routes.js';
 import { routeHandler } from './routing/route.routes.js';
-import type { SnapshotStore } from './routing/snapshot-store.js';
+import type { SnapshotStore } from './state/snapshot-store.js';
 import { usageRoutes } from './usage/usage.routes.js';
 
 export interface AppDeps {

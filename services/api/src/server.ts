@@ -9,14 +9,14 @@ import { checkRedisDurability, createRedis, type RedisClient as Redis } from '@m
 import type { Express } from 'express';
 import { createApp } from './app.js';
 import { prepareDatabase } from './bootstrap.js';
-import { BudgetTracker } from './budgets/budget-tracker.js';
+import { BudgetTracker } from './state/budget-tracker.js';
 import { ConfigChanges } from './events/config-changes.js';
 import { OutcomeReporter } from './events/outcome-reporter.js';
 import { KeyUsageRecorder } from './keys/key-usage.js';
-import { RateLimitTracker } from './gateway/rate-limit-tracker.js';
+import { RateLimitTracker } from './state/rate-limit-tracker.js';
 import { UpstreamClient } from './gateway/upstream-client.js';
-import { RuntimeTracker } from './routing/runtime-tracker.js';
-import { SnapshotStore } from './routing/snapshot-store.js';
+import { RuntimeTracker } from './state/runtime-tracker.js';
+import { SnapshotStore } from './state/snapshot-store.js';
 
 /** How often an API replica writes which keys were used (their last_used_at is at most this late). */
 const KEY_USAGE_FLUSH_MS = 5_000;

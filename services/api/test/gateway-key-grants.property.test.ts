@@ -12,9 +12,9 @@ import { DEFAULT_ROUTING_OPTIONS, type KeyGrant, keyAllowsModel, type Model, rou
 import fc from 'fast-check';
 import { GatewayRouter } from '../src/gateway/gateway-router.js';
 import { OpenAIError } from '../src/gateway/openai-error.js';
-import { keyMayJoinTest } from '../src/routing/key-scope.js';
+import { keyMayJoinTest } from '../src/keys/key-scope.js';
 import { applyAssignment } from '../src/routing/route.routes.js';
-import type { ApiSnapshot, SnapshotStore } from '../src/routing/snapshot-store.js';
+import type { ApiSnapshot, SnapshotStore } from '../src/state/snapshot-store.js';
 
 const PROVIDERS = ['openai', 'anthropic', 'google', 'mistral'];
 

@@ -16,7 +16,7 @@ import type { OutcomeReporter } from '../events/outcome-reporter.js';
 import type { KeyLimits } from '../keys/key-limits.js';
 import type { EventTimeWindow } from '../metrics/metric.schema.js';
 import { acceptEvents, reportedTokens, toEvents } from '../metrics/metrics.routes.js';
-import type { SnapshotStore } from '../routing/snapshot-store.js';
+import type { SnapshotStore } from '../state/snapshot-store.js';
 import {
   type AbMetric,
   abMetricSchema,

@@ -2,7 +2,7 @@ import type { AbTestRollupsReader } from '@model-router/database';
 import { meanInterval, type Interval, wilsonInterval } from '@model-router/domain';
 import { JOB_STATES } from '@model-router/queue';
 import type { Queue } from 'bullmq';
-import type { SnapshotStore } from '../routing/snapshot-store.js';
+import type { SnapshotStore } from '../state/snapshot-store.js';
 
 /** What the operator page shows, as served by GET /admin/api/overview. */
 export interface Overview {

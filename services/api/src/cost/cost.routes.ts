@@ -1,7 +1,7 @@
 import { countPromptTokens, estimateCost, type Model } from '@model-router/domain';
 import { ApiError, validationError } from '@model-router/http';
 import express, { type RequestHandler, type Router } from 'express';
-import type { SnapshotStore } from '../routing/snapshot-store.js';
+import type { SnapshotStore } from '../state/snapshot-store.js';
 import { costEstimateSchema } from './cost.schema.js';
 
 export interface CostRoutesDeps {

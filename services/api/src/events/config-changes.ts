@@ -2,7 +2,7 @@ import { type Pool, type PoolClient, withTransaction } from '@model-router/datab
 import type { Logger } from '@model-router/logger';
 import { type ConfigChange, type JobBoss, publishConfigChange, sendConfigChange } from '@model-router/queue';
 import type { RedisClient as Redis } from '@model-router/redis';
-import type { SnapshotStore } from '../routing/snapshot-store.js';
+import type { SnapshotStore } from '../state/snapshot-store.js';
 
 /**
  * Commits a change of a model, A/B test, budget or API key together with the `config.changed` fact

@@ -16,14 +16,14 @@ import {
   type UpstreamRequest,
 } from '@model-router/providers';
 import type { Response } from 'express';
-import type { BudgetTracker } from '../budgets/budget-tracker.js';
-import type { SnapshotStore } from '../routing/snapshot-store.js';
+import type { BudgetTracker } from '../state/budget-tracker.js';
+import type { SnapshotStore } from '../state/snapshot-store.js';
 import { type AttemptRecord, type AttemptRecorder, type CircuitOutcome } from './attempt-recorder.js';
 import type { GatewayRequest } from './chat-completions.schema.js';
 import type { GatewayPlan } from './gateway-router.js';
 import { OpenAIError } from './openai-error.js';
 import { rateLimitedUntil } from './rate-limit-headers.js';
-import type { RateLimitTracker } from './rate-limit-tracker.js';
+import type { RateLimitTracker } from '../state/rate-limit-tracker.js';
 import { SseWriter } from './sse-writer.js';
 import { classifyTransportError, type UpstreamClient, type UpstreamResponse, UpstreamTransportError } from './upstream-client.js';
 

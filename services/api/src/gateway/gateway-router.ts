@@ -10,10 +10,10 @@ import {
 } from '@model-router/domain';
 import { contentText, requestedMaxTokens } from '@model-router/providers';
 import type { AbAssigner, Assignment } from '../abtests/ab-assigner.js';
-import type { BudgetTracker } from '../budgets/budget-tracker.js';
+import type { BudgetTracker } from '../state/budget-tracker.js';
 import { applyAssignment } from '../routing/route.routes.js';
-import { keyMayJoinTest, restrictingGrant } from '../routing/key-scope.js';
-import type { ApiSnapshot, SnapshotStore } from '../routing/snapshot-store.js';
+import { keyMayJoinTest, restrictingGrant } from '../keys/key-scope.js';
+import type { ApiSnapshot, SnapshotStore } from '../state/snapshot-store.js';
 import { type GatewayRequest, routerStrategyOf } from './chat-completions.schema.js';
 import { OpenAIError } from './openai-error.js';
 

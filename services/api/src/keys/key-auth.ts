@@ -2,7 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { KEY_SECRET_PATTERN, keyRefusal } from '@model-router/domain';
 import { ApiError, type ClientKey, presentedKey } from '@model-router/http';
 import type { RequestHandler } from 'express';
-import type { SnapshotStore } from '../routing/snapshot-store.js';
+import type { SnapshotStore } from '../state/snapshot-store.js';
 import type { KeyUsageRecorder } from './key-usage.js';
 import { secretDigest } from './key-secrets.js';
 

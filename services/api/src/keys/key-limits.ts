@@ -1,7 +1,7 @@
 import type { KeyGrant } from '@model-router/domain';
 import { ApiError } from '@model-router/http';
 import type { Response } from 'express';
-import { keyGrantFrom } from '../routing/key-scope.js';
+import { keyGrantFrom } from './key-scope.js';
 import { formatResetDuration, refusalHeaders, setRateLimitHeaders } from './key-rate-limit-headers.js';
 import { type KeyAdmission, hasRateLimits, type KeyRateLimiter } from './key-rate-limiter.js';
 

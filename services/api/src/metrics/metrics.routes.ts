@@ -6,7 +6,7 @@ import { MAX_COST_NANOS } from '@model-router/queue';
 import express, { type RequestHandler, type Router } from 'express';
 import type { OutcomeReporter } from '../events/outcome-reporter.js';
 import type { KeyLimits } from '../keys/key-limits.js';
-import type { SnapshotStore } from '../routing/snapshot-store.js';
+import type { SnapshotStore } from '../state/snapshot-store.js';
 import {
   DEFAULT_EVENT_TIME_WINDOW,
   type EventTimeWindow,

@@ -4,7 +4,7 @@ import type { CircuitStore } from '@model-router/health';
 import { ApiError, parseInput as parse } from '@model-router/http';
 import express, { type RequestHandler, type Router } from 'express';
 import type { ConfigChanges } from '../events/config-changes.js';
-import type { SnapshotStore } from '../routing/snapshot-store.js';
+import type { SnapshotStore } from '../state/snapshot-store.js';
 import { modelIdSchema, modelSchemas } from './model.schema.js';
 
 export interface ModelRoutesDeps {

@@ -16,13 +16,13 @@ import { ApiError, clientKeyIdOf, validationError } from '@model-router/http';
 import type { EventPublisher } from '@model-router/queue';
 import type { Request, RequestHandler, Response } from 'express';
 import { type AbAssigner, type Assignment, NEEDS_REDIS } from '../abtests/ab-assigner.js';
-import type { BudgetTracker } from '../budgets/budget-tracker.js';
+import type { BudgetTracker } from '../state/budget-tracker.js';
 import { type ApiMetrics, childCache } from '../metrics.js';
 import type { KeyLimits } from '../keys/key-limits.js';
-import { keyGrantFrom, keyMayJoinTest, restrictingGrant } from './key-scope.js';
+import { keyGrantFrom, keyMayJoinTest, restrictingGrant } from '../keys/key-scope.js';
 import { assignTraced, traceDecision, traced } from './route-tracing.js';
 import { parseRouteRequestFast, type RouteRequest, routeRequestSchema } from './route.schema.js';
-import type { SnapshotStore } from './snapshot-store.js';
+import type { SnapshotStore } from '../state/snapshot-store.js';
 
 export interface RouteDeps {
   snapshots: SnapshotStore;

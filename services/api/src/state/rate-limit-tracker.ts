@@ -1,7 +1,7 @@
 import type { Logger } from '@model-router/logger';
 import { type RedisClient as Redis, type RedisKeys, redisKeys, subscribeJson } from '@model-router/redis';
 import { z } from 'zod';
-import type { SnapshotStore } from '../routing/snapshot-store.js';
+import type { SnapshotStore } from './snapshot-store.js';
 
 const noticeSchema = z.object({ model_id: z.string().min(1), until: z.number().int().positive() });
 

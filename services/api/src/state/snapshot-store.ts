@@ -78,7 +78,7 @@ export class SnapshotStore {
     this.snapshot = { ...this.snapshot, budget_blocked: blocked, version: this.snapshot.version + 1 };
   }
 
-  /** Replaces the models a provider's rate limit keeps out (see gateway/rate-limit-tracker.ts). */
+  /** Replaces the models a provider's rate limit keeps out (see rate-limit-tracker.ts). */
   setRateLimited(limited: ReadonlyMap<string, number>): void {
     this.snapshot = { ...this.snapshot, rate_limited: limited, version: this.snapshot.version + 1 };
   }
