@@ -8,7 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { type ChildServer, startChildServer } from '../lib/child.js';
-import { type LoadResult, startLoadGenerator } from '../lib/load.js';
+import { measureAlternating, medians, resultsOf, RUN_COLUMNS, runRows } from '../lib/alternating.js';
 import { callJson, sleep } from '../lib/services.js';
 import { envNumber, fixed, int, median, percent, round } from '../lib/stats.js';
 import type { Section, SectionResult } from '../lib/types.js';
@@ -18,12 +18,6 @@ const ROUTE_PATH = '/api/v1/route';
 const TEST_PREFIX = 'bench-ab-';
 
 type Target = 'plain' | 'abtest';
-
-interface Measured {
-  round: number;
-  target: Target;
-  result: LoadResult;
-}
 
 function bodies(users: number, abTest: boolean): string[] {
   return Array.from({ length: users }, (_, i) =>
@@ -113,56 +107,33 @@ export const abtestRouteSection: Section = {
       const plainBodies = bodies(users, false);
       const sample = await callJson('POST', `${base}${ROUTE_PATH}`, abBodies[1]);
 
-      const measured: Measured[] = [];
-      for (let r = 1; r <= rounds; r++) {
-        const order: Target[] = r % 2 === 1 ? ['abtest', 'plain'] : ['plain', 'abtest'];
-        for (const target of order) {
-          const load = { url: `${base}${ROUTE_PATH}`, body: plainBodies[0]!, bodies: target === 'abtest' ? abBodies : plainBodies, connections };
-          const generator = await startLoadGenerator();
-          ctx.log(`abtest-route: round ${r}/${rounds}, ${target}: warm-up ${warmupSeconds} s`);
-          await generator.run({ ...load, durationSeconds: warmupSeconds });
-          ctx.log(`abtest-route: round ${r}/${rounds}, ${target}: measuring ${durationSeconds} s at ${connections} connections`);
-          const cpuBefore = (await api.request('cpu')) as NodeJS.CpuUsage;
-          const result = await generator.run({ ...load, durationSeconds });
-          const cpuAfter = (await api.request('cpu')) as NodeJS.CpuUsage;
-          await generator.stop();
-          result.server_cpu_us_per_request = (cpuAfter.user - cpuBefore.user + cpuAfter.system - cpuBefore.system) / Math.max(1, result.requests_total);
-          measured.push({ round: r, target, result });
-        }
-      }
-
-      const of = (t: Target) => measured.filter((m) => m.target === t).map((m) => m.result);
-      const abRuns = of('abtest');
-      const plainRuns = of('plain');
-      const abRps = median(abRuns.map((x) => x.requests_per_second));
-      const plainRps = median(plainRuns.map((x) => x.requests_per_second));
-      const abP99 = median(abRuns.map((x) => x.latency_ms.p99));
-      const plainP99 = median(plainRuns.map((x) => x.latency_ms.p99));
-      const abCpu = median(abRuns.map((x) => x.server_cpu_us_per_request ?? Number.NaN));
-      const plainCpu = median(plainRuns.map((x) => x.server_cpu_us_per_request ?? Number.NaN));
+      const measured = await measureAlternating<Target>({
+        ctx,
+        section: 'abtest-route',
+        server: api,
+        targets: ['abtest', 'plain'],
+        rounds,
+        warmupSeconds,
+        durationSeconds,
+        connections,
+        load: (target) => ({ url: `${base}${ROUTE_PATH}`, body: plainBodies[0]!, bodies: target === 'abtest' ? abBodies : plainBodies, connections }),
+      });
+      const abRuns = resultsOf(measured, 'abtest');
+      const plainRuns = resultsOf(measured, 'plain');
+      const abMedians = medians(abRuns);
+      const plainMedians = medians(plainRuns);
+      const [abRps, plainRps, abP99, plainP99, abCpu, plainCpu] = [abMedians.rps, plainMedians.rps, abMedians.p99, plainMedians.p99, abMedians.cpu, plainMedians.cpu];
       // Cost of a request = 1 / throughput: how much more an A/B request costs than a plain one.
       const extra = median(abRuns.map((x, i) => plainRuns[i]!.requests_per_second / x.requests_per_second - 1));
       const extraCpu = abCpu / plainCpu - 1;
-      const bad = [...abRuns, ...plainRuns].reduce((n, x) => n + x.non2xx + x.errors + x.timeouts, 0);
+      const bad = abMedians.bad + plainMedians.bad;
 
       return {
         tables: [
           {
             title: `POST ${ROUTE_PATH}, ${connections} connections, ${durationSeconds} s each (after ${warmupSeconds} s warm-up), ${int(users)} rotating user_ids, loopback`,
-            columns: ['path (round)', 'req/s', 'requests', 'p50 ms', 'p99 ms', 'max ms', 'API CPU µs/req', 'non-2xx', 'errors'],
-            rows: [...measured]
-              .sort((a, b) => a.round - b.round || (a.target === 'plain' ? -1 : 1))
-              .map((m) => [
-                `${m.target === 'plain' ? 'plain route' : 'route + A/B test'} (${m.round})`,
-                int(m.result.requests_per_second),
-                int(m.result.requests_total),
-                fixed(m.result.latency_ms.p50),
-                fixed(m.result.latency_ms.p99),
-                fixed(m.result.latency_ms.max, 1),
-                fixed(m.result.server_cpu_us_per_request ?? Number.NaN, 1),
-                String(m.result.non2xx),
-                String(m.result.errors + m.result.timeouts),
-              ]),
+            columns: ['path (round)', ...RUN_COLUMNS],
+            rows: runRows(measured, 'plain', (t) => (t === 'plain' ? 'plain route' : 'route + A/B test')),
           },
           {
             title: 'A/B route vs plain route' + (rounds > 1 ? ` (medians of ${rounds} rounds)` : ''),

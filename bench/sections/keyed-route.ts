@@ -9,9 +9,9 @@
  * BENCH_DURATION, BENCH_WARMUP, BENCH_CONNECTIONS, BENCH_ROUNDS as for http-route.
  */
 import { type ChildServer, profileArgs, startChildServer } from '../lib/child.js';
-import { type LoadResult, startLoadGenerator } from '../lib/load.js';
+import { measureAlternating, medians, resultsOf, RUN_COLUMNS, runRows } from '../lib/alternating.js';
 import { callJson } from '../lib/services.js';
-import { envNumber, fixed, int, median, percent, round } from '../lib/stats.js';
+import { envNumber, fixed, int, percent, round } from '../lib/stats.js';
 import type { Section, SectionResult } from '../lib/types.js';
 import { SEED_ROUTE_BODY } from './http-route.js';
 
@@ -23,12 +23,6 @@ const KEY_NAME = 'bench keyed route';
 const LIMITS = { rpm: 1_000_000_000, tpm: 1_000_000_000 };
 
 type Target = 'config-key' | 'stored-key';
-
-interface Measured {
-  round: number;
-  target: Target;
-  result: LoadResult;
-}
 
 /** Deletes the bench's own keys an interrupted run may have left. */
 async function removeBenchKeys(base: string): Promise<void> {
@@ -73,56 +67,31 @@ export const keyedRouteSection: Section = {
       }
       const sampleHeaders = Object.fromEntries([...sample.headers].filter(([name]) => name.startsWith('x-ratelimit-')));
 
-      const measured: Measured[] = [];
-      for (let r = 1; r <= rounds; r++) {
-        const order: Target[] = r % 2 === 1 ? ['stored-key', 'config-key'] : ['config-key', 'stored-key'];
-        for (const target of order) {
-          // The load generator sends the bench's client key unless told otherwise.
-          const load = { url: `${base}${ROUTE_PATH}`, body, connections, ...(target === 'stored-key' ? { headers: keyed } : {}) };
-          const generator = await startLoadGenerator();
-          ctx.log(`keyed-route: round ${r}/${rounds}, ${target}: warm-up ${warmupSeconds} s`);
-          await generator.run({ ...load, durationSeconds: warmupSeconds });
-          ctx.log(`keyed-route: round ${r}/${rounds}, ${target}: measuring ${durationSeconds} s at ${connections} connections`);
-          const cpuBefore = (await api.request('cpu')) as NodeJS.CpuUsage;
-          const result = await generator.run({ ...load, durationSeconds });
-          const cpuAfter = (await api.request('cpu')) as NodeJS.CpuUsage;
-          await generator.stop();
-          result.server_cpu_us_per_request = (cpuAfter.user - cpuBefore.user + cpuAfter.system - cpuBefore.system) / Math.max(1, result.requests_total);
-          measured.push({ round: r, target, result });
-        }
-      }
-
-      const of = (t: Target) => measured.filter((m) => m.target === t).map((m) => m.result);
-      const keyedRuns = of('stored-key');
-      const plainRuns = of('config-key');
-      const keyedRps = median(keyedRuns.map((x) => x.requests_per_second));
-      const plainRps = median(plainRuns.map((x) => x.requests_per_second));
-      const keyedP99 = median(keyedRuns.map((x) => x.latency_ms.p99));
-      const plainP99 = median(plainRuns.map((x) => x.latency_ms.p99));
-      const keyedCpu = median(keyedRuns.map((x) => x.server_cpu_us_per_request ?? Number.NaN));
-      const plainCpu = median(plainRuns.map((x) => x.server_cpu_us_per_request ?? Number.NaN));
+      const measured = await measureAlternating<Target>({
+        ctx,
+        section: 'keyed-route',
+        server: api,
+        targets: ['stored-key', 'config-key'],
+        rounds,
+        warmupSeconds,
+        durationSeconds,
+        connections,
+        // The load generator sends the bench's client key unless told otherwise.
+        load: (target) => ({ url: `${base}${ROUTE_PATH}`, body, connections, ...(target === 'stored-key' ? { headers: keyed } : {}) }),
+      });
+      const keyedMedians = medians(resultsOf(measured, 'stored-key'));
+      const plainMedians = medians(resultsOf(measured, 'config-key'));
+      const [keyedRps, plainRps, keyedP99, plainP99, keyedCpu, plainCpu] = [keyedMedians.rps, plainMedians.rps, keyedMedians.p99, plainMedians.p99, keyedMedians.cpu, plainMedians.cpu];
       const extraCpu = keyedCpu / plainCpu - 1;
-      const bad = [...keyedRuns, ...plainRuns].reduce((n, x) => n + x.non2xx + x.errors + x.timeouts, 0);
+      const bad = keyedMedians.bad + plainMedians.bad;
       const label = (t: Target) => (t === 'stored-key' ? 'stored key + rate limit' : 'config client key');
 
       return {
         tables: [
           {
             title: `POST ${ROUTE_PATH}, ${connections} connections, ${durationSeconds} s each (after ${warmupSeconds} s warm-up), loopback`,
-            columns: ['key (round)', 'req/s', 'requests', 'p50 ms', 'p99 ms', 'max ms', 'API CPU µs/req', 'non-2xx', 'errors'],
-            rows: [...measured]
-              .sort((a, b) => a.round - b.round || (a.target === 'config-key' ? -1 : 1))
-              .map((m) => [
-                `${label(m.target)} (${m.round})`,
-                int(m.result.requests_per_second),
-                int(m.result.requests_total),
-                fixed(m.result.latency_ms.p50),
-                fixed(m.result.latency_ms.p99),
-                fixed(m.result.latency_ms.max, 1),
-                fixed(m.result.server_cpu_us_per_request ?? Number.NaN, 1),
-                String(m.result.non2xx),
-                String(m.result.errors + m.result.timeouts),
-              ]),
+            columns: ['key (round)', ...RUN_COLUMNS],
+            rows: runRows(measured, 'config-key', label),
           },
           {
             title: 'Rate-limited stored key vs config client key' + (rounds > 1 ? ` (medians of ${rounds} rounds)` : ''),

@@ -5,28 +5,20 @@
  * the limits stay exact under concurrency from two clients.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { loadConfig } from '@model-router/config';
-import { Cluster, createRedis, type RedisClient, redisKeys } from '@model-router/redis';
+import { Cluster, redisKeys } from '@model-router/redis';
 import { KeyRateLimiter } from '../../services/api/src/keys/key-rate-limiter.js';
-import { type OwnRedisCluster, startOwnRedisCluster } from '../support/own-redis-cluster.js';
+import { clusterClients, type OwnRedisCluster, startOwnRedisCluster } from '../support/own-redis-cluster.js';
 
 const PREFIX = 'mrclusterlimits';
 let cluster: OwnRedisCluster | null = null;
-const clients: RedisClient[] = [];
-
-function connect(): RedisClient {
-  const config = loadConfig({ env: { REDIS_CLUSTER_NODES: cluster!.nodeList, ADMIN_API_KEY: 'cluster-limits-admin-key-0123456789' } });
-  const client = createRedis(config.redis);
-  clients.push(client);
-  return client;
-}
+const { connect, disconnectAll } = clusterClients(() => cluster);
 
 beforeAll(async () => {
   cluster = await startOwnRedisCluster({ masters: 3, replicasPerMaster: 0 });
 }, 120_000);
 
 afterAll(async () => {
-  for (const client of clients) client.disconnect();
+  disconnectAll();
   await cluster?.destroy();
 });
 

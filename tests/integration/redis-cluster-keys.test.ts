@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { loadConfig } from '@model-router/config';
 import { publishConfigChange, subscribeConfigChanges } from '@model-router/queue';
-import { Cluster, createRedis, deleteByPattern, keys, type RedisClient } from '@model-router/redis';
+import { Cluster, deleteByPattern, keys } from '@model-router/redis';
 import { BudgetReservations, budgetKeys, publishBudgetSpend, SpendCounters, subscribeBudgetSpend } from '../../packages/budgets/src/index.js';
 import { createLogger } from '../../packages/logger/src/index.js';
 import { RateLimitTracker } from '../../services/api/src/state/rate-limit-tracker.js';

@@ -9,6 +9,8 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { loadConfig } from '@model-router/config';
+import { createRedis, type RedisClient } from '@model-router/redis';
 import { Redis } from 'ioredis';
 import { freePort } from './processes.js';
 import { waitUntil } from './wait.js';
@@ -153,4 +155,23 @@ export async function startOwnRedisCluster(options: OwnRedisClusterOptions = {})
   };
   await cluster.waitHealthy();
   return cluster;
+}
+
+/**
+ * Clients of `cluster` made the way every service makes them (REDIS_CLUSTER_NODES → the config →
+ * createRedis: an ioredis Cluster), remembered so a test closes them all at the end.
+ */
+export function clusterClients(cluster: () => OwnRedisCluster | null): { connect(): RedisClient; disconnectAll(): void } {
+  const clients: RedisClient[] = [];
+  return {
+    connect() {
+      const config = loadConfig({ env: { REDIS_CLUSTER_NODES: cluster()!.nodeList, ADMIN_API_KEY: 'cluster-test-admin-key-0123456789' } });
+      const client = createRedis(config.redis);
+      clients.push(client);
+      return client;
+    },
+    disconnectAll() {
+      for (const client of clients.splice(0)) client.disconnect();
+    },
+  };
 }

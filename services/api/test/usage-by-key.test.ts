@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createLogger } from '@model-router/logger';
 import { startMetricAggregator } from '@model-router/metric-aggregator';
+import { waitUntil } from '@model-router/tests/support';
 import pg from 'pg';
 import request from 'supertest';
 import { type Harness, startHarness } from './harness.js';
@@ -89,13 +90,11 @@ beforeAll(async () => {
       await request(h.api.app).post('/api/v1/metrics').set({ Authorization: `Bearer ${KEYS[tenant]}` }).send({ metrics: metrics.slice(i, i + 100) }).expect(202);
     }
   }
-  const started = Date.now();
-  for (;;) {
-    const { rows } = await db.query('SELECT count(*)::int AS n FROM model_router.metric_events');
-    if (rows[0].n === posted.length) break;
-    if (Date.now() - started > 30_000) throw new Error(`only ${rows[0].n} of ${posted.length} metrics persisted`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  await waitUntil(async () => (await db.query('SELECT count(*)::int AS n FROM model_router.metric_events')).rows[0].n === posted.length, {
+    timeoutMs: 30_000,
+    intervalMs: 50,
+    what: `all ${posted.length} metrics persisted`,
+  });
 });
 afterAll(async () => {
   await db.end();
