@@ -10,7 +10,7 @@ import {
 } from '@model-router/domain';
 import { contentText, requestedMaxTokens } from '@model-router/providers';
 import type { AbAssigner, Assignment } from '../abtests/ab-assigner.js';
-import type { BudgetTracker } from '../state/budget-tracker.js';
+import type { BudgetRefusal, BudgetTracker } from '../state/budget-tracker.js';
 import { applyAssignment } from '../routing/route.routes.js';
 import { keyMayJoinTest, restrictingGrant } from '../keys/key-scope.js';
 import type { ApiSnapshot, SnapshotStore } from '../state/snapshot-store.js';
@@ -85,6 +85,12 @@ function namedModelError(model: string, exclusion: Exclusion, snapshot: ApiSnaps
   }
 }
 
+/** Budgets left no model: OpenAI's answer to a spent quota (429 insufficient_quota), naming the budget. */
+function budgetExceeded(refusal: BudgetRefusal): OpenAIError {
+  const retryAfter = refusal.retry_after_s === null ? undefined : { 'Retry-After': String(refusal.retry_after_s) };
+  return new OpenAIError(429, refusal.message, 'insufficient_quota', 'budget_exceeded', null, retryAfter);
+}
+
 /**
  * Chooses what the gateway tries for a request with the same decision code as POST /api/v1/route
  * (filters, ranking, budgets, A/B assignment): a `router/<strategy>` model is routed, a registry
@@ -157,8 +163,9 @@ export class GatewayRouter {
       if (plan.downgraded_by !== null) query = { ...query, strategy: 'cheapest' };
     }
     const decision = route(view, query, this.options, { rankAll: false });
-    // Throws 429 BUDGET_EXCEEDED when budgets left nothing (answered in OpenAI's shape).
-    if (plan) this.deps.budgets!.applyVerdict(decision, plan);
+    // 429 insufficient_quota when budgets left nothing.
+    const refusal = plan ? this.deps.budgets!.applyVerdict(decision, plan) : null;
+    if (refusal) throw budgetExceeded(refusal);
     return decision;
   }
 }

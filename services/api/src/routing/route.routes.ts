@@ -16,7 +16,7 @@ import { ApiError, clientKeyIdOf, validationError } from '@model-router/http';
 import type { EventPublisher } from '@model-router/queue';
 import type { Request, RequestHandler, Response } from 'express';
 import { type AbAssigner, type Assignment, NEEDS_REDIS } from '../abtests/ab-assigner.js';
-import type { BudgetTracker } from '../state/budget-tracker.js';
+import type { BudgetRefusal, BudgetTracker } from '../state/budget-tracker.js';
 import { type ApiMetrics, childCache } from '../metrics.js';
 import type { KeyLimits } from '../keys/key-limits.js';
 import { keyGrantFrom, keyMayJoinTest, restrictingGrant } from '../keys/key-scope.js';
@@ -91,6 +91,12 @@ function withCircuitOpen(snapshot: RoutingSnapshot, modelId: string): RoutingSna
   const runtime = new Map(snapshot.runtime);
   runtime.set(modelId, { ...runtimeOf(snapshot, modelId), circuit: 'open' });
   return { ...snapshot, runtime };
+}
+
+/** 429 BUDGET_EXCEEDED naming the budgets, with Retry-After: until the earliest of their periods ends. */
+function budgetExceeded(refusal: BudgetRefusal): ApiError {
+  const retryAfter = refusal.retry_after_s === null ? undefined : { 'Retry-After': String(refusal.retry_after_s) };
+  return new ApiError('BUDGET_EXCEEDED', refusal.message, { budgets: refusal.budgets, excluded: refusal.excluded }, retryAfter);
 }
 
 let lastIsoMs = 0;
@@ -243,7 +249,8 @@ class RouteEndpoint {
     // Ranking every eligible model is needed only to explain; a decision needs the top few.
     const decision = route(p.snapshot, p.query, this.deps.options, { rankAll: p.explain });
     // Names the budget behind each exclusion; 429 BUDGET_EXCEEDED when budgets left nothing.
-    if (p.budgetPlan) this.deps.budgets!.applyVerdict(decision, p.budgetPlan);
+    const refusal = p.budgetPlan ? this.deps.budgets!.applyVerdict(decision, p.budgetPlan) : null;
+    if (refusal) throw budgetExceeded(refusal);
     if (!decision.ok) {
       throw new ApiError('NO_ELIGIBLE_MODEL', 'no model satisfies the request', {
         prompt_tokens: p.query.prompt_tokens,

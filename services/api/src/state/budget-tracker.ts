@@ -4,6 +4,7 @@ import {
   type BudgetRoutePlan,
   type BudgetRouteRequest,
   type BudgetStatus,
+  type Exclusion,
   budgetCovers,
   budgetStatus,
   budgetsNamed,
@@ -16,9 +17,31 @@ import {
   type RouteDecision,
   withBudgetDetails,
 } from '@model-router/domain';
-import { ApiError } from '@model-router/http';
 import type { BudgetSpendNotice, ReservationBudget } from '@model-router/budgets';
 import type { Logger } from '@model-router/logger';
+
+/** A budget as a refusal names it (the fields are absent for a budget this replica does not know). */
+export interface BudgetDescription {
+  budget_id: string;
+  scope?: BudgetStatus['rule']['scope'];
+  scope_id?: string | null;
+  action?: BudgetStatus['rule']['action'];
+  state?: BudgetStatus['state'];
+  limit_usd?: number;
+  spent_usd?: number;
+  remaining_usd?: number;
+  period_end?: string;
+}
+
+/** Budgets left a request no model: what the route handler or the gateway answers with. */
+export interface BudgetRefusal {
+  /** Names the first budget and how many more, e.g. `budget "x" is exceeded ($1 of $1 spent this period)`. */
+  message: string;
+  budgets: BudgetDescription[];
+  excluded: Exclusion[];
+  /** Seconds until the earliest of the budgets' periods ends; null when none is known. */
+  retry_after_s: number | null;
+}
 
 /**
  * This replica's view of every budget and its spend in the current period, and the enforcement
@@ -44,16 +67,17 @@ export class BudgetTracker {
     private readonly logger: Logger,
   ) {}
 
-  /** Tells `listener` about the models every request loses to a budget, whenever that changes. */
+  /**
+   * Tells `listener` about the models every request loses to a budget whenever they are rebuilt: the
+   * snapshot's `budget_blocked`, which this tracker alone writes (for readers without a request,
+   * such as the operator page).
+   */
   onBlockedChange(listener: (blocked: ReadonlyMap<string, string>) => void): void {
     this.onBlocked = listener;
   }
 
-  /**
-   * Reloads budgets and their current spend for `models` (called by the snapshot refresh) and
-   * answers the models every request loses (the snapshot's `budget_blocked`).
-   */
-  async reload(models: readonly Model[]): Promise<ReadonlyMap<string, string>> {
+  /** Reloads budgets and their current spend for `models` (called by the snapshot refresh). */
+  async reload(models: readonly Model[]): Promise<void> {
     const budgets = await this.repository.list();
     const now = this.clock();
     const pairs = budgets.map((b) => ({ budget_id: b.id, period_key: periodWindow(b.period, b.timezone, now).key }));
@@ -62,7 +86,6 @@ export class BudgetTracker {
     this.budgets = budgets;
     this.models = models;
     this.rebuild(now);
-    return this.enforcement.model_blocked;
   }
 
   /** Applies spend the enforcer committed (the budget-state channel). */
@@ -71,44 +94,52 @@ export class BudgetTracker {
     for (const n of notices) changed = this.merge(spendKey(n.budget_id, n.period_key), n.spent_nanos) || changed;
     if (!changed) return;
     this.rebuild(this.clock());
-    this.onBlocked(this.enforcement.model_blocked);
   }
 
-  /** The budgets' verdict on one route request (pure in-memory work). */
+  /**
+   * The budgets' verdict on one route request (pure in-memory work): the one way budgets reach
+   * routing, for /api/v1/route and the gateway alike. `blocked` holds the model-wide blocks (the
+   * snapshot's `budget_blocked`, the same map when no user, key or downgrade rule applies) plus
+   * the request's own.
+   */
   plan(models: readonly Model[], request: BudgetRouteRequest): BudgetRoutePlan {
     const now = this.clock();
     if (now >= this.enforcement.valid_until_ms) {
       this.rebuild(now);
-      this.onBlocked(this.enforcement.model_blocked);
     }
     return planRouteBudgets(this.enforcement, models, request);
   }
 
   /**
-   * Names the budget behind each `budget_exceeded` exclusion (`detail`, shown by ?explain=true),
-   * notes a downgrade in the reason, and when budgets left no model at all refuses the request
-   * with 429 BUDGET_EXCEEDED naming them (Retry-After: until the earliest of their periods ends).
+   * Names the budget behind each `budget_exceeded` exclusion (`detail`, shown by ?explain=true) and
+   * notes a downgrade in the reason. When budgets left no model at all, answers the refusal naming
+   * them (the caller raises its own error from it: /api/v1/route a 429 BUDGET_EXCEEDED, the gateway
+   * OpenAI's insufficient_quota); null when the budgets did not refuse the request.
    */
-  applyVerdict(decision: RouteDecision, plan: BudgetRoutePlan): void {
+  applyVerdict(decision: RouteDecision, plan: BudgetRoutePlan): BudgetRefusal | null {
     decision.excluded = withBudgetDetails(decision.excluded, plan.blocked);
     if (decision.ok) {
       if (plan.downgraded_by !== null) {
         decision.reason += `; downgraded by budget "${plan.downgraded_by}" to the cheapest model that fits what is left`;
       }
-      return;
+      return null;
     }
     const named = budgetsNamed(decision.excluded);
-    if (named.length === 0) return;
+    if (named.length === 0) return null;
     const budgets = named.map((id) => this.describe(id));
     const first = budgets[0]!;
     const endMs = Math.min(...named.map((id) => this.statuses.get(id)?.window.end_ms ?? Infinity));
-    const retryAfter = Number.isFinite(endMs) ? { 'Retry-After': String(Math.max(1, Math.ceil((endMs - this.clock()) / 1000))) } : undefined;
     const why =
       first.action === 'downgrade' && first.state !== 'exceeded'
         ? `no model's estimated cost fits the $${first.remaining_usd} left of budget "${first.budget_id}"`
         : `budget "${first.budget_id}" is exceeded ($${first.spent_usd} of $${first.limit_usd} spent this period)`;
     const more = named.length > 1 ? ` (and ${named.length - 1} more budget${named.length > 2 ? 's' : ''})` : '';
-    throw new ApiError('BUDGET_EXCEEDED', `${why}${more}`, { budgets, excluded: decision.excluded }, retryAfter);
+    return {
+      message: `${why}${more}`,
+      budgets,
+      excluded: decision.excluded,
+      retry_after_s: Number.isFinite(endMs) ? Math.max(1, Math.ceil((endMs - this.clock()) / 1000)) : null,
+    };
   }
 
   /**
@@ -120,7 +151,6 @@ export class BudgetTracker {
     const now = this.clock();
     if (now >= this.enforcement.valid_until_ms) {
       this.rebuild(now);
-      this.onBlocked(this.enforcement.model_blocked);
     }
     const subject = { model_id: model.id, provider: model.provider, user_id: userId, key_id: keyId };
     const budgets: ReservationBudget[] = [];
@@ -136,7 +166,7 @@ export class BudgetTracker {
     return this.statuses.get(budgetId) ?? null;
   }
 
-  private describe(budgetId: string) {
+  private describe(budgetId: string): BudgetDescription {
     const s = this.statuses.get(budgetId);
     if (!s) return { budget_id: budgetId };
     return {
@@ -185,5 +215,6 @@ export class BudgetTracker {
     }
     this.statuses = statuses;
     this.enforcement = buildBudgetEnforcement([...statuses.values()], this.models);
+    this.onBlocked(this.enforcement.model_blocked);
   }
 }

@@ -2,9 +2,12 @@ import type { AbTestRepository, KeyCredential, KeyRepository, ModelRepository, S
 import type { CircuitState, HealthState, Model, ModelRuntime, ModelStats, RoutingSnapshot } from '@model-router/domain';
 import type { Logger } from '@model-router/logger';
 
-/** Budgets as the snapshot needs them: reloaded with it, answering the models every request loses. */
+/**
+ * Budgets as the snapshot needs them: reloaded with it, for its models (budget-tracker.ts, which
+ * also writes the snapshot's `budget_blocked` through `setBudgetBlocked`).
+ */
 export interface BudgetSource {
-  reload(models: readonly Model[]): Promise<ReadonlyMap<string, string>>;
+  reload(models: readonly Model[]): Promise<void>;
 }
 
 /** The routing snapshot plus the lookups the API needs next to it. */
@@ -67,12 +70,12 @@ export class SnapshotStore {
     this.publishRuntime();
   }
 
-  /** Reloads `source` with every refresh; its answer becomes the snapshot's `budget_blocked`. */
+  /** Reloads `source` with every refresh, after the models and before the new snapshot is published. */
   useBudgets(source: BudgetSource): void {
     this.budgets = source;
   }
 
-  /** Replaces the models a budget removes (after a spend notice or at a period's end). */
+  /** Replaces the models every request loses to a budget (written by the budget tracker alone). */
   setBudgetBlocked(blocked: ReadonlyMap<string, string>): void {
     if (blocked === this.snapshot.budget_blocked) return;
     this.snapshot = { ...this.snapshot, budget_blocked: blocked, version: this.snapshot.version + 1 };
@@ -128,7 +131,8 @@ export class SnapshotStore {
   private async load(): Promise<void> {
     const [stored, runningTestList, credentials] = await Promise.all([this.models.list(), this.abtests.listRunning(), this.keys.listForAuth()]);
     const models = stored.map(({ created_at: _c, updated_at: _u, ...model }): Model => model);
-    const budgetBlocked = this.budgets ? await this.budgets.reload(models) : this.snapshot.budget_blocked;
+    // The tracker writes `budget_blocked` for these models while it reloads: read it after.
+    if (this.budgets) await this.budgets.reload(models);
     this.snapshot = {
       models,
       modelsById: new Map(models.map((m) => [m.id, m])),
@@ -136,7 +140,7 @@ export class SnapshotStore {
       runningTestList,
       credentials: new Map(credentials.map((c) => [c.sha256.toString('base64'), c])),
       runtime: this.snapshot.runtime,
-      budget_blocked: budgetBlocked,
+      budget_blocked: this.snapshot.budget_blocked,
       rate_limited: this.snapshot.rate_limited,
       version: this.snapshot.version + 1,
     };
