@@ -9,8 +9,8 @@ import type { Model } from '@model-router/domain';
 import { ApiError } from '@model-router/http';
 import { costRecordedEvent, metricRecordedEvent } from '@model-router/queue';
 import fc from 'fast-check';
-import { metricInputSchema, type MetricInput } from '../src/metrics/metric.schema.js';
-import { costEventsOf, toEvents } from '../src/metrics/metrics.routes.js';
+import { metricInputSchema, type MetricInput } from '../src/ingestion/metric.schema.js';
+import { costEventsOf, toEvents } from '../src/ingestion/metrics.routes.js';
 import { createModelSchema } from '../src/models/model.schema.js';
 
 const idArb = fc.oneof(

@@ -14,8 +14,8 @@ import express, { type RequestHandler, type Router } from 'express';
 import type { ConfigChanges } from '../events/config-changes.js';
 import type { OutcomeReporter } from '../events/outcome-reporter.js';
 import type { KeyLimits } from '../keys/key-limits.js';
-import type { EventTimeWindow } from '../metrics/metric.schema.js';
-import { acceptEvents, reportedTokens, toEvents } from '../metrics/metrics.routes.js';
+import type { EventTimeWindow } from '../ingestion/metric.schema.js';
+import { acceptEvents, reportedTokens, toEvents } from '../ingestion/metrics.routes.js';
 import type { SnapshotStore } from '../state/snapshot-store.js';
 import {
   type AbMetric,

@@ -17,7 +17,7 @@ import type { EventPublisher } from '@model-router/queue';
 import type { Request, RequestHandler, Response } from 'express';
 import { type AbAssigner, type Assignment, NEEDS_REDIS } from '../abtests/ab-assigner.js';
 import type { BudgetRefusal, BudgetTracker } from '../state/budget-tracker.js';
-import { type ApiMetrics, childCache } from '../metrics.js';
+import { type ApiMetrics, childCache } from '../prometheus-metrics.js';
 import type { KeyLimits } from '../keys/key-limits.js';
 import { keyGrantFrom, keyMayJoinTest, restrictingGrant } from '../keys/key-scope.js';
 import { assignTraced, traceDecision, traced } from './route-tracing.js';
