@@ -56,6 +56,7 @@ import { KeyRateLimiter } from './keys/key-rate-limiter.js';
 import type { KeyUsageRecorder } from './keys/key-usage.js';
 import { keyRoutes } from './keys/keys.routes.js';
 import { type ApiMetrics, createApiMetrics } from './prometheus-metrics.js';
+import { MetricIngestion } from './ingestion/metric-ingestion.js';
 import { metricsRoutes } from './ingestion/metrics.routes.js';
 import { modelRoutes } from './models/models.routes.js';
 import { routeHandler } from './routing/route.routes.js';
@@ -279,7 +280,9 @@ export function createApp(deps: AppDeps): App {
 
   const api = express.Router();
   const window = { maxAgeMs: config.ingestion.max_event_age, maxSkewMs: config.ingestion.max_clock_skew };
-  api.use(metricsRoutes({ snapshots, publisher, outcomes: deps.outcomes, requireClient, window, clock: deps.clock, keyLimits }));
+  // One ingestion for both metric endpoints: the same window, events, key limits and publishing.
+  const ingestion = new MetricIngestion({ snapshots, publisher, outcomes: deps.outcomes, window, clock: deps.clock, keyLimits });
+  api.use(metricsRoutes({ ingestion, requireClient }));
   api.use(
     abTestRoutes({
       abtests: new AbTestRepository(pool),
@@ -287,16 +290,12 @@ export function createApp(deps: AppDeps): App {
       db: pool,
       snapshots,
       changes: deps.changes,
-      publisher,
-      outcomes: deps.outcomes,
+      ingestion,
       defaultStrategy: config.abtest.default_strategy,
       alpha: config.abtest.alpha,
       requireAdmin,
       requireReader: requireClient,
       requireClient,
-      window,
-      clock: deps.clock,
-      keyLimits,
     }),
   );
   api.use(

@@ -10,7 +10,7 @@ import { ApiError } from '@model-router/http';
 import { costRecordedEvent, metricRecordedEvent } from '@model-router/queue';
 import fc from 'fast-check';
 import { metricInputSchema, type MetricInput } from '../src/ingestion/metric.schema.js';
-import { costEventsOf, toEvents } from '../src/ingestion/metrics.routes.js';
+import { costEventsOf, toEvents } from '../src/ingestion/metric-events.js';
 import { createModelSchema } from '../src/models/model.schema.js';
 
 const idArb = fc.oneof(

@@ -8,14 +8,10 @@ import {
   type StoredAbTest,
 } from '@model-router/database';
 import { type AbTestAction, canDelete, nextStatus, validateVariants } from '@model-router/domain';
-import { ApiError, clientKeyIdOf, parseInput as parse } from '@model-router/http';
-import type { EventPublisher, MetricRecordedEvent } from '@model-router/queue';
+import { ApiError, parseInput as parse } from '@model-router/http';
 import express, { type RequestHandler, type Router } from 'express';
 import type { ConfigChanges } from '../events/config-changes.js';
-import type { OutcomeReporter } from '../events/outcome-reporter.js';
-import type { KeyLimits } from '../keys/key-limits.js';
-import type { EventTimeWindow } from '../ingestion/metric.schema.js';
-import { acceptEvents, reportedTokens, toEvents } from '../ingestion/metrics.routes.js';
+import type { MetricIngestion } from '../ingestion/metric-ingestion.js';
 import type { SnapshotStore } from '../state/snapshot-store.js';
 import {
   type AbMetric,
@@ -34,19 +30,13 @@ export interface AbTestRoutesDeps {
   db: Queryable;
   snapshots: SnapshotStore;
   changes: ConfigChanges;
-  publisher: EventPublisher;
-  outcomes: OutcomeReporter;
+  /** Metric reports, taken as POST /api/v1/metrics takes them. */
+  ingestion: MetricIngestion;
   defaultStrategy: 'consistent_hash' | 'weighted_random';
   alpha: number;
   requireAdmin: RequestHandler;
   requireReader: RequestHandler;
   requireClient: RequestHandler;
-  /** How far from now a metric's timestamp may be (config `ingestion`). */
-  window: EventTimeWindow;
-  /** The API's wall clock: "now" of the window (tests inject one, as for budget periods). */
-  clock: () => number;
-  /** The rate limits of the request's API key; absent: none are applied. */
-  keyLimits?: KeyLimits | null;
 }
 
 const notFound = (id: string) => new ApiError('AB_TEST_NOT_FOUND', `A/B test "${id}" does not exist`);
@@ -164,22 +154,13 @@ export function abTestRoutes(deps: AbTestRoutesDeps): Router {
     const variants = new Map(test.variants.map((v) => [v.id, v]));
     const unknown = metrics.flatMap((m, i) => (variants.has(m.variant_id) ? [] : [{ path: `metrics.${i}.variant_id`, message: `variant "${m.variant_id}" is not in test "${id}"` }]));
     if (unknown.length) throw new ApiError('VALIDATION_ERROR', `invalid metric: ${unknown[0]!.message}`, unknown);
-    const events: MetricRecordedEvent[] = toEvents(
-      metrics.map(({ variant_id, model_id, ...m }) => ({
-        ...m,
-        model_id: model_id ?? variants.get(variant_id)!.model_id,
-        ab_test_id: id,
-        variant_id,
-      })),
-      deps.snapshots.current.modelsById,
-      new Date(deps.clock()),
-      { keyId: clientKeyIdOf(res.locals), window: deps.window },
-    );
-    // The key's rate limits: one request, and the tokens the metrics report.
-    await deps.keyLimits?.admit(res, reportedTokens(events));
-    await acceptEvents(deps.publisher, events);
-    for (const e of events) deps.outcomes.record(e.model_id, e.success, e.latency_ms);
-    res.status(202).json({ accepted: events.length, event_ids: events.map((e) => e.event_id) });
+    const reports = metrics.map(({ variant_id, model_id, ...m }) => ({
+      ...m,
+      model_id: model_id ?? variants.get(variant_id)!.model_id,
+      ab_test_id: id,
+      variant_id,
+    }));
+    res.status(202).json(await deps.ingestion.ingest(res, reports));
   });
 
   router.get('/abtests/:id/results', deps.requireReader, async (req, res) => {

@@ -3,7 +3,7 @@ import { callCost, type Model, usdToNanos } from '@model-router/domain';
 import type { Logger } from '@model-router/logger';
 import { type EventPublisher, MAX_COST_NANOS, MAX_LATENCY_MS, MAX_TOKENS, type MetricRecordedEvent } from '@model-router/queue';
 import type { OutcomeReporter } from '../events/outcome-reporter.js';
-import { acceptEvents } from '../ingestion/metrics.routes.js';
+import { acceptEvents } from '../ingestion/metric-ingestion.js';
 
 /** How an attempt bears on the model's circuit breaker. */
 export type CircuitOutcome = 'success' | 'failure' | 'none';

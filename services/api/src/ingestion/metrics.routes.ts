@@ -1,32 +1,11 @@
-import { randomUUID } from 'node:crypto';
-import { callCost, type Model, usdToNanos } from '@model-router/domain';
-import { ApiError, clientKeyIdOf, DEFAULT_CLIENT_KEY_ID, validationError } from '@model-router/http';
-import type { CostRecordedEvent, EventPublisher, MetricRecordedEvent } from '@model-router/queue';
-import { MAX_COST_NANOS } from '@model-router/queue';
+import { validationError } from '@model-router/http';
 import express, { type RequestHandler, type Router } from 'express';
-import type { OutcomeReporter } from '../events/outcome-reporter.js';
-import type { KeyLimits } from '../keys/key-limits.js';
-import type { SnapshotStore } from '../state/snapshot-store.js';
-import {
-  DEFAULT_EVENT_TIME_WINDOW,
-  type EventTimeWindow,
-  MAX_COST_USD,
-  type MetricInput,
-  metricInputSchema,
-  metricsBatchSchema,
-} from './metric.schema.js';
+import type { MetricIngestion } from './metric-ingestion.js';
+import { type MetricInput, metricInputSchema, metricsBatchSchema } from './metric.schema.js';
 
 export interface MetricsRoutesDeps {
-  snapshots: SnapshotStore;
-  publisher: EventPublisher;
-  outcomes: OutcomeReporter;
+  ingestion: MetricIngestion;
   requireClient: RequestHandler;
-  /** How far from now a metric's timestamp may be (config `ingestion`). */
-  window: EventTimeWindow;
-  /** The API's wall clock: "now" of the window (tests inject one, as for budget periods). */
-  clock: () => number;
-  /** The rate limits of the request's API key; absent: none are applied. */
-  keyLimits?: KeyLimits | null;
 }
 
 /** Parses a single metric or `{"metrics": [...]}`; the batch shape is chosen by the `metrics` key. */
@@ -42,142 +21,10 @@ export function parseMetrics(body: unknown): MetricInput[] {
   return [parsed.data];
 }
 
-/** Cost in USD: the reported one, else tokens at the model's list prices. */
-export function costOf(metric: MetricInput, model: Model): number {
-  if (metric.cost !== undefined) return metric.cost;
-  const prompt = metric.prompt_tokens ?? 0;
-  const completion = metric.completion_tokens ?? metric.tokens ?? 0;
-  return callCost(model, prompt, completion);
-}
-
-export interface ToEventsOptions {
-  /** The client namespace of the metrics' event_ids: the id of the client key that sent them. */
-  keyId?: string;
-  window?: EventTimeWindow;
-}
-
-const DAY_MS = 86_400_000;
-const describeSpan = (ms: number): string =>
-  ms % DAY_MS === 0 ? `${ms / DAY_MS} day(s)` : ms % 60_000 === 0 ? `${ms / 60_000} minute(s)` : `${ms / 1000} s`;
-
-/**
- * Turns validated metrics into catalogued events; a metric that cannot be stored rejects the whole
- * request (nothing is accepted), naming the index and field of each bad one: an unknown model; a
- * timestamp outside the window around now (config `ingestion`); a cost above the per-event bound
- * of the catalog ($1,000, so that sums in nano-dollars stay exact) once computed from tokens.
- *
- * What comes out always satisfies the catalog's `metric.recorded` schema (a property test checks
- * it for any valid input), so it is published without a second schema check. Timestamps are
- * normalised to UTC (`toISOString`), the form every consumer reads the same way.
- */
-export function toEvents(
-  metrics: MetricInput[],
-  models: ReadonlyMap<string, Model>,
-  now: Date,
-  options: ToEventsOptions = {},
-): MetricRecordedEvent[] {
-  const unknown = metrics.flatMap((m, index) => (models.has(m.model_id) ? [] : [{ index, model_id: m.model_id }]));
-  if (unknown.length) {
-    throw new ApiError(
-      'MODEL_NOT_FOUND',
-      `unknown model "${unknown[0]!.model_id}"${unknown.length > 1 ? ` and ${unknown.length - 1} more` : ''}`,
-      unknown.map((u) => ({ path: `metrics.${u.index}.model_id`, message: `model "${u.model_id}" does not exist` })),
-    );
-  }
-  const window = options.window ?? DEFAULT_EVENT_TIME_WINDOW;
-  const nowMs = now.getTime();
-  const details: { path: string; message: string }[] = [];
-  metrics.forEach((m, index) => {
-    if (m.timestamp === undefined) return;
-    const at = Date.parse(m.timestamp);
-    if (at < nowMs - window.maxAgeMs) {
-      details.push({ path: `metrics.${index}.timestamp`, message: `must be at most ${describeSpan(window.maxAgeMs)} in the past` });
-    } else if (at > nowMs + window.maxSkewMs) {
-      details.push({ path: `metrics.${index}.timestamp`, message: `must be at most ${describeSpan(window.maxSkewMs)} in the future` });
-    }
-  });
-  const keyId = options.keyId ?? DEFAULT_CLIENT_KEY_ID;
-  const acceptedAt = now.toISOString();
-  const events = metrics.map((m) => {
-    const model = models.get(m.model_id)!;
-    return {
-      event_id: m.event_id ?? randomUUID(),
-      key_id: keyId,
-      occurred_at: m.timestamp === undefined ? acceptedAt : new Date(Date.parse(m.timestamp)).toISOString(),
-      accepted_at: acceptedAt,
-      model_id: m.model_id,
-      provider: model.provider,
-      success: m.success,
-      latency_ms: m.latency_ms,
-      prompt_tokens: m.prompt_tokens ?? 0,
-      completion_tokens: m.completion_tokens ?? m.tokens ?? 0,
-      cost_nanos: usdToNanos(costOf(m, model)),
-      user_id: m.user_id ?? null,
-      request_id: m.request_id ?? null,
-      ab_test_id: m.ab_test_id ?? null,
-      variant_id: m.variant_id ?? null,
-    };
-  });
-  events.forEach((e, index) => {
-    if (!(e.cost_nanos <= MAX_COST_NANOS)) {
-      details.push({
-        path: `metrics.${index}.${metrics[index]!.cost === undefined ? 'prompt_tokens' : 'cost'}`,
-        message: `the cost is above $${MAX_COST_USD} for one call (tokens × the model's prices)`,
-      });
-    }
-  });
-  if (details.length) throw new ApiError('VALIDATION_ERROR', `invalid metric: ${details[0]!.path}: ${details[0]!.message}`, details);
-  return events;
-}
-
-/** The tokens a metrics request reports (prompt + completion of every metric): what its key's tpm counts. */
-export function reportedTokens(events: readonly MetricRecordedEvent[]): number {
-  let tokens = 0;
-  for (const e of events) tokens += e.prompt_tokens + e.completion_tokens;
-  return tokens;
-}
-
-/** The cost of each event that cost something, for the budget enforcer (same event_id). */
-export function costEventsOf(events: readonly MetricRecordedEvent[]): CostRecordedEvent[] {
-  const costs: CostRecordedEvent[] = [];
-  for (const e of events) {
-    if (e.cost_nanos > 0) {
-      costs.push({ event_id: e.event_id, key_id: e.key_id, occurred_at: e.occurred_at, model_id: e.model_id, provider: e.provider, user_id: e.user_id, cost_nanos: e.cost_nanos });
-    }
-  }
-  return costs;
-}
-
-/**
- * Publishes events from `toEvents`, and the cost of each costing one for the budget enforcer
- * (cost.recorded, same event_id), and answers 202 only once Redis holds both; 503 with Retry-After
- * if it cannot. A retry with the same event_ids is safe: each consumer counts an id once.
- */
-export async function acceptEvents(publisher: EventPublisher, events: MetricRecordedEvent[]): Promise<void> {
-  try {
-    // Built by toEvents from validated input: valid by construction (see the property test), so
-    // the producer-side schema check, two zod passes over every event, is skipped.
-    await Promise.all([
-      publisher.publishMany('metric.recorded', events, { trusted: true }),
-      publisher.publishMany('cost.recorded', costEventsOf(events), { trusted: true }),
-    ]);
-  } catch {
-    throw new ApiError('SERVICE_UNAVAILABLE', 'the event queue is unavailable; nothing was accepted, retry later', undefined, {
-      'Retry-After': '1',
-    });
-  }
-}
-
 export function metricsRoutes(deps: MetricsRoutesDeps): Router {
   const router = express.Router();
   router.post('/metrics', deps.requireClient, async (req, res) => {
-    const metrics = parseMetrics(req.body);
-    const events = toEvents(metrics, deps.snapshots.current.modelsById, new Date(deps.clock()), { keyId: clientKeyIdOf(res.locals), window: deps.window });
-    // The key's rate limits: one request, and the tokens the metrics report.
-    await deps.keyLimits?.admit(res, reportedTokens(events));
-    await acceptEvents(deps.publisher, events);
-    for (const e of events) deps.outcomes.record(e.model_id, e.success, e.latency_ms);
-    res.status(202).json({ accepted: events.length, event_ids: events.map((e) => e.event_id) });
+    res.status(202).json(await deps.ingestion.ingest(res, parseMetrics(req.body)));
   });
   return router;
 }
