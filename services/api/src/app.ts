@@ -3,6 +3,7 @@ import type { BudgetReservations } from '@model-router/budgets';
 import { allowPrivateEndpoints, type Config } from '@model-router/config';
 import {
   AbTestRepository,
+  AbTestResultsReader,
   AbTestRollupsReader,
   BudgetRepository,
   DeadLetterRepository,
@@ -140,6 +141,7 @@ export function createApp(deps: AppDeps): App {
   const metrics = createApiMetrics(registry);
   registerQueueDepthGauge(registry, publisher.allQueues);
   const models = new ModelRepository(pool);
+  const rollups = new AbTestRollupsReader(pool);
 
   const adminKeys = [config.auth.admin_api_key];
   const requireAdmin = requireApiKey(adminKeys, 'admin');
@@ -200,7 +202,7 @@ export function createApp(deps: AppDeps): App {
         config.abtest.user_variant_cache_ttl,
         // Assignment draws come from the domain's seeded PRNG, seeded once per process.
         seededRandom(randomBytes(4).readUInt32BE(0)),
-        new BanditAllocations(new AbTestRollupsReader(pool)),
+        new BanditAllocations(rollups),
       )
     : null;
 
@@ -286,8 +288,7 @@ export function createApp(deps: AppDeps): App {
   api.use(
     abTestRoutes({
       abtests: new AbTestRepository(pool),
-      events: new AbTestRollupsReader(pool),
-      db: pool,
+      results: new AbTestResultsReader(pool, rollups),
       snapshots,
       changes: deps.changes,
       ingestion,
@@ -337,7 +338,7 @@ export function createApp(deps: AppDeps): App {
     operatorPage(
       {
         snapshots,
-        events: new AbTestRollupsReader(pool),
+        events: rollups,
         queues: publisher.allQueues,
         alpha: config.abtest.alpha,
         budgets: budgetOverview(new BudgetRepository(pool), deps.clock),

@@ -1,12 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import {
-  AbTestRepository,
-  AbTestResultsReader,
-  DuplicateEntityError,
-  type AbTestRollupsReader,
-  type Queryable,
-  type StoredAbTest,
-} from '@model-router/database';
+import { AbTestRepository, type AbTestResultsReader, DuplicateEntityError, type StoredAbTest } from '@model-router/database';
 import { type AbTestAction, canDelete, nextStatus, validateVariants } from '@model-router/domain';
 import { ApiError, parseInput as parse } from '@model-router/http';
 import express, { type RequestHandler, type Router } from 'express';
@@ -25,9 +18,8 @@ import {
 
 export interface AbTestRoutesDeps {
   abtests: AbTestRepository;
-  events: AbTestRollupsReader;
-  /** Where the results' extra reads (CUPED, IPW, crossover) run. */
-  db: Queryable;
+  /** The read model of GET /abtests/:id/results (rollups, CUPED, IPW, crossover → the analysis). */
+  results: AbTestResultsReader;
   snapshots: SnapshotStore;
   changes: ConfigChanges;
   /** Metric reports, taken as POST /api/v1/metrics takes them. */
@@ -43,8 +35,7 @@ const notFound = (id: string) => new ApiError('AB_TEST_NOT_FOUND', `A/B test "${
 
 export function abTestRoutes(deps: AbTestRoutesDeps): Router {
   const router = express.Router();
-  const { abtests, changes } = deps;
-  const results = new AbTestResultsReader(deps.db, deps.events);
+  const { abtests, changes, results } = deps;
   const pathId = (raw: string | string[] | undefined): string => parse(abTestIdSchema, raw, 'A/B test id');
 
   router.post('/abtests', deps.requireAdmin, async (req, res) => {
