@@ -13,7 +13,7 @@ import fc from 'fast-check';
 import { GatewayRouter } from '../src/gateway/gateway-router.js';
 import { OpenAIError } from '../src/gateway/openai-error.js';
 import { keyMayJoinTest } from '../src/keys/key-scope.js';
-import { applyAssignment } from '../src/routing/route.routes.js';
+import { applyAssignment } from '../src/abtests/apply-assignment.js';
 import type { ApiSnapshot, SnapshotStore } from '../src/state/snapshot-store.js';
 
 const PROVIDERS = ['openai', 'anthropic', 'google', 'mistral'];

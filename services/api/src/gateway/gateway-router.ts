@@ -11,7 +11,7 @@ import {
 import { contentText, requestedMaxTokens } from '@model-router/providers';
 import type { AbAssigner, Assignment } from '../abtests/ab-assigner.js';
 import type { BudgetRefusal, BudgetTracker } from '../state/budget-tracker.js';
-import { applyAssignment } from '../routing/route.routes.js';
+import { applyAssignment } from '../abtests/apply-assignment.js';
 import { keyMayJoinTest, restrictingGrant } from '../keys/key-scope.js';
 import type { ApiSnapshot, SnapshotStore } from '../state/snapshot-store.js';
 import { type GatewayRequest, routerStrategyOf } from './chat-completions.schema.js';

@@ -1,13 +1,11 @@
 import {
   type BudgetRoutePlan,
-  type Candidate,
   type KeyGrant,
   countPromptTokens,
   route,
   type RouteQuery,
   type RoutingSnapshot,
   runtimeOf,
-  type RouteDecision,
   type RoutingOptions,
   type RoutingStrategy,
   usdToNanos,
@@ -16,6 +14,7 @@ import { ApiError, clientKeyIdOf, validationError } from '@model-router/http';
 import type { EventPublisher } from '@model-router/queue';
 import type { Request, RequestHandler, Response } from 'express';
 import { type AbAssigner, type Assignment, NEEDS_REDIS } from '../abtests/ab-assigner.js';
+import { type Answer, applyAssignment, type Decided } from '../abtests/apply-assignment.js';
 import type { BudgetRefusal, BudgetTracker } from '../state/budget-tracker.js';
 import { type ApiMetrics, childCache } from '../prometheus-metrics.js';
 import type { KeyLimits } from '../keys/key-limits.js';
@@ -45,7 +44,6 @@ export interface RouteDeps {
   keyLimits?: KeyLimits | null;
 }
 
-export type Decided = RouteDecision & { ok: true };
 
 function explainOf(decision: Decided) {
   return {
@@ -56,33 +54,6 @@ function explainOf(decision: Decided) {
       estimated_latency_ms: c.estimated_latency_ms,
     })),
     excluded: decision.excluded,
-  };
-}
-
-interface Answer {
-  chosen: Candidate;
-  fallbacks: string[];
-  reason: string;
-}
-
-/**
- * The variant's model wins when the filters left it eligible. When they did not (circuit open, over
- * budget, missing a required capability…) the request goes to the best eligible model and the
- * answer says why; the assignment is still reported, because the analysis is by assignment.
- */
-export function applyAssignment(decision: Decided, assignment: Assignment, maxFallbacks: number): Answer {
-  const { test, variant } = assignment;
-  const label = `A/B Test: ${test.id}, Variant: ${variant.id}`;
-  const chosen = decision.candidates.find((c) => c.model.id === variant.model_id);
-  if (chosen) {
-    const fallbacks = decision.ranked.filter((c) => c !== chosen).slice(0, maxFallbacks).map((c) => c.model.id);
-    return { chosen, fallbacks, reason: label };
-  }
-  const why = decision.excluded.find((e) => e.model_id === variant.model_id)?.reason ?? 'not_in_registry';
-  return {
-    chosen: decision.chosen,
-    fallbacks: decision.fallbacks,
-    reason: `${label} (variant model ${variant.model_id} unavailable: ${why}; routed to ${decision.chosen.model.id})`,
   };
 }
 
