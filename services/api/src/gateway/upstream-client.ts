@@ -50,6 +50,20 @@ export function classifyTransportError(error: unknown, reason?: unknown): Upstre
 
 const REFUSED_ADDRESS = 'EREFUSED_ADDRESS';
 
+/** An upstream URL split for undici, with the policy's verdict on its origin. */
+interface Target {
+  origin: string;
+  path: string;
+  refusal: string | null;
+}
+
+const MAX_REMEMBERED = 1024;
+
+function remember<V>(map: Map<string, V>, key: string, value: V): void {
+  if (map.size >= MAX_REMEMBERED) map.clear();
+  map.set(key, value);
+}
+
 /**
  * A `lookup` for new upstream connections: resolves as usual, then refuses the connection if any
  * address the name resolves to is one the policy refuses. The address checked is the one connected
@@ -78,6 +92,13 @@ function checkedLookup(policy: EndpointPolicy, resolve: LookupFunction): LookupF
 export class UpstreamClient {
   private readonly agent: Agent;
   private readonly policy: EndpointPolicy;
+  /**
+   * What each URL called so far is, and whether the policy refuses it: the policy is this client's
+   * and fixed, a model's URL rarely changes, and parsing and checking it on every call is
+   * measurable on the gateway's hot path. Bounded: emptied when it is full.
+   */
+  private readonly targets = new Map<string, Target>();
+  private readonly refusals = new Map<string, string | null>();
 
   constructor(options: UpstreamClientOptions) {
     this.policy = options.policy;
@@ -94,7 +115,23 @@ export class UpstreamClient {
 
   /** Why the policy refuses a model's endpoint (its stored base URL), or null when it may be called. */
   refusal(endpoint: string): string | null {
-    return endpointRefusal(endpoint, this.policy);
+    let refusal = this.refusals.get(endpoint);
+    if (refusal === undefined) {
+      refusal = endpointRefusal(endpoint, this.policy);
+      remember(this.refusals, endpoint, refusal);
+    }
+    return refusal;
+  }
+
+  private target(href: string): Target {
+    let target = this.targets.get(href);
+    if (!target) {
+      const url = new URL(href);
+      // The origin only: the adapters add their own path and query (Gemini's ?alt=sse).
+      target = { origin: url.origin, path: `${url.pathname}${url.search}`, refusal: endpointRefusal(url.origin, this.policy) };
+      remember(this.targets, href, target);
+    }
+    return target;
   }
 
   /**
@@ -102,14 +139,12 @@ export class UpstreamClient {
    * (`refused`, with nothing sent, when the policy refuses its host or what the host resolves to).
    */
   async send(request: UpstreamRequest, signal: AbortSignal): Promise<UpstreamResponse> {
-    const url = new URL(request.url);
-    // The origin only: the adapters add their own path and query (Gemini's ?alt=sse).
-    const refusal = endpointRefusal(url.origin, this.policy);
-    if (refusal) throw new UpstreamTransportError('refused', new Error(`${url.origin}: ${refusal}`));
+    const target = this.target(request.url);
+    if (target.refusal) throw new UpstreamTransportError('refused', new Error(`${target.origin}: ${target.refusal}`));
     try {
       return await this.agent.request({
-        origin: url.origin,
-        path: `${url.pathname}${url.search}`,
+        origin: target.origin,
+        path: target.path,
         method: request.method,
         headers: request.headers,
         body: request.body,
