@@ -5,6 +5,7 @@ import type { SnapshotStore } from '../routing/snapshot-store.js';
 import type { AttemptLoop } from './attempt-loop.js';
 import { gatewayRequestSchema, parseGatewayRequestFast, ROUTER_MODELS } from './chat-completions.schema.js';
 import type { GatewayRouter } from './gateway-router.js';
+import { jsonBody } from './json-body.js';
 import { invalidRequest, OpenAIError, openAIErrorHandler } from './openai-error.js';
 
 export interface GatewayRoutesDeps {
@@ -98,5 +99,5 @@ export function gatewayRoutes(deps: GatewayRoutesDeps): GatewayRoutes {
     next(new OpenAIError(404, `Unknown request URL: ${req.method} ${req.baseUrl}${req.path}`, 'invalid_request_error', 'unknown_url'));
   });
   router.use(errors);
-  return { chatCompletions: [json, deps.requireClient, chatCompletions, errors], router };
+  return { chatCompletions: [jsonBody(deps.bodyLimit, json), deps.requireClient, chatCompletions, errors], router };
 }
