@@ -28,7 +28,15 @@ import { OpenAIError } from './openai-error.js';
 import { rateLimitedUntil } from './rate-limit-headers.js';
 import type { RateLimitTracker } from './rate-limit-tracker.js';
 import { SseWriter } from './sse-writer.js';
-import { classifyTransportError, type TransportFailure, type UpstreamClient, type UpstreamResponse, UpstreamTransportError } from './upstream-client.js';
+import {
+  BodyReadError,
+  classifyTransportError,
+  type TransportFailure,
+  type UpstreamClient,
+  type UpstreamResponse,
+  UpstreamTransportError,
+  type WholeResponse,
+} from './upstream-client.js';
 
 export interface AttemptLoopOptions {
   maxAttempts: number;
@@ -112,6 +120,12 @@ interface Attempt {
 /** Aborts an upstream call with a classified transport error (a timer's callback: no closure per call). */
 function abortWith(abort: AbortController, kind: TransportFailure, message: string): void {
   abort.abort(new UpstreamTransportError(kind, new Error(message)));
+}
+
+/** An answer's body as text, as undici's body.text() reads it (UTF-8, a leading byte-order mark dropped). */
+function bodyText(body: Buffer): string {
+  const text = body.toString('utf8');
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }
 
 /** The gateway's own id, creation time and model name on an answer. */
@@ -324,60 +338,91 @@ export class AttemptLoop {
     const onGone = () => abortWith(abort, 'aborted', 'the client went away');
     call.clientGone.addEventListener('abort', onGone);
 
-    let response: UpstreamResponse | null = null;
     try {
-      try {
-        response = await this.deps.client.send(request, abort.signal);
-      } catch (error) {
-        const e = classifyTransportError(error, abort.signal.reason);
-        if (e.kind === 'aborted') {
-          this.failed(a, 'none');
-          return GONE;
-        }
-        this.failed(a, 'failure');
-        return { kind: 'retry', error: transportError(e) };
-      }
-      this.noteRateLimits(model, response);
-      if (response.statusCode < 200 || response.statusCode >= 300) {
-        const text = await response.body.text().catch(() => '');
-        const e = upstreamError(response.statusCode, adapter.parseError(response.statusCode, text));
-        const providerAtFault = RETRYABLE_STATUS(response.statusCode) || MISCONFIGURED_STATUS(response.statusCode);
-        this.failed(a, providerAtFault ? 'failure' : 'success', performance.now() - a.started);
-        return providerAtFault ? { kind: 'retry', error: e } : { kind: 'final', error: e };
-      }
-      return call.body.stream === true ? await this.answerStream(a, response) : await this.answerJson(a, response);
+      return call.body.stream === true ? await this.attemptStream(a, request) : await this.attemptWhole(a, request);
     } finally {
       clearTimeout(a.totalTimer);
       clearTimeout(a.firstByteTimer);
       call.clientGone.removeEventListener('abort', onGone);
-      if (response && !response.body.destroyed) response.body.destroy();
     }
   }
 
-  private noteRateLimits(model: Model, response: UpstreamResponse): void {
-    const until = rateLimitedUntil(response.statusCode, response.headers, Date.now());
+  /** A non-streamed call: the answer is read whole, then translated. */
+  private async attemptWhole(a: Attempt, request: UpstreamRequest): Promise<AttemptEnd> {
+    let answer: WholeResponse;
+    try {
+      answer = await this.deps.client.sendWhole(request, a.abort.signal, () => this.firstByte(a));
+    } catch (error) {
+      if (error instanceof BodyReadError) {
+        this.noteRateLimits(a.model, error.statusCode, error.headers);
+        if (error.statusCode >= 200 && error.statusCode < 300) return this.unreadable(a, error.cause);
+        return this.upstreamFailure(a, error.statusCode, '');
+      }
+      return this.transportFailure(a, error);
+    }
+    this.noteRateLimits(a.model, answer.statusCode, answer.headers);
+    if (answer.statusCode < 200 || answer.statusCode >= 300) return this.upstreamFailure(a, answer.statusCode, bodyText(answer.body));
+    return this.answerJson(a, answer.body);
+  }
+
+  /** A streamed call: the answer is translated as it comes. */
+  private async attemptStream(a: Attempt, request: UpstreamRequest): Promise<AttemptEnd> {
+    let response: UpstreamResponse;
+    try {
+      response = await this.deps.client.send(request, a.abort.signal);
+    } catch (error) {
+      return this.transportFailure(a, error);
+    }
+    try {
+      this.noteRateLimits(a.model, response.statusCode, response.headers);
+      if (response.statusCode < 200 || response.statusCode >= 300) {
+        return this.upstreamFailure(a, response.statusCode, await response.body.text().catch(() => ''));
+      }
+      return await this.answerStream(a, response);
+    } finally {
+      if (!response.body.destroyed) response.body.destroy();
+    }
+  }
+
+  /** No answer (or it was lost): the client left, or the next model may be tried. */
+  private transportFailure(a: Attempt, error: unknown): AttemptEnd {
+    const e = classifyTransportError(error, a.abort.signal.reason);
+    if (e.kind === 'aborted') {
+      this.failed(a, 'none', a.ttft);
+      return GONE;
+    }
+    this.failed(a, 'failure', a.ttft);
+    return { kind: 'retry', error: transportError(e) };
+  }
+
+  /** A success whose body could not be read or parsed. */
+  private unreadable(a: Attempt, error: unknown): AttemptEnd {
+    this.failed(a, 'failure', a.ttft);
+    return { kind: 'retry', error: new OpenAIError(502, `The provider's answer could not be read: ${(error as Error).message}`, 'api_error', 'upstream_invalid_response') };
+  }
+
+  /** The provider answered an error status: the next model when the provider is at fault, else the client's error. */
+  private upstreamFailure(a: Attempt, status: number, text: string): AttemptEnd {
+    const e = upstreamError(status, a.adapter.parseError(status, text));
+    const providerAtFault = RETRYABLE_STATUS(status) || MISCONFIGURED_STATUS(status);
+    this.failed(a, providerAtFault ? 'failure' : 'success', performance.now() - a.started);
+    return providerAtFault ? { kind: 'retry', error: e } : { kind: 'final', error: e };
+  }
+
+  private noteRateLimits(model: Model, statusCode: number, headers: UpstreamResponse['headers']): void {
+    const until = rateLimitedUntil(statusCode, headers, Date.now());
     if (until === null) return;
     this.deps.rateLimits.limit(model.id, until).catch((error: unknown) => this.deps.logger.warn('could not share a rate limit', { err: error, model_id: model.id }));
   }
 
-  /** A whole (non-streamed) answer: read, translated, sent with its cost, recorded. */
-  private async answerJson(a: Attempt, response: UpstreamResponse): Promise<AttemptEnd> {
-    const ttft = this.firstByte(a);
+  /** A whole (non-streamed) answer: translated, sent with its cost, recorded. */
+  private answerJson(a: Attempt, body: Buffer): AttemptEnd {
+    const ttft = a.ttft;
     let completion: ChatCompletion;
     try {
-      completion = a.adapter.parseResponse(await response.body.json(), responseContext(a.model));
+      completion = a.adapter.parseResponse(JSON.parse(bodyText(body)), responseContext(a.model));
     } catch (error) {
-      if (a.abort.signal.aborted) {
-        const e = classifyTransportError(error, a.abort.signal.reason);
-        if (e.kind === 'aborted') {
-          this.failed(a, 'none', ttft);
-          return GONE;
-        }
-        this.failed(a, 'failure', ttft);
-        return { kind: 'retry', error: transportError(e) };
-      }
-      this.failed(a, 'failure', ttft);
-      return { kind: 'retry', error: new OpenAIError(502, `The provider's answer could not be read: ${(error as Error).message}`, 'api_error', 'upstream_invalid_response') };
+      return this.unreadable(a, error);
     }
     const usage = completion.usage;
     const promptTokens = usage?.prompt_tokens ?? a.call.plan.prompt_tokens;

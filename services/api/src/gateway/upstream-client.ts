@@ -21,6 +21,83 @@ export interface UpstreamClientOptions {
 
 export type UpstreamResponse = Dispatcher.ResponseData;
 
+/** An answer read to its end (a non-streamed call): status, headers and the whole body. */
+export interface WholeResponse {
+  statusCode: number;
+  headers: Dispatcher.ResponseData['headers'];
+  body: Buffer;
+}
+
+const noop = (): void => undefined;
+
+/**
+ * The status and headers of an answer came, then reading its body failed: an error answer's body
+ * however it failed, a success's body when the call was not aborted (an abort is a transport error).
+ */
+export class BodyReadError extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly headers: Dispatcher.ResponseData['headers'],
+    override readonly cause: unknown,
+  ) {
+    super((cause as Error)?.message ?? String(cause));
+  }
+}
+
+/**
+ * Reads one answer whole, straight from undici's dispatch callbacks: no body stream, no async
+ * resource and no consume promise per call, which `request()` builds for every answer. Aborting
+ * `signal` aborts the call (before or after the headers) with the signal's reason.
+ */
+class WholeBodyHandler implements Dispatcher.DispatchHandler {
+  private controller: Dispatcher.DispatchController | null = null;
+  private statusCode = 0;
+  private headers: Dispatcher.ResponseData['headers'] = {};
+  private readonly chunks: Buffer[] = [];
+  private readonly onAbort = (): void => this.controller?.abort(this.signal.reason);
+
+  constructor(
+    private readonly signal: AbortSignal,
+    private readonly onHeaders: () => void,
+    private readonly resolve: (response: WholeResponse) => void,
+    private readonly reject: (error: unknown) => void,
+  ) {
+    signal.addEventListener('abort', this.onAbort);
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    if (this.signal.aborted) {
+      controller.abort(this.signal.reason);
+      return;
+    }
+    this.controller = controller;
+  }
+
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: Dispatcher.ResponseData['headers']): void {
+    if (statusCode < 200) return; // 1xx: informational, the answer follows
+    this.statusCode = statusCode;
+    this.headers = headers;
+    this.onHeaders();
+  }
+
+  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.chunks.push(chunk);
+  }
+
+  onResponseEnd(): void {
+    this.signal.removeEventListener('abort', this.onAbort);
+    const body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
+    this.resolve({ statusCode: this.statusCode, headers: this.headers, body });
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    this.signal.removeEventListener('abort', this.onAbort);
+    const success = this.statusCode >= 200 && this.statusCode < 300;
+    if (this.statusCode !== 0 && (!success || !this.signal.aborted)) this.reject(new BodyReadError(this.statusCode, this.headers, error));
+    else this.reject(error);
+  }
+}
+
 /** Why an upstream call failed without an HTTP answer. */
 export type TransportFailure = 'connect_timeout' | 'first_byte_timeout' | 'timeout' | 'connection' | 'aborted' | 'refused';
 
@@ -151,6 +228,27 @@ export class UpstreamClient {
         signal,
       });
     } catch (error) {
+      throw classifyTransportError(error, signal.aborted ? signal.reason : undefined);
+    }
+  }
+
+  /**
+   * Like `send`, for an answer wanted whole (a non-streamed call): resolves once the body has been
+   * read to its end; `onHeaders` runs when the status and headers arrive (the first byte). Throws a
+   * transport error, or a `BodyReadError` when the body failed after the headers.
+   */
+  async sendWhole(request: UpstreamRequest, signal: AbortSignal, onHeaders: () => void = noop): Promise<WholeResponse> {
+    const target = this.target(request.url);
+    if (target.refusal) throw new UpstreamTransportError('refused', new Error(`${target.origin}: ${target.refusal}`));
+    try {
+      return await new Promise<WholeResponse>((resolve, reject) => {
+        this.agent.dispatch(
+          { origin: target.origin, path: target.path, method: request.method, headers: request.headers, body: request.body },
+          new WholeBodyHandler(signal, onHeaders, resolve, reject),
+        );
+      });
+    } catch (error) {
+      if (error instanceof BodyReadError) throw error;
       throw classifyTransportError(error, signal.aborted ? signal.reason : undefined);
     }
   }
