@@ -231,54 +231,53 @@ export function createApp(deps: AppDeps): App {
 
   // The OpenAI-compatible gateway: route, call the model, fall back, record the outcome.
   const gw = deps.gateway;
-  app.use(
-    '/v1',
-    gatewayRoutes({
+  const gateway = gatewayRoutes({
+    snapshots,
+    router: new GatewayRouter({
       snapshots,
-      router: new GatewayRouter({
-        snapshots,
-        budgets: deps.budgets,
-        assigner,
-        options: routingOptions(config),
-        maxAttempts: config.gateway.max_attempts,
-        defaultMaxTokens: config.gateway.default_max_tokens,
-      }),
-      attempts: new AttemptLoop({
-        client: gw.client,
-        recorder: new AttemptRecorder(
-          publisher,
-          deps.outcomes,
-          gw.reservations,
-          config.gateway.reservation_ttl,
-          logger,
-          (error) => {
-            metrics.eventsLost.inc({ event: 'metric.recorded' });
-            logger.warn('a gateway attempt could not be recorded: Redis is unavailable', { err: error });
-          },
-          (model, outcome) => metrics.gatewayAttempts.inc({ model: model.id, provider: model.provider, outcome }),
-        ),
-        reservations: gw.reservations,
-        budgets: deps.budgets,
-        rateLimits: gw.rateLimits,
-        snapshots,
-        acquireTrial: (modelId) => deps.circuits.tryAcquireTrial(modelId),
-        env: gw.env,
-        options: {
-          maxAttempts: config.gateway.max_attempts,
-          timeoutMs: config.gateway.timeout,
-          firstByteTimeoutMs: config.gateway.first_byte_timeout,
-          reservationTtlMs: config.gateway.reservation_ttl,
-        },
-        logger,
-      }),
-      requireClient,
-      keyLimits,
-      bodyLimit: config.server.body_limit,
-      defaultTimeoutMs: config.gateway.timeout,
-      logger,
-      startedAt: deps.clock(),
+      budgets: deps.budgets,
+      assigner,
+      options: routingOptions(config),
+      maxAttempts: config.gateway.max_attempts,
+      defaultMaxTokens: config.gateway.default_max_tokens,
     }),
-  );
+    attempts: new AttemptLoop({
+      client: gw.client,
+      recorder: new AttemptRecorder(
+        publisher,
+        deps.outcomes,
+        gw.reservations,
+        config.gateway.reservation_ttl,
+        logger,
+        (error) => {
+          metrics.eventsLost.inc({ event: 'metric.recorded' });
+          logger.warn('a gateway attempt could not be recorded: Redis is unavailable', { err: error });
+        },
+        (model, outcome) => metrics.gatewayAttempts.inc({ model: model.id, provider: model.provider, outcome }),
+      ),
+      reservations: gw.reservations,
+      budgets: deps.budgets,
+      rateLimits: gw.rateLimits,
+      snapshots,
+      acquireTrial: (modelId) => deps.circuits.tryAcquireTrial(modelId),
+      env: gw.env,
+      options: {
+        maxAttempts: config.gateway.max_attempts,
+        timeoutMs: config.gateway.timeout,
+        firstByteTimeoutMs: config.gateway.first_byte_timeout,
+        reservationTtlMs: config.gateway.reservation_ttl,
+      },
+      logger,
+    }),
+    requireClient,
+    keyLimits,
+    bodyLimit: config.server.body_limit,
+    defaultTimeoutMs: config.gateway.timeout,
+    logger,
+    startedAt: deps.clock(),
+  });
+  app.post('/v1/chat/completions', ...gateway.chatCompletions);
+  app.use('/v1', gateway.router);
 
   const api = express.Router();
   const window = { maxAgeMs: config.ingestion.max_event_age, maxSkewMs: config.ingestion.max_clock_skew };

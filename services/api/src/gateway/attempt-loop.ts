@@ -3,15 +3,17 @@ import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { BudgetReservations } from '@model-router/budgets';
 import { ENV_OVERRIDES } from '@model-router/config';
-import { callCost, type Candidate, countPromptTokens, estimateCost, type Model, nanosToUsd, runtimeOf, usdToNanos } from '@model-router/domain';
+import { callCost, countPromptTokens, estimateCost, type Model, nanosToUsd, runtimeOf, usdToNanos } from '@model-router/domain';
 import type { Logger } from '@model-router/logger';
 import {
   adapterFor,
   type ChatCompletion,
+  type ChatCompletionChunk,
   type ChatCompletionRequest,
   type CompletionUsage,
   type ProviderAdapter,
   type ProviderError,
+  type ResponseContext,
   UnsupportedRequestError,
   type UpstreamRequest,
 } from '@model-router/providers';
@@ -25,7 +27,15 @@ import { OpenAIError } from './openai-error.js';
 import { rateLimitedUntil } from './rate-limit-headers.js';
 import type { RateLimitTracker } from '../state/rate-limit-tracker.js';
 import { SseWriter } from './sse-writer.js';
-import { classifyTransportError, type UpstreamClient, type UpstreamResponse, UpstreamTransportError } from './upstream-client.js';
+import {
+  BodyReadError,
+  classifyTransportError,
+  type TransportFailure,
+  type UpstreamClient,
+  type UpstreamResponse,
+  UpstreamTransportError,
+  type WholeResponse,
+} from './upstream-client.js';
 
 export interface AttemptLoopOptions {
   maxAttempts: number;
@@ -76,6 +86,53 @@ type AttemptEnd =
   | { kind: 'final'; error: OpenAIError }
   /** The client left; nothing more to do. */
   | { kind: 'gone' };
+
+const GONE: AttemptEnd = { kind: 'gone' };
+const ANSWERED: AttemptEnd = { kind: 'answered' };
+const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
+
+/** What is recorded of an attempt beyond who made it (the rest comes from the `Attempt`). */
+type AttemptOutcome = Pick<AttemptRecord, 'success' | 'circuit' | 'prompt_tokens' | 'completion_tokens' | 'tokens_estimated' | 'ttft_ms'>;
+
+/**
+ * One upstream call in flight: what its steps (the call, the answer's reading, the recording)
+ * share, as one object instead of a dozen parameters and closures per call.
+ */
+interface Attempt {
+  call: GatewayCall;
+  model: Model;
+  adapter: ProviderAdapter;
+  /** The metric event's id, also the budget reservation's. */
+  eventId: string;
+  /** A budget reservation is held for this attempt. */
+  reserved: boolean;
+  /** 1 for the first model tried: only it carries the A/B assignment. */
+  number: number;
+  /** performance.now() when the call started. */
+  started: number;
+  /** Aborts the upstream call: timeouts, the client leaving. */
+  abort: AbortController;
+  totalTimer: NodeJS.Timeout;
+  firstByteTimer: NodeJS.Timeout;
+  /** Milliseconds to the answer's first byte (the first token when streaming), once it came. */
+  ttft: number | null;
+}
+
+/** Aborts an upstream call with a classified transport error (a timer's callback: no closure per call). */
+function abortWith(abort: AbortController, kind: TransportFailure, message: string): void {
+  abort.abort(new UpstreamTransportError(kind, new Error(message)));
+}
+
+/** An answer's body as text, as undici's body.text() reads it (UTF-8, a leading byte-order mark dropped). */
+function bodyText(body: Buffer): string {
+  const text = body.toString('utf8');
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+}
+
+/** The gateway's own id, creation time and model name on an answer. */
+function responseContext(model: Model): ResponseContext {
+  return { model: model.id, id: `chatcmpl-${randomUUID().replace(/-/g, '')}`, created: Math.floor(Date.now() / 1000) };
+}
 
 const RETRYABLE_STATUS = (status: number) => status === 408 || status === 429 || status >= 500;
 /** Statuses that say this model's configuration (key, name) is wrong, not the request: another model may serve it. */
@@ -145,7 +202,7 @@ export class AttemptLoop {
       const eventId = randomUUID();
       const reserved = await this.reserve(eventId, model, call);
       attempts++;
-      const end = await this.attempt(call, candidate, adapter, request, eventId, reserved, attempts);
+      const end = await this.attempt(call, model, adapter, request, eventId, reserved, attempts);
       if (end.kind === 'answered' || end.kind === 'gone') return;
       last = end.error;
       if (end.kind === 'final') break;
@@ -210,189 +267,203 @@ export class AttemptLoop {
     return true;
   }
 
-  private headers(call: GatewayCall, model: Model, attempts: number, isFirst: boolean): Record<string, string> {
+  private headers(a: Attempt): Record<string, string> {
     const headers: Record<string, string> = {
-      'x-router-request-id': call.requestId,
-      'x-router-model': model.id,
-      'x-router-provider': model.provider,
-      'x-router-attempts': String(attempts),
+      'x-router-request-id': a.call.requestId,
+      'x-router-model': a.model.id,
+      'x-router-provider': a.model.provider,
+      'x-router-attempts': String(a.number),
     };
-    const assignment = call.plan.assignment;
-    if (assignment && isFirst) {
+    const assignment = a.call.plan.assignment;
+    if (assignment && a.number === 1) {
       headers['x-router-ab-test'] = assignment.test.id;
       headers['x-router-variant'] = assignment.variant.id;
     }
     return headers;
   }
 
-  /** One upstream call, from the request to the recorded outcome. */
-  private async attempt(
-    call: GatewayCall,
-    candidate: Candidate,
-    adapter: ProviderAdapter,
-    request: UpstreamRequest,
-    eventId: string,
-    reserved: boolean,
-    attempts: number,
-  ): Promise<AttemptEnd> {
-    const model = candidate.model;
-    const { options } = this.deps;
-    const stream = call.body.stream === true;
-    const started = performance.now();
-    const abort = new AbortController();
-    const onGone = () => abort.abort(new UpstreamTransportError('aborted', new Error('the client went away')));
-    call.clientGone.addEventListener('abort', onGone);
-    const total = Math.max(1, Math.min(model.timeout_ms ?? options.timeoutMs, call.deadline - Date.now()));
-    const totalTimer = setTimeout(() => abort.abort(new UpstreamTransportError('timeout', new Error(`no complete answer within ${total} ms`))), total);
-    const firstByteTimer = setTimeout(
-      () => abort.abort(new UpstreamTransportError('first_byte_timeout', new Error(`no first byte within ${options.firstByteTimeoutMs} ms`))),
-      options.firstByteTimeoutMs,
-    );
-    const isFirst = attempts === 1;
-    const record = (r: Pick<AttemptRecord, 'success' | 'circuit' | 'prompt_tokens' | 'completion_tokens' | 'tokens_estimated' | 'ttft_ms'>) => {
-      if (call.used) call.used.tokens += r.prompt_tokens + r.completion_tokens;
-      void this.deps.recorder.record({
-        ...r,
-        event_id: eventId,
-        key_id: call.keyId,
-        request_id: call.requestId,
-        model,
-        latency_ms: performance.now() - started,
-        user_id: call.body.user ?? null,
-        // The assignment is about the variant's call: the first attempt, not the fallbacks.
-        ab_test_id: isFirst ? (call.plan.assignment?.test.id ?? null) : null,
-        variant_id: isFirst ? (call.plan.assignment?.variant.id ?? null) : null,
-        reserved,
-      });
-    };
-    const failed = (circuit: CircuitOutcome, ttft: number | null = null) =>
-      record({ success: false, circuit, prompt_tokens: 0, completion_tokens: 0, tokens_estimated: false, ttft_ms: ttft });
+  /** Records how the attempt ended (never throws, never waits: the answer does not wait for it). */
+  private record(a: Attempt, r: AttemptOutcome): void {
+    if (a.call.used) a.call.used.tokens += r.prompt_tokens + r.completion_tokens;
+    const isFirst = a.number === 1;
+    const assignment = isFirst ? a.call.plan.assignment : null;
+    void this.deps.recorder.record({
+      success: r.success,
+      circuit: r.circuit,
+      prompt_tokens: r.prompt_tokens,
+      completion_tokens: r.completion_tokens,
+      tokens_estimated: r.tokens_estimated,
+      ttft_ms: r.ttft_ms,
+      event_id: a.eventId,
+      key_id: a.call.keyId,
+      request_id: a.call.requestId,
+      model: a.model,
+      latency_ms: performance.now() - a.started,
+      user_id: a.call.body.user ?? null,
+      // The assignment is about the variant's call: the first attempt, not the fallbacks.
+      ab_test_id: assignment?.test.id ?? null,
+      variant_id: assignment?.variant.id ?? null,
+      reserved: a.reserved,
+    });
+  }
 
-    let response: UpstreamResponse | null = null;
+  /** Records a failed attempt that produced no tokens. */
+  private failed(a: Attempt, circuit: CircuitOutcome, ttft: number | null = null): void {
+    this.record(a, { success: false, circuit, prompt_tokens: 0, completion_tokens: 0, tokens_estimated: false, ttft_ms: ttft });
+  }
+
+  /** The first byte of the answer arrived: the first-byte timeout stops, and the time to it is kept. */
+  private firstByte(a: Attempt): number {
+    clearTimeout(a.firstByteTimer);
+    a.ttft = performance.now() - a.started;
+    return a.ttft;
+  }
+
+  /** One upstream call, from the request to the recorded outcome. */
+  private async attempt(call: GatewayCall, model: Model, adapter: ProviderAdapter, request: UpstreamRequest, eventId: string, reserved: boolean, number: number): Promise<AttemptEnd> {
+    const { options } = this.deps;
+    const abort = new AbortController();
+    const total = Math.max(1, Math.min(model.timeout_ms ?? options.timeoutMs, call.deadline - Date.now()));
+    const a: Attempt = {
+      call,
+      model,
+      adapter,
+      eventId,
+      reserved,
+      number,
+      started: performance.now(),
+      abort,
+      totalTimer: setTimeout(abortWith, total, abort, 'timeout', `no complete answer within ${total} ms`),
+      firstByteTimer: setTimeout(abortWith, options.firstByteTimeoutMs, abort, 'first_byte_timeout', `no first byte within ${options.firstByteTimeoutMs} ms`),
+      ttft: null,
+    };
+    const onGone = () => abortWith(abort, 'aborted', 'the client went away');
+    call.clientGone.addEventListener('abort', onGone);
+
     try {
-      try {
-        response = await this.deps.client.send(request, abort.signal);
-      } catch (error) {
-        const e = classifyTransportError(error, abort.signal.reason);
-        if (e.kind === 'aborted') {
-          failed('none');
-          return { kind: 'gone' };
-        }
-        failed('failure');
-        return { kind: 'retry', error: transportError(e) };
-      }
-      this.noteRateLimits(model, response);
-      if (response.statusCode < 200 || response.statusCode >= 300) {
-        const text = await response.body.text().catch(() => '');
-        const e = upstreamError(response.statusCode, adapter.parseError(response.statusCode, text));
-        const providerAtFault = RETRYABLE_STATUS(response.statusCode) || MISCONFIGURED_STATUS(response.statusCode);
-        failed(providerAtFault ? 'failure' : 'success', performance.now() - started);
-        return providerAtFault ? { kind: 'retry', error: e } : { kind: 'final', error: e };
-      }
-      const ctx = { model: model.id, id: `chatcmpl-${randomUUID().replace(/-/g, '')}`, created: Math.floor(Date.now() / 1000) };
-      if (!stream) return await this.answerJson(call, model, adapter, response, ctx, attempts, started, firstByteTimer, abort, record, failed);
-      return await this.answerStream(call, model, adapter, response, ctx, attempts, started, firstByteTimer, abort, record, failed);
+      return call.body.stream === true ? await this.attemptStream(a, request) : await this.attemptWhole(a, request);
     } finally {
-      clearTimeout(totalTimer);
-      clearTimeout(firstByteTimer);
+      clearTimeout(a.totalTimer);
+      clearTimeout(a.firstByteTimer);
       call.clientGone.removeEventListener('abort', onGone);
-      if (response && !response.body.destroyed) response.body.destroy();
     }
   }
 
-  private noteRateLimits(model: Model, response: UpstreamResponse): void {
-    const until = rateLimitedUntil(response.statusCode, response.headers, Date.now());
+  /** A non-streamed call: the answer is read whole, then translated. */
+  private async attemptWhole(a: Attempt, request: UpstreamRequest): Promise<AttemptEnd> {
+    let answer: WholeResponse;
+    try {
+      answer = await this.deps.client.sendWhole(request, a.abort.signal, () => this.firstByte(a));
+    } catch (error) {
+      if (error instanceof BodyReadError) {
+        this.noteRateLimits(a.model, error.statusCode, error.headers);
+        if (error.statusCode >= 200 && error.statusCode < 300) return this.unreadable(a, error.cause);
+        return this.upstreamFailure(a, error.statusCode, '');
+      }
+      return this.transportFailure(a, error);
+    }
+    this.noteRateLimits(a.model, answer.statusCode, answer.headers);
+    if (answer.statusCode < 200 || answer.statusCode >= 300) return this.upstreamFailure(a, answer.statusCode, bodyText(answer.body));
+    return this.answerJson(a, answer.body);
+  }
+
+  /** A streamed call: the answer is translated as it comes. */
+  private async attemptStream(a: Attempt, request: UpstreamRequest): Promise<AttemptEnd> {
+    let response: UpstreamResponse;
+    try {
+      response = await this.deps.client.send(request, a.abort.signal);
+    } catch (error) {
+      return this.transportFailure(a, error);
+    }
+    try {
+      this.noteRateLimits(a.model, response.statusCode, response.headers);
+      if (response.statusCode < 200 || response.statusCode >= 300) {
+        return this.upstreamFailure(a, response.statusCode, await response.body.text().catch(() => ''));
+      }
+      return await this.answerStream(a, response);
+    } finally {
+      if (!response.body.destroyed) response.body.destroy();
+    }
+  }
+
+  /** No answer (or it was lost): the client left, or the next model may be tried. */
+  private transportFailure(a: Attempt, error: unknown): AttemptEnd {
+    const e = classifyTransportError(error, a.abort.signal.reason);
+    if (e.kind === 'aborted') {
+      this.failed(a, 'none', a.ttft);
+      return GONE;
+    }
+    this.failed(a, 'failure', a.ttft);
+    return { kind: 'retry', error: transportError(e) };
+  }
+
+  /** A success whose body could not be read or parsed. */
+  private unreadable(a: Attempt, error: unknown): AttemptEnd {
+    this.failed(a, 'failure', a.ttft);
+    return { kind: 'retry', error: new OpenAIError(502, `The provider's answer could not be read: ${(error as Error).message}`, 'api_error', 'upstream_invalid_response') };
+  }
+
+  /** The provider answered an error status: the next model when the provider is at fault, else the client's error. */
+  private upstreamFailure(a: Attempt, status: number, text: string): AttemptEnd {
+    const e = upstreamError(status, a.adapter.parseError(status, text));
+    const providerAtFault = RETRYABLE_STATUS(status) || MISCONFIGURED_STATUS(status);
+    this.failed(a, providerAtFault ? 'failure' : 'success', performance.now() - a.started);
+    return providerAtFault ? { kind: 'retry', error: e } : { kind: 'final', error: e };
+  }
+
+  private noteRateLimits(model: Model, statusCode: number, headers: UpstreamResponse['headers']): void {
+    const until = rateLimitedUntil(statusCode, headers, Date.now());
     if (until === null) return;
     this.deps.rateLimits.limit(model.id, until).catch((error: unknown) => this.deps.logger.warn('could not share a rate limit', { err: error, model_id: model.id }));
   }
 
-  private async answerJson(
-    call: GatewayCall,
-    model: Model,
-    adapter: ProviderAdapter,
-    response: UpstreamResponse,
-    ctx: { model: string; id: string; created: number },
-    attempts: number,
-    started: number,
-    firstByteTimer: NodeJS.Timeout,
-    abort: AbortController,
-    record: (r: Pick<AttemptRecord, 'success' | 'circuit' | 'prompt_tokens' | 'completion_tokens' | 'tokens_estimated' | 'ttft_ms'>) => void,
-    failed: (circuit: CircuitOutcome, ttft?: number | null) => void,
-  ): Promise<AttemptEnd> {
-    const ttft = performance.now() - started;
-    clearTimeout(firstByteTimer);
+  /** A whole (non-streamed) answer: translated, sent with its cost, recorded. */
+  private answerJson(a: Attempt, body: Buffer): AttemptEnd {
+    const ttft = a.ttft;
     let completion: ChatCompletion;
     try {
-      completion = adapter.parseResponse(await response.body.json(), ctx);
+      completion = a.adapter.parseResponse(JSON.parse(bodyText(body)), responseContext(a.model));
     } catch (error) {
-      if (abort.signal.aborted) {
-        const e = classifyTransportError(error, abort.signal.reason);
-        if (e.kind === 'aborted') {
-          failed('none', ttft);
-          return { kind: 'gone' };
-        }
-        failed('failure', ttft);
-        return { kind: 'retry', error: transportError(e) };
-      }
-      failed('failure', ttft);
-      return { kind: 'retry', error: new OpenAIError(502, `The provider's answer could not be read: ${(error as Error).message}`, 'api_error', 'upstream_invalid_response') };
+      return this.unreadable(a, error);
     }
     const usage = completion.usage;
-    const promptTokens = usage?.prompt_tokens ?? call.plan.prompt_tokens;
+    const promptTokens = usage?.prompt_tokens ?? a.call.plan.prompt_tokens;
     const completionTokens = usage?.completion_tokens ?? countPromptTokens(completionText(completion));
-    const headers = this.headers(call, model, attempts, attempts === 1);
-    headers['x-router-cost-usd'] = String(callCost(model, promptTokens, completionTokens));
-    call.res.set(headers).json(completion);
-    record({ success: true, circuit: 'success', prompt_tokens: promptTokens, completion_tokens: completionTokens, tokens_estimated: !usage, ttft_ms: ttft });
-    return { kind: 'answered' };
+    const headers = this.headers(a);
+    headers['x-router-cost-usd'] = String(callCost(a.model, promptTokens, completionTokens));
+    headers['content-type'] = JSON_CONTENT_TYPE;
+    // Node's own response calls: what express's res.set().json() would send, without its per-call work.
+    a.call.res.writeHead(200, headers).end(JSON.stringify(completion));
+    this.record(a, { success: true, circuit: 'success', prompt_tokens: promptTokens, completion_tokens: completionTokens, tokens_estimated: !usage, ttft_ms: ttft });
+    return ANSWERED;
   }
 
-  private async answerStream(
-    call: GatewayCall,
-    model: Model,
-    adapter: ProviderAdapter,
-    response: UpstreamResponse,
-    ctx: { model: string; id: string; created: number },
-    attempts: number,
-    started: number,
-    firstByteTimer: NodeJS.Timeout,
-    abort: AbortController,
-    record: (r: Pick<AttemptRecord, 'success' | 'circuit' | 'prompt_tokens' | 'completion_tokens' | 'tokens_estimated' | 'ttft_ms'>) => void,
-    failed: (circuit: CircuitOutcome, ttft?: number | null) => void,
-  ): Promise<AttemptEnd> {
-    const translator = adapter.createStreamTranslator({ ...ctx, includeUsage: call.body.stream_options?.include_usage === true });
+  /** A streamed answer: translated chunk by chunk as it comes, then recorded. */
+  private async answerStream(a: Attempt, response: UpstreamResponse): Promise<AttemptEnd> {
+    const { call } = a;
+    const translator = a.adapter.createStreamTranslator({ ...responseContext(a.model), includeUsage: call.body.stream_options?.include_usage === true });
     const sse = new SseWriter(call.res);
     const decoder = new TextDecoder();
-    let ttft: number | null = null;
-    const send = (chunks: ReturnType<typeof translator.push>) => {
-      if (chunks.length === 0) return;
-      if (!sse.started) {
-        clearTimeout(firstByteTimer);
-        ttft = performance.now() - started;
-        sse.open(this.headers(call, model, attempts, attempts === 1));
-      }
-      sse.chunks(chunks);
-    };
     let transport: UpstreamTransportError | null = null;
     try {
       for await (const buffer of response.body) {
-        send(translator.push(decoder.decode(buffer as Buffer, { stream: true })));
+        this.send(a, sse, translator.push(decoder.decode(buffer as Buffer, { stream: true })));
         if (translator.error) break;
         if (call.res.writableNeedDrain) await once(call.res, 'drain');
       }
-      if (!translator.error) send(translator.push(decoder.decode()).concat(translator.end()));
+      if (!translator.error) this.send(a, sse, translator.push(decoder.decode()).concat(translator.end()));
     } catch (error) {
-      transport = classifyTransportError(error, abort.signal.reason);
+      transport = classifyTransportError(error, a.abort.signal.reason);
     }
     const usage: CompletionUsage | null = translator.usage;
     const promptTokens = usage?.prompt_tokens ?? call.plan.prompt_tokens;
     // Never recorded with zero tokens: without the provider's usage, the streamed text is counted.
     const completionTokens = usage?.completion_tokens ?? countPromptTokens(translator.outputText);
-    const tokens = { prompt_tokens: promptTokens, completion_tokens: completionTokens, tokens_estimated: !usage, ttft_ms: ttft };
+    const tokens = { prompt_tokens: promptTokens, completion_tokens: completionTokens, tokens_estimated: !usage, ttft_ms: a.ttft };
     if (transport?.kind === 'aborted' && call.clientGone.aborted) {
       // What was generated until the client left is still billed by the provider: record it.
-      record({ ...tokens, success: false, circuit: 'none' });
-      return { kind: 'gone' };
+      this.record(a, { ...tokens, success: false, circuit: 'none' });
+      return GONE;
     }
     const broken: OpenAIError | null = transport
       ? transportError(transport)
@@ -403,17 +474,28 @@ export class AttemptLoop {
           : null;
     if (broken) {
       if (!sse.started) {
-        failed('failure', ttft);
+        this.failed(a, 'failure', a.ttft);
         return { kind: 'retry', error: broken };
       }
       sse.error(broken);
-      record({ ...tokens, success: false, circuit: 'failure' });
-      return { kind: 'answered' };
+      this.record(a, { ...tokens, success: false, circuit: 'failure' });
+      return ANSWERED;
     }
     // An answer with no chunk at all still opens the stream, so the client sees [DONE].
-    if (!sse.started) sse.open(this.headers(call, model, attempts, attempts === 1));
+    if (!sse.started) sse.open(this.headers(a));
     sse.done();
-    record({ ...tokens, success: true, circuit: 'success' });
-    return { kind: 'answered' };
+    this.record(a, { ...tokens, success: true, circuit: 'success' });
+    return ANSWERED;
+  }
+
+  /** Writes translated chunks; the first ones open the stream (status and headers). */
+  private send(a: Attempt, sse: SseWriter, chunks: readonly ChatCompletionChunk[]): void {
+    if (chunks.length === 0) return;
+    if (!sse.started) {
+      this.firstByte(a);
+      sse.open(this.headers(a));
+    }
+    sse.chunks(chunks);
   }
 }
+

@@ -3,6 +3,7 @@ import {
   countPromptTokens,
   type Exclusion,
   type KeyGrant,
+  type Model,
   route,
   type RouteQuery,
   type RoutingOptions,
@@ -98,6 +99,12 @@ function budgetExceeded(refusal: BudgetRefusal): OpenAIError {
  */
 export class GatewayRouter {
   private readonly options: RoutingOptions;
+  /**
+   * A snapshot's view with one of its models only (a named model is checked on its own), kept per
+   * snapshot and model: routing prepares each models list once, so a fresh list per request would
+   * redo that work (and allocate its caches) every time.
+   */
+  private readonly single = new WeakMap<ApiSnapshot, Map<string, ApiSnapshot>>();
 
   constructor(private readonly deps: GatewayRouterDeps) {
     // Enough fallbacks ranked for every attempt allowed (one object: the router caches per options).
@@ -115,7 +122,7 @@ export class GatewayRouter {
       const model = snapshot.modelsById.get(body.model);
       if (!model) throw new OpenAIError(404, `The model '${body.model}' does not exist`, 'invalid_request_error', 'model_not_found', 'model');
       const query: RouteQuery = { ...this.query(body, promptTokens, maxTokens, grant), strategy: options.strategy ?? 'balanced' };
-      const decision = this.decide({ ...snapshot, models: [model] }, query, body.user, tenant.keyId);
+      const decision = this.decide(this.only(snapshot, model), query, body.user, tenant.keyId);
       if (!decision.ok) throw namedModelError(model.id, decision.excluded[0]!, snapshot);
       return { candidates: [decision.chosen], assignment: null, strategy: null, prompt_tokens: promptTokens, max_tokens: maxTokens };
     }
@@ -139,6 +146,20 @@ export class GatewayRouter {
     const byId = new Map(decision.ranked.map((c) => [c.model.id, c]));
     const candidates = [answer.chosen, ...answer.fallbacks.map((id) => byId.get(id)!).filter((c) => c !== undefined)];
     return { candidates, assignment, strategy, prompt_tokens: promptTokens, max_tokens: maxTokens };
+  }
+
+  private only(snapshot: ApiSnapshot, model: Model): ApiSnapshot {
+    let byModel = this.single.get(snapshot);
+    if (!byModel) {
+      byModel = new Map();
+      this.single.set(snapshot, byModel);
+    }
+    let view = byModel.get(model.id);
+    if (!view) {
+      view = { ...snapshot, models: [model] };
+      byModel.set(model.id, view);
+    }
+    return view;
   }
 
   private query(body: GatewayRequest, promptTokens: number, maxTokens: number, grant: KeyGrant | undefined): Omit<RouteQuery, 'strategy'> {

@@ -1,13 +1,14 @@
 import { keyAllowsModel } from '@model-router/domain';
 import { clientKeyIdOf } from '@model-router/http';
 import type { Logger } from '@model-router/logger';
-import express, { type RequestHandler, type Router } from 'express';
+import express, { type ErrorRequestHandler, type RequestHandler, type Router } from 'express';
 import type { KeyLimits } from '../keys/key-limits.js';
 import { keyGrantFrom } from '../keys/key-scope.js';
 import type { SnapshotStore } from '../state/snapshot-store.js';
 import type { AttemptLoop } from './attempt-loop.js';
-import { gatewayRequestSchema, ROUTER_MODELS } from './chat-completions.schema.js';
+import { gatewayRequestSchema, parseGatewayRequestFast, ROUTER_MODELS } from './chat-completions.schema.js';
 import type { GatewayRouter } from './gateway-router.js';
+import { jsonBody } from './json-body.js';
 import { invalidRequest, OpenAIError, openAIErrorHandler } from './openai-error.js';
 
 export interface GatewayRoutesDeps {
@@ -37,36 +38,37 @@ export function deadlineMs(routerTimeoutMs: number | undefined, sdkTimeout: stri
   return Math.min(ms, defaultMs);
 }
 
+/** The gateway's handlers: the hot route on its own, and the rest of /v1 as a router. */
+export interface GatewayRoutes {
+  /**
+   * POST /v1/chat/completions as the layers of one route (body parser, client key, the call, the
+   * OpenAI-shaped error handler), for `app.post('/v1/chat/completions', ...)`: no router is walked
+   * and no path is matched twice on the hot path, as for /api/v1/route.
+   */
+  chatCompletions: Array<RequestHandler | ErrorRequestHandler>;
+  /** The rest of /v1, mounted at /v1: GET /models and OpenAI-shaped 404s. */
+  router: Router;
+}
+
 /**
- * The OpenAI-compatible surface, mounted at /v1: POST /chat/completions (route, call, fall back,
- * record) and GET /models. Every error on these paths is in OpenAI's shape.
+ * The OpenAI-compatible surface: POST /v1/chat/completions (route, call, fall back, record) and
+ * GET /v1/models. Every error on these paths is in OpenAI's shape.
  */
-export function gatewayRoutes(deps: GatewayRoutesDeps): Router {
-  const router = express.Router();
-  router.use(express.json({ limit: deps.bodyLimit, strict: true }));
+export function gatewayRoutes(deps: GatewayRoutesDeps): GatewayRoutes {
+  const json = express.json({ limit: deps.bodyLimit, strict: true });
+  const errors = openAIErrorHandler(deps.logger);
 
-  router.get('/models', deps.requireClient, (_req, res) => {
-    const created = Math.floor(deps.startedAt / 1000);
-    // A key limited to some models sees only those.
-    const grant = keyGrantFrom(res.locals);
-    const models = deps.snapshots.current.models.filter((m) => m.enabled && (grant === null || keyAllowsModel(grant, m)));
-    res.json({
-      object: 'list',
-      data: [
-        ...ROUTER_MODELS.map((id) => ({ id, object: 'model', created, owned_by: 'model-router' })),
-        ...models.map((m) => ({ id: m.id, object: 'model', created, owned_by: m.provider })),
-      ],
-    });
-  });
-
-  router.post('/chat/completions', deps.requireClient, async (req, res) => {
+  const chatCompletions: RequestHandler = async (req, res) => {
     if (req.body === undefined) {
       if (req.is('application/json')) throw new OpenAIError(400, 'The request body is empty: send a Chat Completions request', 'invalid_request_error', 'invalid_request');
       throw new OpenAIError(415, 'Send the body as JSON with "Content-Type: application/json"', 'invalid_request_error', 'unsupported_media_type');
     }
-    const parsed = gatewayRequestSchema.safeParse(req.body);
-    if (!parsed.success) throw invalidRequest(parsed.error);
-    const body = parsed.data;
+    let body = parseGatewayRequestFast(req.body);
+    if (body === null) {
+      const parsed = gatewayRequestSchema.safeParse(req.body);
+      if (!parsed.success) throw invalidRequest(parsed.error);
+      body = parsed.data;
+    }
     const keyId = clientKeyIdOf(res.locals);
     const plan = await deps.router.plan(body, { keyId, grant: keyGrantFrom(res.locals) });
     // The key's rate limits count the estimate (prompt + max tokens) now, and the tokens the
@@ -93,11 +95,26 @@ export function gatewayRoutes(deps: GatewayRoutesDeps): Router {
     } finally {
       if (admission) deps.keyLimits!.correct(admission, used.tokens);
     }
-  });
+  };
 
+  const router = express.Router();
+  router.use(json);
+  router.get('/models', deps.requireClient, (_req, res) => {
+    const created = Math.floor(deps.startedAt / 1000);
+    // A key limited to some models sees only those.
+    const grant = keyGrantFrom(res.locals);
+    const models = deps.snapshots.current.models.filter((m) => m.enabled && (grant === null || keyAllowsModel(grant, m)));
+    res.json({
+      object: 'list',
+      data: [
+        ...ROUTER_MODELS.map((id) => ({ id, object: 'model', created, owned_by: 'model-router' })),
+        ...models.map((m) => ({ id: m.id, object: 'model', created, owned_by: m.provider })),
+      ],
+    });
+  });
   router.use((req, _res, next) => {
     next(new OpenAIError(404, `Unknown request URL: ${req.method} ${req.baseUrl}${req.path}`, 'invalid_request_error', 'unknown_url'));
   });
-  router.use(openAIErrorHandler(deps.logger));
-  return router;
+  router.use(errors);
+  return { chatCompletions: [jsonBody(deps.bodyLimit, json), deps.requireClient, chatCompletions, errors], router };
 }

@@ -46,23 +46,29 @@ function retryAfterMs(headers: Headers, now: number): number | null {
   return Number.isFinite(at) ? Math.max(0, at - now) : null;
 }
 
+/** OpenAI-style limits: [remaining, reset] header names (built once: this runs on every answer). */
+const OPENAI_LIMITS = ['requests', 'tokens'].map((kind) => [`x-ratelimit-remaining-${kind}`, `x-ratelimit-reset-${kind}`] as const);
+/** Anthropic's limits: [remaining, reset] header names. */
+const ANTHROPIC_LIMITS = ['requests', 'tokens', 'input-tokens', 'output-tokens'].map(
+  (kind) => [`anthropic-ratelimit-${kind}-remaining`, `anthropic-ratelimit-${kind}-reset`] as const,
+);
+
 /** The longest reset among exhausted limits (a window with 0 left). */
 function exhaustedResetMs(headers: Headers, now: number): number | null {
   let longest: number | null = null;
-  const take = (ms: number | null) => {
-    if (ms !== null && Number.isFinite(ms) && (longest === null || ms > longest)) longest = ms;
-  };
-  for (const kind of ['requests', 'tokens']) {
-    if (header(headers, `x-ratelimit-remaining-${kind}`)?.trim() === '0') {
-      const reset = header(headers, `x-ratelimit-reset-${kind}`);
-      take(reset === undefined ? DEFAULT_RATE_LIMIT_MS : parseResetDuration(reset));
+  for (const [remaining, resetName] of OPENAI_LIMITS) {
+    if (header(headers, remaining)?.trim() === '0') {
+      const reset = header(headers, resetName);
+      const ms = reset === undefined ? DEFAULT_RATE_LIMIT_MS : parseResetDuration(reset);
+      if (ms !== null && Number.isFinite(ms) && (longest === null || ms > longest)) longest = ms;
     }
   }
-  for (const kind of ['requests', 'tokens', 'input-tokens', 'output-tokens']) {
-    if (header(headers, `anthropic-ratelimit-${kind}-remaining`)?.trim() === '0') {
-      const reset = header(headers, `anthropic-ratelimit-${kind}-reset`);
+  for (const [remaining, resetName] of ANTHROPIC_LIMITS) {
+    if (header(headers, remaining)?.trim() === '0') {
+      const reset = header(headers, resetName);
       const at = reset === undefined ? NaN : Date.parse(reset);
-      take(Number.isFinite(at) ? Math.max(0, at - now) : DEFAULT_RATE_LIMIT_MS);
+      const ms = Number.isFinite(at) ? Math.max(0, at - now) : DEFAULT_RATE_LIMIT_MS;
+      if (longest === null || ms > longest) longest = ms;
     }
   }
   return longest;

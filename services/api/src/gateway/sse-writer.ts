@@ -17,20 +17,19 @@ export class SseWriter {
     return this.opened;
   }
 
-  /** Sends the status line and headers (with `headers`); from here on no fallback is possible. */
+  /**
+   * Sets the status and headers (with `headers`); from here on no fallback is possible. They go out
+   * with the first chunk, in the same write: one packet for the client's first token, not two.
+   */
   open(headers: Record<string, string>): void {
     if (this.opened) return;
     this.opened = true;
-    this.res.status(200);
-    this.res.set({
-      ...headers,
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache',
-      connection: 'keep-alive',
-      // Proxies such as nginx would otherwise buffer the stream and hold back the first token.
-      'x-accel-buffering': 'no',
-    });
-    this.res.flushHeaders();
+    headers['content-type'] = 'text/event-stream; charset=utf-8';
+    headers['cache-control'] = 'no-cache';
+    headers.connection = 'keep-alive';
+    // Proxies such as nginx would otherwise buffer the stream and hold back the first token.
+    headers['x-accel-buffering'] = 'no';
+    this.res.writeHead(200, headers);
   }
 
   chunks(chunks: readonly ChatCompletionChunk[]): void {

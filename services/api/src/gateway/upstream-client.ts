@@ -21,6 +21,83 @@ export interface UpstreamClientOptions {
 
 export type UpstreamResponse = Dispatcher.ResponseData;
 
+/** An answer read to its end (a non-streamed call): status, headers and the whole body. */
+export interface WholeResponse {
+  statusCode: number;
+  headers: Dispatcher.ResponseData['headers'];
+  body: Buffer;
+}
+
+const noop = (): void => undefined;
+
+/**
+ * The status and headers of an answer came, then reading its body failed: an error answer's body
+ * however it failed, a success's body when the call was not aborted (an abort is a transport error).
+ */
+export class BodyReadError extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly headers: Dispatcher.ResponseData['headers'],
+    override readonly cause: unknown,
+  ) {
+    super((cause as Error)?.message ?? String(cause));
+  }
+}
+
+/**
+ * Reads one answer whole, straight from undici's dispatch callbacks: no body stream, no async
+ * resource and no consume promise per call, which `request()` builds for every answer. Aborting
+ * `signal` aborts the call (before or after the headers) with the signal's reason.
+ */
+class WholeBodyHandler implements Dispatcher.DispatchHandler {
+  private controller: Dispatcher.DispatchController | null = null;
+  private statusCode = 0;
+  private headers: Dispatcher.ResponseData['headers'] = {};
+  private readonly chunks: Buffer[] = [];
+  private readonly onAbort = (): void => this.controller?.abort(this.signal.reason);
+
+  constructor(
+    private readonly signal: AbortSignal,
+    private readonly onHeaders: () => void,
+    private readonly resolve: (response: WholeResponse) => void,
+    private readonly reject: (error: unknown) => void,
+  ) {
+    signal.addEventListener('abort', this.onAbort);
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    if (this.signal.aborted) {
+      controller.abort(this.signal.reason);
+      return;
+    }
+    this.controller = controller;
+  }
+
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: Dispatcher.ResponseData['headers']): void {
+    if (statusCode < 200) return; // 1xx: informational, the answer follows
+    this.statusCode = statusCode;
+    this.headers = headers;
+    this.onHeaders();
+  }
+
+  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.chunks.push(chunk);
+  }
+
+  onResponseEnd(): void {
+    this.signal.removeEventListener('abort', this.onAbort);
+    const body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
+    this.resolve({ statusCode: this.statusCode, headers: this.headers, body });
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    this.signal.removeEventListener('abort', this.onAbort);
+    const success = this.statusCode >= 200 && this.statusCode < 300;
+    if (this.statusCode !== 0 && (!success || !this.signal.aborted)) this.reject(new BodyReadError(this.statusCode, this.headers, error));
+    else this.reject(error);
+  }
+}
+
 /** Why an upstream call failed without an HTTP answer. */
 export type TransportFailure = 'connect_timeout' | 'first_byte_timeout' | 'timeout' | 'connection' | 'aborted' | 'refused';
 
@@ -50,6 +127,20 @@ export function classifyTransportError(error: unknown, reason?: unknown): Upstre
 
 const REFUSED_ADDRESS = 'EREFUSED_ADDRESS';
 
+/** An upstream URL split for undici, with the policy's verdict on its origin. */
+interface Target {
+  origin: string;
+  path: string;
+  refusal: string | null;
+}
+
+const MAX_REMEMBERED = 1024;
+
+function remember<V>(map: Map<string, V>, key: string, value: V): void {
+  if (map.size >= MAX_REMEMBERED) map.clear();
+  map.set(key, value);
+}
+
 /**
  * A `lookup` for new upstream connections: resolves as usual, then refuses the connection if any
  * address the name resolves to is one the policy refuses. The address checked is the one connected
@@ -78,6 +169,13 @@ function checkedLookup(policy: EndpointPolicy, resolve: LookupFunction): LookupF
 export class UpstreamClient {
   private readonly agent: Agent;
   private readonly policy: EndpointPolicy;
+  /**
+   * What each URL called so far is, and whether the policy refuses it: the policy is this client's
+   * and fixed, a model's URL rarely changes, and parsing and checking it on every call is
+   * measurable on the gateway's hot path. Bounded: emptied when it is full.
+   */
+  private readonly targets = new Map<string, Target>();
+  private readonly refusals = new Map<string, string | null>();
 
   constructor(options: UpstreamClientOptions) {
     this.policy = options.policy;
@@ -94,7 +192,23 @@ export class UpstreamClient {
 
   /** Why the policy refuses a model's endpoint (its stored base URL), or null when it may be called. */
   refusal(endpoint: string): string | null {
-    return endpointRefusal(endpoint, this.policy);
+    let refusal = this.refusals.get(endpoint);
+    if (refusal === undefined) {
+      refusal = endpointRefusal(endpoint, this.policy);
+      remember(this.refusals, endpoint, refusal);
+    }
+    return refusal;
+  }
+
+  private target(href: string): Target {
+    let target = this.targets.get(href);
+    if (!target) {
+      const url = new URL(href);
+      // The origin only: the adapters add their own path and query (Gemini's ?alt=sse).
+      target = { origin: url.origin, path: `${url.pathname}${url.search}`, refusal: endpointRefusal(url.origin, this.policy) };
+      remember(this.targets, href, target);
+    }
+    return target;
   }
 
   /**
@@ -102,20 +216,39 @@ export class UpstreamClient {
    * (`refused`, with nothing sent, when the policy refuses its host or what the host resolves to).
    */
   async send(request: UpstreamRequest, signal: AbortSignal): Promise<UpstreamResponse> {
-    const url = new URL(request.url);
-    // The origin only: the adapters add their own path and query (Gemini's ?alt=sse).
-    const refusal = endpointRefusal(url.origin, this.policy);
-    if (refusal) throw new UpstreamTransportError('refused', new Error(`${url.origin}: ${refusal}`));
+    const target = this.target(request.url);
+    if (target.refusal) throw new UpstreamTransportError('refused', new Error(`${target.origin}: ${target.refusal}`));
     try {
       return await this.agent.request({
-        origin: url.origin,
-        path: `${url.pathname}${url.search}`,
+        origin: target.origin,
+        path: target.path,
         method: request.method,
         headers: request.headers,
         body: request.body,
         signal,
       });
     } catch (error) {
+      throw classifyTransportError(error, signal.aborted ? signal.reason : undefined);
+    }
+  }
+
+  /**
+   * Like `send`, for an answer wanted whole (a non-streamed call): resolves once the body has been
+   * read to its end; `onHeaders` runs when the status and headers arrive (the first byte). Throws a
+   * transport error, or a `BodyReadError` when the body failed after the headers.
+   */
+  async sendWhole(request: UpstreamRequest, signal: AbortSignal, onHeaders: () => void = noop): Promise<WholeResponse> {
+    const target = this.target(request.url);
+    if (target.refusal) throw new UpstreamTransportError('refused', new Error(`${target.origin}: ${target.refusal}`));
+    try {
+      return await new Promise<WholeResponse>((resolve, reject) => {
+        this.agent.dispatch(
+          { origin: target.origin, path: target.path, method: request.method, headers: request.headers, body: request.body },
+          new WholeBodyHandler(signal, onHeaders, resolve, reject),
+        );
+      });
+    } catch (error) {
+      if (error instanceof BodyReadError) throw error;
       throw classifyTransportError(error, signal.aborted ? signal.reason : undefined);
     }
   }
