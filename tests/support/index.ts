@@ -96,3 +96,4 @@ export { freePort, type Spawned, spawnCommand } from './processes.js';
 export { type Wait, type WaitOptions, waitFor, waitForDefined, waitUntil } from './wait.js';
 export { ROOT, type RunningSystem, SERVICE_NAMES, type ServiceName, startSystem } from './system.js';
 export { EventQueries, type RouteTotals } from './event-queries.js';
+export { cutIntoJobs, type DeadLetterRow, deadLetterCount, deadLettersOf, eventFingerprint, waitForQueuesDrained } from './dead-letters.js';

@@ -6,12 +6,20 @@
  * (SQLSTATE 22003). Some jobs are delivered twice. Every valid cost must count exactly once
  * (the ledger, the spend total), every bad one must be dead-lettered and counted once.
  */
-import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { BudgetRepository, createPool, type Pool } from '@model-router/database';
 import { createLogger } from '@model-router/logger';
 import { type CostRecordedEvent, queuePrefix } from '@model-router/queue';
-import { createTestEnv, REDIS_URL, type TestEnv, waitUntil } from '@model-router/tests/support';
+import {
+  createTestEnv,
+  cutIntoJobs,
+  deadLetterCount,
+  deadLettersOf,
+  eventFingerprint,
+  REDIS_URL,
+  type TestEnv,
+  waitForQueuesDrained,
+} from '@model-router/tests/support';
 import { Queue } from 'bullmq';
 import fc from 'fast-check';
 import { Redis } from 'ioredis';
@@ -56,12 +64,7 @@ afterAll(async () => {
   await env?.cleanup();
 }, 30_000);
 
-async function drained(): Promise<void> {
-  await waitUntil(
-    async () => Object.values(await costQueue.getJobCounts('waiting', 'active', 'delayed', 'prioritized')).every((n) => n === 0),
-    { timeoutMs: 30_000, detail: async () => JSON.stringify(await costQueue.getJobCounts()) },
-  );
-}
+const drained = (): Promise<void> => waitForQueuesDrained([costQueue]);
 
 const SCHEMA_BREAKERS: ReadonlyArray<(e: Record<string, unknown>) => Record<string, unknown>> = [
   (e) => ({ ...e, user_id: `nul\u0000${e.event_id}` }),
@@ -78,13 +81,7 @@ const SCHEMA_BREAKERS: ReadonlyArray<(e: Record<string, unknown>) => Record<stri
   },
 ];
 
-const fingerprint = (event: unknown): string => createHash('sha256').update(JSON.stringify(JSON.parse(JSON.stringify(event)))).digest('hex');
-
-const counter = async (): Promise<number> => {
-  const text = await (await fetch(`${enforcer.url}/metrics`)).text();
-  const line = /model_router_dead_letter_events_total\{[^}]*consumer="budget-enforcer"[^}]*event="cost.recorded"[^}]*\} (\d+)/.exec(text);
-  return Number(line?.[1] ?? 0);
-};
+const counter = (): Promise<number> => deadLetterCount(enforcer.url, 'budget-enforcer', 'cost.recorded');
 
 const spentOf = async (budget: string): Promise<bigint> =>
   BigInt((await pool.query(`SELECT spent_nanos::text AS s FROM model_router.budget_spend WHERE budget_id = $1 AND period_key = $2`, [budget, DAY])).rows[0]?.s ?? '0');
@@ -130,12 +127,7 @@ describe('budget enforcer with bad events in its batches', () => {
           // Keys in reverse order: the dead letter must hold the event as it was in the job.
           return { kind: item.kind, event: item.kind === 'postgres' ? Object.fromEntries(Object.entries(event).reverse()) : event };
         });
-        const jobs: unknown[][] = [];
-        for (let from = 0, k = 0; from < generated.length; k++) {
-          const size = jobSizes[k % jobSizes.length]!;
-          jobs.push(generated.slice(from, from + size).map((g) => g.event));
-          from += size;
-        }
+        const jobs = cutIntoJobs(generated.map((g) => g.event as unknown), jobSizes);
         const counterBefore = await counter();
         for (const [k, events] of jobs.entries()) {
           await costQueue.add('cost.recorded', { events }, { attempts: 5, backoff: { type: 'fixed', delay: 50 } });
@@ -157,14 +149,11 @@ describe('budget enforcer with bad events in its batches', () => {
         expect(await spentOf('prop')).toBe(expectedProp);
         expect(await spentOf('full')).toBe(BIGINT_MAX - 999n);
 
-        const letters = await pool.query(
-          `SELECT fingerprint, consumer, queue, event_name, error FROM model_router.dead_letter_events WHERE fingerprint = ANY($1)`,
-          [bad.map((g) => fingerprint(g.event))],
-        );
-        expect(letters.rows).toHaveLength(bad.length);
-        const byFingerprint = new Map(letters.rows.map((r) => [r.fingerprint as string, r]));
+        const letters = await deadLettersOf(pool, bad.map((g) => g.event));
+        expect(letters).toHaveLength(bad.length);
+        const byFingerprint = new Map(letters.map((r) => [r.fingerprint, r]));
         for (const g of bad) {
-          const letter = byFingerprint.get(fingerprint(g.event));
+          const letter = byFingerprint.get(eventFingerprint(g.event));
           expect(letter).toMatchObject({ consumer: 'budget-enforcer', queue: 'cost-events', event_name: 'cost.recorded' });
           expect(letter!.error).toMatch(g.kind === 'schema' ? /^schema: / : /^postgres 22003: /);
         }

@@ -4,7 +4,14 @@ import { LATENCY_BUCKET_COUNT } from '@model-router/domain';
 import { createLogger } from '@model-router/logger';
 import { EventPublisher, type MetricRecordedEvent, queuePrefix, type RouteDecidedEvent } from '@model-router/queue';
 import type { RunningService } from '@model-router/service-runtime';
-import { createTestEnv, EventQueries, REDIS_URL, type TestEnv, waitUntil } from '@model-router/tests/support';
+import {
+  createTestEnv,
+  EventQueries,
+  REDIS_URL,
+  type TestEnv,
+  waitForQueuesDrained,
+  waitUntil,
+} from '@model-router/tests/support';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { MAINTENANCE_JOBS, startMetricAggregator } from '../src/index.js';
@@ -55,18 +62,7 @@ afterAll(async () => {
 }, 30_000);
 
 /** Waits until both queues have nothing waiting, running or scheduled for retry. */
-async function drained(): Promise<void> {
-  await waitUntil(
-    async () => {
-      for (const queue of [metricQueue, routeQueue]) {
-        const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
-        if (Object.values(counts).some((n) => n > 0)) return false;
-      }
-      return true;
-    },
-    { timeoutMs: 20_000, detail: async () => JSON.stringify(await metricQueue.getJobCounts()) },
-  );
-}
+const drained = (): Promise<void> => waitForQueuesDrained([metricQueue, routeQueue], 20_000);
 
 const JOB_OPTIONS = { attempts: 3, backoff: { type: 'fixed' as const, delay: 100 } };
 

@@ -11,14 +11,23 @@
  * Every valid event must be persisted exactly once (raw row, ledger, rollups), every bad one must
  * be in the dead-letter table once, and the Prometheus counter must count each once.
  */
-import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createPool, type Pool } from '@model-router/database';
 import { LATENCY_BUCKET_COUNT } from '@model-router/domain';
 import { createLogger } from '@model-router/logger';
 import { type MetricRecordedEvent, queuePrefix } from '@model-router/queue';
 import type { RunningService } from '@model-router/service-runtime';
-import { createTestEnv, EventQueries, REDIS_URL, type TestEnv, waitUntil } from '@model-router/tests/support';
+import {
+  createTestEnv,
+  cutIntoJobs,
+  deadLetterCount,
+  deadLettersOf,
+  eventFingerprint,
+  EventQueries,
+  REDIS_URL,
+  type TestEnv,
+  waitForQueuesDrained,
+} from '@model-router/tests/support';
 import { Queue } from 'bullmq';
 import fc from 'fast-check';
 import { Redis } from 'ioredis';
@@ -57,15 +66,7 @@ afterAll(async () => {
   await env?.cleanup();
 }, 30_000);
 
-async function drained(): Promise<void> {
-  await waitUntil(
-    async () => {
-      const counts = await metricQueue.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
-      return Object.values(counts).every((n) => n === 0);
-    },
-    { timeoutMs: 30_000, detail: async () => JSON.stringify(await metricQueue.getJobCounts()) },
-  );
-}
+const drained = (): Promise<void> => waitForQueuesDrained([metricQueue]);
 
 /** A rollup row at the edge of bigint for `model` in HOUR: adding any real cost overflows it. */
 async function poisonRollup(model: string): Promise<void> {
@@ -128,14 +129,7 @@ function validEvent(run: string, i: number, model: string, minute: number, cost:
   };
 }
 
-/** The event as the worker reads it back from the job (BullMQ stores JSON), fingerprinted as the table does. */
-const fingerprint = (event: unknown): string => createHash('sha256').update(JSON.stringify(JSON.parse(JSON.stringify(event)))).digest('hex');
-
-const deadLetterCounter = async (): Promise<number> => {
-  const text = await (await fetch(`${aggregator.url}/metrics`)).text();
-  const line = /model_router_dead_letter_events_total\{[^}]*consumer="metric-aggregator"[^}]*event="metric.recorded"[^}]*\} (\d+)/.exec(text);
-  return Number(line?.[1] ?? 0);
-};
+const deadLetterCounter = (): Promise<number> => deadLetterCount(aggregator.url, 'metric-aggregator', 'metric.recorded');
 
 describe('metric aggregator with bad events in its batches', () => {
   it('persists every valid event exactly once and dead-letters exactly the bad ones, whatever the mix', async () => {
@@ -177,12 +171,7 @@ describe('metric aggregator with bad events in its batches', () => {
         });
 
         // Cut into jobs of the generated sizes; some jobs go twice.
-        const jobs: unknown[][] = [];
-        for (let from = 0, k = 0; from < generated.length; k++) {
-          const size = jobSizes[k % jobSizes.length]!;
-          jobs.push(generated.slice(from, from + size).map((g) => g.event));
-          from += size;
-        }
+        const jobs = cutIntoJobs(generated.map((g) => g.event as unknown), jobSizes);
         const counterBefore = await deadLetterCounter();
         for (const [k, events] of jobs.entries()) {
           await metricQueue.add('metric.recorded', { events }, { attempts: 5, backoff: { type: 'fixed', delay: 50 } });
@@ -219,14 +208,11 @@ describe('metric aggregator with bad events in its batches', () => {
         else expectSameMetricTotals(hourly.rows[0], expectedMetricTotals(ofModel));
 
         // Every bad event once in the dead-letter table, with its consumer, queue and reason.
-        const letters = await pool.query(
-          `SELECT fingerprint, consumer, queue, event_name, error FROM model_router.dead_letter_events WHERE fingerprint = ANY($1)`,
-          [bad.map((g) => fingerprint(g.event))],
-        );
-        expect(letters.rows).toHaveLength(bad.length);
-        const byFingerprint = new Map(letters.rows.map((r) => [r.fingerprint as string, r]));
+        const letters = await deadLettersOf(pool, bad.map((g) => g.event));
+        expect(letters).toHaveLength(bad.length);
+        const byFingerprint = new Map(letters.map((r) => [r.fingerprint, r]));
         for (const g of bad) {
-          const letter = byFingerprint.get(fingerprint(g.event));
+          const letter = byFingerprint.get(eventFingerprint(g.event));
           expect(letter).toMatchObject({ consumer: 'metric-aggregator', queue: 'metric-events', event_name: 'metric.recorded' });
           expect(letter!.error).toMatch(g.kind === 'schema' ? /^schema: / : /^postgres 22003: /);
         }
