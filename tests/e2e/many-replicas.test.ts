@@ -24,7 +24,8 @@ import { createTestEnv, type TestEnv } from '../support/index.js';
 import { LoadGenerator } from '../support/load-generator.js';
 import { type OwnRedis, startOwnRedis } from '../support/own-redis.js';
 import { freePort } from '../support/processes.js';
-import { ServiceProcess, WORKERS, type WorkerKind } from '../support/service-processes.js';
+import type { ServiceProcess, WorkerKind } from '../support/service-processes.js';
+import { callService, createCheapestPairAbTest, createServiceSet, noCrashes as noCrashesOf, startServiceSet, systemVars, waitForAbAssignment } from '../support/system-processes.js';
 import { ROOT } from '../support/system.js';
 import { checkSystemInvariants, formatInvariants, formatTable, type Invariant, scrapeSum } from '../support/system-invariants.js';
 import { waitUntil } from '../support/wait.js';
@@ -49,18 +50,11 @@ let load: LoadGenerator | null = null;
 
 const progress = (message: string): void => void process.stderr.write(`[many replicas] ${message}\n`);
 
-async function call(path: string, init: RequestInit = {}, replica = 0): Promise<{ status: number; json: any }> {
-  const res = await fetch(`${apis[replica]!.url}${path}`, { ...init, signal: AbortSignal.timeout(10_000) });
-  const text = await res.text();
-  return { status: res.status, json: text ? JSON.parse(text) : null };
-}
+const call = (path: string, init: RequestInit = {}, replica = 0) => callService(apis[replica]!.url, path, init);
 
 const count = async (sql: string, values: unknown[] = []): Promise<number> => Number((await db!.query<{ n: string }>(sql, values)).rows[0]?.n ?? 0);
 
-function noCrashes(): void {
-  const crashed = services.filter((s) => s.unexpectedExits.length);
-  if (crashed.length) throw new Error(crashed.map((s) => `${s.unexpectedExits.join('; ')}\n${s.output().slice(-3000)}`).join('\n\n'));
-}
+const noCrashes = (): void => noCrashesOf(services);
 
 /** User + system CPU seconds of a process so far (/proc/PID/stat, clock ticks of 1/100 s). */
 function cpuSeconds(service: ServiceProcess): number {
@@ -97,29 +91,15 @@ beforeAll(async () => {
   redis = await startOwnRedis({ appendfsync: 'everysec' });
   env = await createTestEnv();
   const mockPort = await freePort();
-  const vars: Record<string, string> = {
-    DATABASE_URL: env.databaseUrl,
-    REDIS_URL: redis.url,
-    REDIS_KEY_PREFIX: env.redisPrefix,
-    ADMIN_API_KEY: ADMIN_KEY,
-    LOG_LEVEL: 'warn',
-    NODE_ENV: 'test',
-    CATALOG_ENDPOINT_BASE_URL: `http://127.0.0.1:${mockPort}/v1`,
-  };
-  const mock = await ServiceProcess.create('mock-provider', 'mock-provider', vars, mockPort);
-  services.push(mock);
-  for (const n of [1, 2]) apis.push(await ServiceProcess.create(`api-${n}`, 'api', vars));
-  services.push(...apis);
-  for (const kind of WORKERS) {
-    replicas[kind] = [await ServiceProcess.create(`${kind}-1`, kind, vars), await ServiceProcess.create(`${kind}-2`, kind, vars)];
-    services.push(...replicas[kind]);
-  }
-  await mock.start();
+  const vars = systemVars({ databaseUrl: env.databaseUrl, redis: { REDIS_URL: redis.url }, keyPrefix: env.redisPrefix, adminKey: ADMIN_KEY, mockPort });
+  const set = await createServiceSet(vars, mockPort, { apis: 2, workerReplicas: 2 });
+  apis.push(...set.apis);
+  Object.assign(replicas, set.workers);
+  services.push(...set.all);
   // The first API migrates and seeds; then everything else starts at once, as a rollout would
   // (both replicas of each worker create the same pg-boss queues and schedules together; starting
   // on a database nobody has created yet is tests/e2e/simultaneous-start.test.ts).
-  await apis[0]!.start();
-  await Promise.all([apis[1]!.start(), ...WORKERS.flatMap((kind) => replicas[kind].map((r) => r.start()))]);
+  await startServiceSet(set);
   progress(`own Redis on ${redis.port}; ${services.length} processes ready`);
   db = new pg.Pool({ connectionString: env.databaseUrl, max: 4 });
   redisClient = new Redis(redis.url, { maxRetriesPerRequest: null });
@@ -136,22 +116,9 @@ afterAll(async () => {
 
 describe('two replicas of every service', () => {
   it('keeps every invariant: nothing lost or doubled, schedules once, each threshold alerted once', async () => {
-    const models = (await call('/api/v1/models')).json.models as Array<{ id: string; provider: string; input_price_per_1k: number }>;
-    const byPrice = [...models].sort((a, b) => a.input_price_per_1k - b.input_price_per_1k || a.id.localeCompare(b.id));
-    const variants = [
-      { id: 'control', name: 'control', model_id: byPrice[0]!.id, weight: 0.5 },
-      { id: 'treatment', name: 'treatment', model_id: byPrice[1]!.id, weight: 0.5 },
-    ];
-    const created = await call('/api/v1/abtests', {
-      method: 'POST',
-      headers: ADMIN,
-      body: JSON.stringify({
-        id: AB_TEST_ID, name: 'replicas', strategy: 'consistent_hash', variants,
-        start_time: new Date(Date.now() - 3_600_000).toISOString(), end_time: new Date(Date.now() + 86_400_000).toISOString(),
-      }),
-    });
+    const { models, variants, created, started } = await createCheapestPairAbTest(call, ADMIN, AB_TEST_ID, 'replicas');
     expect(created.status).toBe(201);
-    expect((await call(`/api/v1/abtests/${AB_TEST_ID}/start`, { method: 'POST', headers: ADMIN })).status).toBe(200);
+    expect(started.status).toBe(200);
     const provider = models[0]!.provider;
     // The load's costs average 2.5 ms-dollars (2.5e6 nanos) an event: METRICS events spend ~7.5 USD.
     // A 3 USD budget crosses 50 %, 80 % and 100 % while both enforcers are busy with it.
@@ -163,16 +130,7 @@ describe('two replicas of every service', () => {
     ]) {
       expect((await call('/api/v1/budgets', { method: 'POST', headers: ADMIN, body: JSON.stringify(body) })).status).toBe(201);
     }
-    let warmups = 0;
-    for (const replica of [0, 1]) {
-      await waitUntil(
-        async () => {
-          const res = await call('/api/v1/route', { method: 'POST', headers: { 'content-type': 'application/json', 'x-request-id': `warmup-${++warmups}` }, body: JSON.stringify({ prompt: 'warm up', user_id: 'warmup-user', enable_ab_test: true, ab_test_id: AB_TEST_ID }) }, replica);
-          return res.status === 200 && res.json.is_ab_test === true;
-        },
-        { timeoutMs: 30_000, what: `api-${replica + 1} assigns the A/B test` },
-      );
-    }
+    await waitForAbAssignment(call, AB_TEST_ID, [0, 1], (replica) => `api-${replica + 1} assigns the A/B test`);
 
     load = new LoadGenerator({
       apiUrls: apis.map((a) => a.url), modelIds: models.map((m) => m.id), abTestId: AB_TEST_ID, users: USERS,

@@ -18,6 +18,7 @@ import { LoadGenerator } from '../support/load-generator.js';
 import { type OwnRedisCluster, startOwnRedisCluster } from '../support/own-redis-cluster.js';
 import { freePort } from '../support/processes.js';
 import { ServiceProcess, WORKERS, type WorkerKind } from '../support/service-processes.js';
+import { callService, createCheapestPairAbTest, createServiceSet, startServiceSet, systemVars, waitForAbAssignment, waitForMoreMetrics } from '../support/system-processes.js';
 import { checkSystemInvariants, formatInvariants } from '../support/system-invariants.js';
 import { waitFor, waitUntil } from '../support/wait.js';
 
@@ -39,57 +40,29 @@ let load: LoadGenerator | null = null;
 
 const progress = (message: string): void => void process.stderr.write(`[redis cluster] ${message}\n`);
 
-async function call(path: string, init: RequestInit = {}): Promise<{ status: number; json: any }> {
-  const res = await fetch(`${api!.url}${path}`, { ...init, signal: AbortSignal.timeout(10_000) });
-  const text = await res.text();
-  return { status: res.status, json: text ? JSON.parse(text) : null };
-}
+const call = (path: string, init: RequestInit = {}) => callService(api!.url, path, init);
 
 const count = async (sql: string, values: unknown[] = []): Promise<number> => Number((await db!.query<{ n: string }>(sql, values)).rows[0]?.n ?? 0);
 const persisted = (eventId: string) => count('SELECT count(*) AS n FROM model_router.metric_events WHERE event_id = $1', [eventId]);
 const costCounted = (eventId: string) => count('SELECT count(*) AS n FROM model_router.budget_processed_events WHERE event_id = $1', [eventId]);
 
-function noCrashes(): void {
-  const crashed = services.filter((s) => s.unexpectedExits.length);
-  if (crashed.length) throw new Error(crashed.map((s) => `${s.unexpectedExits.join('; ')}\n${s.output().slice(-3000)}`).join('\n\n'));
-}
-
-async function letLoadRun(n: number, what: string): Promise<void> {
-  const target = load!.metricsAccepted.size + n;
-  await waitUntil(
-    () => {
-      noCrashes();
-      return load!.metricsAccepted.size >= target;
-    },
-    { timeoutMs: 90_000, intervalMs: 50, what: `${what}: ${n} more metrics accepted`, detail: () => api!.output().slice(-3000) },
-  );
-}
+const letLoadRun = (n: number, what: string): Promise<void> => waitForMoreMetrics(load!, services, n, what, 90_000, () => api!.output().slice(-3000));
 
 beforeAll(async () => {
   cluster = await startOwnRedisCluster({ masters: 3, replicasPerMaster: 1, nodeTimeoutMs: 2000 });
   env = await createTestEnv();
   progress(`cluster nodes ${cluster.nodeList}; prefix ${env.redisPrefix}`);
   const mockPort = await freePort();
-  const vars: Record<string, string> = {
-    DATABASE_URL: env.databaseUrl,
-    REDIS_CLUSTER_NODES: cluster.nodeList,
-    REDIS_KEY_PREFIX: env.redisPrefix,
-    ADMIN_API_KEY: ADMIN_KEY,
-    MOCK_PROVIDER_CONTROL_KEY: CONTROL_KEY,
-    LOG_LEVEL: 'warn',
-    NODE_ENV: 'test',
-    CATALOG_ENDPOINT_BASE_URL: `http://127.0.0.1:${mockPort}/v1`,
-  };
-  mock = await ServiceProcess.create('mock-provider', 'mock-provider', vars, mockPort);
-  api = await ServiceProcess.create('api', 'api', vars);
-  services.push(mock, api);
-  for (const kind of WORKERS) {
-    workers[kind] = await ServiceProcess.create(kind, kind, vars);
-    services.push(workers[kind]);
-  }
-  await mock.start();
-  await api.start();
-  await Promise.all(WORKERS.map((kind) => workers[kind].start()));
+  const vars = systemVars({
+    databaseUrl: env.databaseUrl, redis: { REDIS_CLUSTER_NODES: cluster.nodeList }, keyPrefix: env.redisPrefix, adminKey: ADMIN_KEY, mockPort,
+    extra: { MOCK_PROVIDER_CONTROL_KEY: CONTROL_KEY },
+  });
+  const set = await createServiceSet(vars, mockPort);
+  mock = set.mock;
+  api = set.apis[0]!;
+  for (const kind of WORKERS) workers[kind] = set.workers[kind][0]!;
+  services.push(...set.all);
+  await startServiceSet(set);
   db = new pg.Pool({ connectionString: env.databaseUrl, max: 4 });
   client = new Cluster(cluster.nodeList.split(',').map((n) => ({ host: '127.0.0.1', port: Number(n.split(':')[1]) })), {
     clusterRetryStrategy: () => 200,
@@ -111,22 +84,9 @@ afterAll(async () => {
 describe('the system on a Redis Cluster', () => {
   it('routes, assigns A/B variants, persists metrics, counts budgets and shares circuits, and recovers when a master dies', async () => {
     // --- Setup through the public API: a consistent-hash A/B test and two budgets. ---
-    const models = (await call('/api/v1/models')).json.models as Array<{ id: string; provider: string; input_price_per_1k: number }>;
-    const byPrice = [...models].sort((a, b) => a.input_price_per_1k - b.input_price_per_1k || a.id.localeCompare(b.id));
-    const variants = [
-      { id: 'control', name: 'control', model_id: byPrice[0]!.id, weight: 0.5 },
-      { id: 'treatment', name: 'treatment', model_id: byPrice[1]!.id, weight: 0.5 },
-    ];
-    const created = await call('/api/v1/abtests', {
-      method: 'POST',
-      headers: ADMIN,
-      body: JSON.stringify({
-        id: AB_TEST_ID, name: 'cluster', strategy: 'consistent_hash', variants,
-        start_time: new Date(Date.now() - 3_600_000).toISOString(), end_time: new Date(Date.now() + 86_400_000).toISOString(),
-      }),
-    });
+    const { models, byPrice, variants, created, started } = await createCheapestPairAbTest(call, ADMIN, AB_TEST_ID, 'cluster');
     expect(created.status).toBe(201);
-    expect((await call(`/api/v1/abtests/${AB_TEST_ID}/start`, { method: 'POST', headers: ADMIN })).status).toBe(200);
+    expect(started.status).toBe(200);
     const provider = models[0]!.provider;
     for (const body of [
       { id: 'cluster-global', scope: 'global', period: 'daily', limit_usd: 9_000_000, action: 'alert_only' },
@@ -135,13 +95,7 @@ describe('the system on a Redis Cluster', () => {
       expect((await call('/api/v1/budgets', { method: 'POST', headers: ADMIN, body: JSON.stringify(body) })).status).toBe(201);
     }
     // The API learns of the started test through the config channel (pub/sub on the cluster).
-    await waitUntil(
-      async () => {
-        const res = await call('/api/v1/route', { method: 'POST', headers: { 'content-type': 'application/json', 'x-request-id': `warmup-${Date.now()}` }, body: JSON.stringify({ prompt: 'warm up', user_id: 'warmup-user', enable_ab_test: true, ab_test_id: AB_TEST_ID }) });
-        return res.status === 200 && res.json.is_ab_test === true;
-      },
-      { timeoutMs: 30_000, what: 'the API assigns the A/B test' },
-    );
+    await waitForAbAssignment(call, AB_TEST_ID, [0], () => 'the API assigns the A/B test');
 
     // --- A shared circuit: the health checker's failed probes open it in the cluster; the API sees it. ---
     const downModel = byPrice[byPrice.length - 1]!.id;

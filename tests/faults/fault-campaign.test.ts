@@ -32,6 +32,7 @@ import { ROOT } from '../support/system.js';
 import { waitFor, waitUntil } from '../support/wait.js';
 import { LoadGenerator } from '../support/load-generator.js';
 import { ServiceProcess, WORKERS, type WorkerKind } from '../support/service-processes.js';
+import { callService, createCheapestPairAbTest, createServiceSet, noCrashes as noCrashesOf, startServiceSet, systemVars, waitForAbAssignment, waitForMoreMetrics } from '../support/system-processes.js';
 import { checkSystemInvariants, formatInvariants, formatTable, type Invariant, queueBacklog, scrapeSum, sum } from '../support/system-invariants.js';
 
 /** `always` for the zero-loss invariant; FAULTS_REDIS_APPENDFSYNC=everysec runs the campaign on the shipped default. */
@@ -68,11 +69,7 @@ interface Recovery {
 }
 const recoveries: Recovery[] = [];
 
-async function api(path: string, init: RequestInit = {}, replica = 0): Promise<{ status: number; json: any }> {
-  const res = await fetch(`${apis[replica]!.url}${path}`, { ...init, signal: AbortSignal.timeout(10_000) });
-  const text = await res.text();
-  return { status: res.status, json: text ? JSON.parse(text) : null };
-}
+const api = (path: string, init: RequestInit = {}, replica = 0) => callService(apis[replica]!.url, path, init);
 
 async function count(sql: string, values: unknown[] = []): Promise<number> {
   const { rows } = await db!.query<{ n: string }>(sql, values);
@@ -102,21 +99,11 @@ const progress = (message: string): void => {
 };
 
 /** A service that died on its own is a finding: fail at once with its last output. */
-function noCrashes(): void {
-  const crashed = services.filter((s) => s.unexpectedExits.length);
-  if (crashed.length) throw new Error(crashed.map((s) => `${s.unexpectedExits.join('; ')}\n${s.output().slice(-3000)}`).join('\n\n'));
-}
+const noCrashes = (): void => noCrashesOf(services);
 
 /** Waits until `n` more metrics are accepted than now (the load keeps running meanwhile). */
 async function letLoadRun(n: number, what: string): Promise<void> {
-  const target = load!.metricsAccepted.size + n;
-  await waitUntil(
-    () => {
-      noCrashes();
-      return load!.metricsAccepted.size >= target;
-    },
-    { timeoutMs: 60_000, intervalMs: 50, what: `${what}: ${n} more metrics accepted` },
-  );
+  await waitForMoreMetrics(load!, services, n, what, 60_000);
   progress(`${what}: ${load!.metricsAccepted.size} metrics accepted so far`);
 }
 
@@ -149,29 +136,14 @@ beforeAll(async () => {
   postgres = await startOwnPostgres();
   redis = await startOwnRedis({ appendfsync: APPENDFSYNC });
   const mockPort = await freePort();
-  const mockUrl = `http://127.0.0.1:${mockPort}`;
-  const env: Record<string, string> = {
-    DATABASE_URL: postgres.url('model_router'),
-    REDIS_URL: redis.url,
-    REDIS_KEY_PREFIX: KEY_PREFIX,
-    ADMIN_API_KEY: ADMIN_KEY,
-    LOG_LEVEL: 'warn',
-    NODE_ENV: 'test',
-    CATALOG_ENDPOINT_BASE_URL: `${mockUrl}/v1`,
-  };
-  const mockProcess = await ServiceProcess.create('mock-provider', 'mock-provider', env, mockPort);
-  services.push(mockProcess);
-  apis = [await ServiceProcess.create('api-1', 'api', env), await ServiceProcess.create('api-2', 'api', env)];
-  services.push(...apis);
-  for (const kind of WORKERS) {
-    workers[kind] = await ServiceProcess.create(kind, kind, env);
-    services.push(workers[kind]);
-  }
+  const env = systemVars({ databaseUrl: postgres.url('model_router'), redis: { REDIS_URL: redis.url }, keyPrefix: KEY_PREFIX, adminKey: ADMIN_KEY, mockPort });
+  const set = await createServiceSet(env, mockPort, { apis: 2 });
+  apis = set.apis;
+  for (const kind of WORKERS) workers[kind] = set.workers[kind][0]!;
+  services.push(...set.all);
   progress(`own Postgres on ${postgres.port}, own Redis on ${redis.port}; starting the services`);
-  await mockProcess.start();
   // The first API migrates and seeds the catalog; the others then start together.
-  await apis[0]!.start();
-  await Promise.all([apis[1]!.start(), ...WORKERS.map((kind) => workers[kind].start())]);
+  await startServiceSet(set);
   progress('every service ready');
   db = new pg.Pool({ connectionString: postgres.url('model_router'), max: 4 });
   db.on('error', () => undefined); // idle connections die when Postgres is stopped on purpose
@@ -191,23 +163,10 @@ afterAll(async () => {
 describe('fault campaign', () => {
   it('keeps every accepted event exactly once, rollups, budgets and assignments exact, through worker, Redis, Postgres and API faults', async () => {
     // --- Setup through the public API: an A/B test (consistent hash) and two budgets. ---
-    const models = (await api('/api/v1/models')).json.models as Array<{ id: string; provider: string; input_price_per_1k: number }>;
+    const { models, variants, created, started } = await createCheapestPairAbTest(api, ADMIN, AB_TEST_ID, 'fault campaign');
     expect(models.length).toBeGreaterThan(4);
-    const byPrice = [...models].sort((a, b) => a.input_price_per_1k - b.input_price_per_1k || a.id.localeCompare(b.id));
-    const variants = [
-      { id: 'control', name: 'control', model_id: byPrice[0]!.id, weight: 0.5 },
-      { id: 'treatment', name: 'treatment', model_id: byPrice[1]!.id, weight: 0.5 },
-    ];
-    const created = await api('/api/v1/abtests', {
-      method: 'POST',
-      headers: ADMIN,
-      body: JSON.stringify({
-        id: AB_TEST_ID, name: 'fault campaign', strategy: 'consistent_hash', variants,
-        start_time: new Date(Date.now() - 3_600_000).toISOString(), end_time: new Date(Date.now() + 86_400_000).toISOString(),
-      }),
-    });
     expect(created.status).toBe(201);
-    expect((await api(`/api/v1/abtests/${AB_TEST_ID}/start`, { method: 'POST', headers: ADMIN })).status).toBe(200);
+    expect(started.status).toBe(200);
     const provider = models[0]!.provider;
     for (const body of [
       { id: 'fault-global', scope: 'global', period: 'daily', limit_usd: 9_000_000, action: 'alert_only' },
@@ -217,16 +176,7 @@ describe('fault campaign', () => {
       expect(res.status).toBe(201);
     }
     // Both replicas assign the test before the load starts (the second learns of it through Redis).
-    let warmups = 0;
-    for (const replica of [0, 1]) {
-      await waitUntil(
-        async () => {
-          const res = await api('/api/v1/route', { method: 'POST', headers: { 'content-type': 'application/json', 'x-request-id': `warmup-${++warmups}` }, body: JSON.stringify({ prompt: 'warm up', user_id: 'warmup-user', enable_ab_test: true, ab_test_id: AB_TEST_ID }) }, replica);
-          return res.status === 200 && res.json.is_ab_test === true;
-        },
-        { timeoutMs: 30_000, what: `replica ${replica + 1} assigns the A/B test` },
-      );
-    }
+    await waitForAbAssignment(api, AB_TEST_ID, [0, 1], (replica) => `replica ${replica + 1} assigns the A/B test`);
 
     load = new LoadGenerator({
       apiUrls: apis.map((a) => a.url),
