@@ -5,12 +5,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { createLogger } from '@model-router/logger';
-import { startMetricAggregator } from '@model-router/metric-aggregator';
-import { waitUntil } from '@model-router/tests/support';
-import pg from 'pg';
+import type pg from 'pg';
 import request from 'supertest';
 import { type Harness, startHarness } from './harness.js';
+import { expectedUsage, type PostedUsage, startUsageAggregator, type UsageAggregator } from './usage-fixtures.js';
 
 const HOUR = 3_600_000;
 const MINUTE = 60_000;
@@ -18,16 +16,11 @@ const KEYS = { alpha: 'alpha-client-key-0123456789', beta: 'beta-client-key-0123
 const TENANTS = Object.keys(KEYS) as Array<keyof typeof KEYS>;
 
 let h: Harness;
-let aggregator: Awaited<ReturnType<typeof startMetricAggregator>>;
+let aggregator: UsageAggregator;
 let db: pg.Pool;
 
-interface Posted {
-  at: number;
+interface Posted extends PostedUsage {
   key: keyof typeof KEYS;
-  success: boolean;
-  prompt_tokens: number;
-  completion_tokens: number;
-  cost_nanos: number;
 }
 
 // 240 metrics over ~30 hours ending hours ago (inside the ingestion window), at uneven instants, so
@@ -42,22 +35,7 @@ const posted: Posted[] = Array.from({ length: 240 }, (_, i) => ({
   cost_nanos: 2_000_011 * (1 + (i % 13)) + i,
 }));
 
-function expected(from: number, to: number) {
-  const rows = new Map<string, { request_count: number; success_count: number; prompt_tokens: number; completion_tokens: number; cost_nanos: number }>();
-  for (const p of posted) {
-    if (p.at < from || p.at >= to) continue;
-    const row = rows.get(p.key) ?? { request_count: 0, success_count: 0, prompt_tokens: 0, completion_tokens: 0, cost_nanos: 0 };
-    row.request_count += 1;
-    row.success_count += p.success ? 1 : 0;
-    row.prompt_tokens += p.prompt_tokens;
-    row.completion_tokens += p.completion_tokens;
-    row.cost_nanos += p.cost_nanos;
-    rows.set(p.key, row);
-  }
-  return [...rows.entries()]
-    .map(([key, r]) => ({ key, request_count: r.request_count, success_count: r.success_count, prompt_tokens: r.prompt_tokens, completion_tokens: r.completion_tokens, cost_usd: r.cost_nanos / 1e9 }))
-    .sort((a, b) => a.key.localeCompare(b.key));
-}
+const expected = (from: number, to: number) => expectedUsage(posted, (p) => p.key, from, to);
 
 async function usageByKey(from: number, to: number) {
   const res = await request(h.api.app)
@@ -70,8 +48,8 @@ async function usageByKey(from: number, to: number) {
 
 beforeAll(async () => {
   h = await startHarness({ 'auth.client_api_keys': Object.entries(KEYS).map(([id, key]) => ({ id, key })) });
-  aggregator = await startMetricAggregator(h.env.config(), { logger: createLogger('aggregator-test', 'error'), opsPort: 0 });
-  db = new pg.Pool({ connectionString: h.env.databaseUrl, max: 2 });
+  aggregator = await startUsageAggregator(h);
+  db = aggregator.db;
   for (const tenant of TENANTS) {
     const metrics = posted
       .map((p, i) => ({ p, i }))
@@ -90,14 +68,9 @@ beforeAll(async () => {
       await request(h.api.app).post('/api/v1/metrics').set({ Authorization: `Bearer ${KEYS[tenant]}` }).send({ metrics: metrics.slice(i, i + 100) }).expect(202);
     }
   }
-  await waitUntil(async () => (await db.query('SELECT count(*)::int AS n FROM model_router.metric_events')).rows[0].n === posted.length, {
-    timeoutMs: 30_000,
-    intervalMs: 50,
-    what: `all ${posted.length} metrics persisted`,
-  });
+  await aggregator.persisted(posted.length);
 });
 afterAll(async () => {
-  await db.end();
   await aggregator.stop();
   await h.stop();
 });

@@ -1,15 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { usageSegments } from '@model-router/database';
-import { createLogger } from '@model-router/logger';
-import { startMetricAggregator } from '@model-router/metric-aggregator';
-import { waitUntil } from '@model-router/tests/support';
-import pg from 'pg';
 import request from 'supertest';
 import { type Harness, startHarness } from './harness.js';
+import { expectedUsage, type PostedUsage, startUsageAggregator, type UsageAggregator } from './usage-fixtures.js';
 
 let h: Harness;
-let aggregator: Awaited<ReturnType<typeof startMetricAggregator>>;
-let db: pg.Pool;
+let aggregator: UsageAggregator;
 
 const HOUR = 3_600_000;
 const MODELS: Array<[string, string]> = [
@@ -20,15 +16,10 @@ const MODELS: Array<[string, string]> = [
 ];
 const USERS = ['u1', 'u2', 'u3', undefined];
 
-interface Posted {
-  at: number;
+interface Posted extends PostedUsage {
   model_id: string;
   provider: string;
   user_id: string | undefined;
-  success: boolean;
-  prompt_tokens: number;
-  completion_tokens: number;
-  cost_nanos: number;
 }
 
 // 300 metrics over ~36 hours, at uneven instants (seconds and milliseconds), so ranges cut through
@@ -50,30 +41,16 @@ const posted: Posted[] = Array.from({ length: 300 }, (_, i) => {
   };
 });
 
-function expected(group: string, from: number, to: number) {
-  const rows = new Map<string | null, { request_count: number; success_count: number; prompt_tokens: number; completion_tokens: number; cost_nanos: number }>();
-  for (const p of posted) {
-    if (p.at < from || p.at >= to) continue;
-    const iso = new Date(p.at).toISOString();
-    const key =
-      group === 'model' ? p.model_id : group === 'provider' ? p.provider : group === 'user' ? (p.user_id ?? null) : group === 'day' ? iso.slice(0, 10) : `${iso.slice(0, 13)}:00:00Z`;
-    const row = rows.get(key) ?? { request_count: 0, success_count: 0, prompt_tokens: 0, completion_tokens: 0, cost_nanos: 0 };
-    row.request_count += 1;
-    row.success_count += p.success ? 1 : 0;
-    row.prompt_tokens += p.prompt_tokens;
-    row.completion_tokens += p.completion_tokens;
-    row.cost_nanos += p.cost_nanos;
-    rows.set(key, row);
-  }
-  return [...rows.entries()]
-    .map(([key, r]) => ({ key, request_count: r.request_count, success_count: r.success_count, prompt_tokens: r.prompt_tokens, completion_tokens: r.completion_tokens, cost_usd: r.cost_nanos / 1e9 }))
-    .sort((a, b) => String(a.key).localeCompare(String(b.key)));
+function groupKey(group: string, p: Posted): string | null {
+  const iso = new Date(p.at).toISOString();
+  return group === 'model' ? p.model_id : group === 'provider' ? p.provider : group === 'user' ? (p.user_id ?? null) : group === 'day' ? iso.slice(0, 10) : `${iso.slice(0, 13)}:00:00Z`;
 }
+
+const expected = (group: string, from: number, to: number) => expectedUsage(posted, (p) => groupKey(group, p), from, to);
 
 beforeAll(async () => {
   h = await startHarness();
-  aggregator = await startMetricAggregator(h.env.config(), { logger: createLogger('aggregator-test', 'error'), opsPort: 0 });
-  db = new pg.Pool({ connectionString: h.env.databaseUrl, max: 2 });
+  aggregator = await startUsageAggregator(h);
   for (let i = 0; i < posted.length; i += 100) {
     const metrics = posted.slice(i, i + 100).map((p, j) => ({
       event_id: `usage-${i + j}`,
@@ -88,14 +65,9 @@ beforeAll(async () => {
     }));
     await request(h.api.app).post('/api/v1/metrics').send({ metrics }).expect(202);
   }
-  await waitUntil(async () => (await db.query('SELECT count(*)::int AS n FROM model_router.metric_events')).rows[0].n === posted.length, {
-    timeoutMs: 30_000,
-    intervalMs: 50,
-    what: `all ${posted.length} metrics persisted`,
-  });
+  await aggregator.persisted(posted.length);
 });
 afterAll(async () => {
-  await db.end();
   await aggregator.stop();
   await h.stop();
 });
