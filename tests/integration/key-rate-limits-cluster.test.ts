@@ -4,23 +4,13 @@
  * (a script touching keys of two slots fails with CROSSSLOT). Keys spread over every master, and
  * the limits stay exact under concurrency from two clients.
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { Cluster, redisKeys } from '@model-router/redis';
 import { KeyRateLimiter } from '../../services/api/src/keys/key-rate-limiter.js';
-import { clusterClients, type OwnRedisCluster, startOwnRedisCluster } from '../support/own-redis-cluster.js';
+import { useOwnRedisCluster } from '../support/own-redis-cluster.js';
 
 const PREFIX = 'mrclusterlimits';
-let cluster: OwnRedisCluster | null = null;
-const { connect, disconnectAll } = clusterClients(() => cluster);
-
-beforeAll(async () => {
-  cluster = await startOwnRedisCluster({ masters: 3, replicasPerMaster: 0 });
-}, 120_000);
-
-afterAll(async () => {
-  disconnectAll();
-  await cluster?.destroy();
-});
+const { connect } = useOwnRedisCluster({ masters: 3, replicasPerMaster: 0 });
 
 describe('KeyRateLimiter on a Redis Cluster', () => {
   it('keeps 30 keys exact under 20 concurrent requests each from two clients, their windows spread over every master', async () => {

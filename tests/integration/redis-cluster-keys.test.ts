@@ -6,7 +6,7 @@
  * master. On a cluster each of these fails loudly when keys of several
  * slots meet in one script, pipeline or command (CROSSSLOT), so passing here is the check.
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { loadConfig } from '@model-router/config';
 import { publishConfigChange, subscribeConfigChanges } from '@model-router/queue';
 import { Cluster, deleteByPattern, keys } from '@model-router/redis';
@@ -15,21 +15,12 @@ import { createLogger } from '../../packages/logger/src/index.js';
 import { RateLimitTracker } from '../../services/api/src/state/rate-limit-tracker.js';
 import type { SnapshotStore } from '../../services/api/src/state/snapshot-store.js';
 import { CircuitStore } from '../../packages/health/src/index.js';
-import { clusterClients, type OwnRedisCluster, startOwnRedisCluster } from '../support/own-redis-cluster.js';
+import { useOwnRedisCluster } from '../support/own-redis-cluster.js';
 import { waitUntil } from '../support/wait.js';
 
 const PREFIX = 'mrcluster';
-let cluster: OwnRedisCluster | null = null;
-const { connect, disconnectAll } = clusterClients(() => cluster);
-
-beforeAll(async () => {
-  cluster = await startOwnRedisCluster({ masters: 3, replicasPerMaster: 0 });
-}, 120_000);
-
-afterAll(async () => {
-  disconnectAll();
-  await cluster?.destroy();
-});
+const own = useOwnRedisCluster({ masters: 3, replicasPerMaster: 0 });
+const { connect } = own;
 
 describe('Redis keys and channels on a Redis Cluster', () => {
   it('reads REDIS_CLUSTER_NODES into a Cluster client; a single node stays the default', () => {
@@ -65,7 +56,7 @@ describe('Redis keys and channels on a Redis Cluster', () => {
     const counters = new SpendCounters(redis, PREFIX);
     const budgets = Array.from({ length: 30 }, (_, i) => `budget-${i}`);
     // Several periods per budget: the keys of one budget share its hash tag, so they meet in one script.
-    const slots = new Set(await Promise.all(budgets.map((b) => cluster!.keySlot(budgetKeys(PREFIX).spend(b, 'x')))));
+    const slots = new Set(await Promise.all(budgets.map((b) => own.cluster().keySlot(budgetKeys(PREFIX).spend(b, 'x')))));
     expect(slots.size).toBeGreaterThan(3);
     const totals = budgets.flatMap((b, i) => ['2026-11', '2026-12'].map((period, j) => ({ budget_id: b, period_key: period, spent_nanos: 1000 * i + j, ttl_ms: 60_000 })));
     expect(await counters.raise(totals)).toBe(totals.length);
@@ -96,7 +87,7 @@ describe('Redis keys and channels on a Redis Cluster', () => {
     const users = Array.from({ length: 60 }, (_, i) => `user-${i}`);
     await Promise.all(users.map((u) => redis.set(k.abtestUser('t1', u), 'a')));
     await redis.set(k.abtestUser('t2', 'user-0'), 'b');
-    const slots = new Set(await Promise.all(users.map((u) => cluster!.keySlot(k.abtestUser('t1', u)))));
+    const slots = new Set(await Promise.all(users.map((u) => own.cluster().keySlot(k.abtestUser('t1', u)))));
     expect(slots.size).toBeGreaterThan(10);
     expect(await deleteByPattern(redis, k.abtestPattern('t1'))).toBe(users.length);
     expect(await redis.get(k.abtestUser('t2', 'user-0'))).toBe('b');
@@ -106,7 +97,7 @@ describe('Redis keys and channels on a Redis Cluster', () => {
     const redis = connect();
     const reservations = new BudgetReservations(redis, PREFIX);
     const budgets = Array.from({ length: 12 }, (_, i) => ({ budget_id: `rsv-${i}`, period_key: '2026-12', limit_nanos: 1_000, known_spent_nanos: 0 }));
-    const slots = new Set(await Promise.all(budgets.map((b) => cluster!.keySlot(budgetKeys(PREFIX).spend(b.budget_id, b.period_key)))));
+    const slots = new Set(await Promise.all(budgets.map((b) => own.cluster().keySlot(budgetKeys(PREFIX).spend(b.budget_id, b.period_key)))));
     expect(slots.size).toBeGreaterThan(3);
     // Ten calls of 300 against limits of 1,000, concurrently: exactly three fit.
     const results = await Promise.all(Array.from({ length: 10 }, (_, i) => reservations.reserve(`call-${i}`, budgets, 300, 60_000)));

@@ -9,6 +9,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { afterAll, beforeAll } from '@jest/globals';
 import { loadConfig } from '@model-router/config';
 import { createRedis, type RedisClient } from '@model-router/redis';
 import { Redis } from 'ioredis';
@@ -174,4 +175,21 @@ export function clusterClients(cluster: () => OwnRedisCluster | null): { connect
       for (const client of clients.splice(0)) client.disconnect();
     },
   };
+}
+
+/**
+ * A cluster of the test file's own for all its tests: started before the first, destroyed (with
+ * every client `connect` made) after the last.
+ */
+export function useOwnRedisCluster(options: OwnRedisClusterOptions): { cluster(): OwnRedisCluster; connect(): RedisClient } {
+  let cluster: OwnRedisCluster | null = null;
+  const clients = clusterClients(() => cluster);
+  beforeAll(async () => {
+    cluster = await startOwnRedisCluster(options);
+  }, 120_000);
+  afterAll(async () => {
+    clients.disconnectAll();
+    await cluster?.destroy();
+  });
+  return { cluster: () => cluster!, connect: clients.connect };
 }
