@@ -3,29 +3,13 @@
  * the Node script with the official `openai` client are taken from the README's Gateway and API
  * keys sections, only the API's address is replaced by this test's port.
  */
-import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { ADMIN_KEY, createTestEnv, ROOT, type Spawned, startSystem, type TestEnv } from '../support/index.js';
+import { ADMIN_KEY, createTestEnv, type Spawned, startSystem, type TestEnv } from '../support/index.js';
+import { readmeBlock, runBash, runNodeExample } from '../support/readme-examples.js';
 
-const run = promisify(execFile);
 let env: TestEnv;
 let system: Spawned;
 let apiUrl: string;
-
-/** The first code block of `lang` in the README's section whose heading starts with `heading`. */
-function readmeBlock(lang: string, heading = '## Gateway'): string {
-  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
-  const start = readme.indexOf(heading);
-  const end = readme.indexOf('\n## ', start + 1);
-  const section = readme.slice(start, end);
-  const match = new RegExp('```' + lang + '\\n([\\s\\S]*?)```').exec(section);
-  if (!match) throw new Error(`no ${lang} block in the README's section ${heading}`);
-  return match[1]!;
-}
 
 /** The JSON objects printed one after another (curl adds no newline after a body). */
 function jsonValues(text: string): Array<Record<string, unknown>> {
@@ -61,30 +45,22 @@ afterAll(async () => {
 describe("the README's gateway examples against make up", () => {
   it('the curl example answers a chat.completion', async () => {
     const script = readmeBlock('bash').replaceAll('http://127.0.0.1:9004', apiUrl);
-    const { stdout } = await run('bash', ['-c', script], { timeout: 30_000 });
+    const stdout = await runBash(script);
     const body = JSON.parse(stdout) as { object: string; model: string; choices: Array<{ message: { content: string } }> };
     expect(body.object).toBe('chat.completion');
     expect(body.choices[0]!.message.content).toContain(`mock response from ${body.model}`);
   });
 
   it('the Node example with the official openai client runs and prints the answers', async () => {
-    // Beside the tests' own node_modules, so `import OpenAI from 'openai'` resolves as in a user's project.
-    const file = join(ROOT, 'tests', 'e2e', `.readme-gateway-${randomBytes(4).toString('hex')}.mjs`);
-    writeFileSync(file, readmeBlock('js').replaceAll('http://127.0.0.1:9004', apiUrl));
-    try {
-      const { CLIENT_API_KEY: _unset, ...userEnv } = process.env;
-      const { stdout } = await run(process.execPath, [file], { timeout: 60_000, env: userEnv });
-      expect(stdout).toContain('mock response from claude-haiku-4-5');
-      expect(stdout).toMatch(/claude-haiku-4-5 \d/);
-      expect(stdout).toContain('completion_tokens');
-    } finally {
-      rmSync(file, { force: true });
-    }
+    const stdout = await runNodeExample('e2e', readmeBlock('js').replaceAll('http://127.0.0.1:9004', apiUrl));
+    expect(stdout).toContain('mock response from claude-haiku-4-5');
+    expect(stdout).toMatch(/claude-haiku-4-5 \d/);
+    expect(stdout).toContain('completion_tokens');
   });
 
   it("the API keys example runs as written: create, route with the key, disable, rotate, delete", async () => {
     const script = readmeBlock('bash', '## API keys').replaceAll('localhost:9004', apiUrl);
-    const { stdout } = await run('bash', ['-c', `set -e\n${script}`], { timeout: 30_000, env: { ...process.env, ADMIN_API_KEY: ADMIN_KEY } });
+    const stdout = await runBash(`set -e\n${script}`, { ...process.env, ADMIN_API_KEY: ADMIN_KEY });
     const [created, routed, disabled, rotated] = jsonValues(stdout);
     expect(created).toMatchObject({ name: 'search team', rpm: 600, tpm: 200000, allowed_providers: ['openai', 'anthropic'] });
     expect(created!.secret).toMatch(/^mr-[A-Za-z0-9_-]{43}$/);

@@ -3,11 +3,6 @@
  * API, the mock provider as every upstream (OpenAI, Anthropic and Gemini wire formats), and the
  * workers that turn the gateway's records into usage and A/B results. Real Redis, Postgres, HTTP.
  */
-import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { type RunningApi, startApi } from '@model-router/api';
 import { createLogger } from '@model-router/logger';
@@ -15,7 +10,8 @@ import { startMetricAggregator } from '@model-router/metric-aggregator';
 import { startMockProvider } from '@model-router/mock-provider';
 import OpenAI from 'openai';
 import pg from 'pg';
-import { ADMIN_KEY, createTestEnv, ROOT, type TestEnv, waitForDefined, waitUntil } from '../support/index.js';
+import { ADMIN_KEY, createTestEnv, type TestEnv, waitForDefined, waitUntil } from '../support/index.js';
+import { readmeBlock, runBash, runNodeExample } from '../support/readme-examples.js';
 import { DEVELOPMENT_ADMIN_API_KEY } from '@model-router/config';
 
 // The mock's control API needs its key: startMockProvider's default, the development key.
@@ -430,34 +426,19 @@ describe('A/B tests through the gateway', () => {
 });
 
 describe("the README's gateway examples (as written, against this test's API)", () => {
-  const run = promisify(execFile);
-  const block = (lang: string): string => {
-    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
-    const start = readme.indexOf('## Gateway');
-    const section = readme.slice(start, readme.indexOf('\n## ', start + 1));
-    const match = new RegExp('```' + lang + '\\n([\\s\\S]*?)```').exec(section);
-    if (!match) throw new Error(`no ${lang} block in the README's Gateway section`);
-    return match[1]!.replaceAll('http://127.0.0.1:9004', api.url);
-  };
+  const block = (lang: string): string => readmeBlock(lang).replaceAll('http://127.0.0.1:9004', api.url);
 
   it('the curl example', async () => {
-    const { stdout } = await run('bash', ['-c', block('bash')], { timeout: 30_000 });
+    const stdout = await runBash(block('bash'));
     const body = JSON.parse(stdout) as { object: string; model: string; choices: Array<{ message: { content: string } }> };
     expect(body.object).toBe('chat.completion');
     expect(body.choices[0]!.message.content).toContain(`mock response from ${body.model}`);
   });
 
   it('the Node example with the official openai client', async () => {
-    const file = join(ROOT, 'tests', 'integration', `.readme-gateway-${randomBytes(4).toString('hex')}.mjs`);
-    writeFileSync(file, block('js'));
-    try {
-      const { CLIENT_API_KEY: _unset, ...userEnv } = process.env;
-      const { stdout } = await run(process.execPath, [file], { timeout: 60_000, env: userEnv });
-      expect(stdout).toContain('mock response from claude-haiku-4-5');
-      expect(stdout).toMatch(/claude-haiku-4-5 \d/);
-      expect(stdout).toContain('completion_tokens');
-    } finally {
-      rmSync(file, { force: true });
-    }
+    const stdout = await runNodeExample('integration', block('js'));
+    expect(stdout).toContain('mock response from claude-haiku-4-5');
+    expect(stdout).toMatch(/claude-haiku-4-5 \d/);
+    expect(stdout).toContain('completion_tokens');
   });
 });
