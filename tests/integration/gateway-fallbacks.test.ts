@@ -5,46 +5,34 @@
  * for its window; attempts are bounded; a client that leaves aborts the upstream call.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { type RunningApi, startApi } from '@model-router/api';
-import { createLogger } from '@model-router/logger';
-import { startMockProvider } from '@model-router/mock-provider';
 import OpenAI from 'openai';
-import { createTestEnv, type TestEnv, waitUntil } from '../support/index.js';
-import { DEVELOPMENT_ADMIN_API_KEY } from '@model-router/config';
+import { type TestEnv, waitUntil } from '../support/index.js';
+import { MOCK_CONTROL, type MockGateway, startMockGateway } from '../support/mock-gateway.js';
 
-// The mock's control API needs its key: startMockProvider's default, the development key.
-const CONTROL = { authorization: `Bearer ${DEVELOPMENT_ADMIN_API_KEY}` };
-
-const quiet = (name: string) => createLogger(name, 'error');
+let gateway: MockGateway;
 let env: TestEnv;
-let mock: Awaited<ReturnType<typeof startMockProvider>>;
-let api: RunningApi;
+let mock: MockGateway['mock'];
+let api: MockGateway['api'];
 let client: OpenAI;
 
 beforeAll(async () => {
-  env = await createTestEnv();
-  mock = await startMockProvider({ host: '127.0.0.1', port: 0, logger: quiet('mock') });
-  const config = env.config({
-    'catalog.endpoint_base_url': `${mock.url}/v1`,
+  gateway = await startMockGateway({
     // A stalled provider is given up after this long (and the next model tried).
     'gateway.first_byte_timeout': 2500,
   });
-  api = await startApi(config, quiet('api'));
-  client = new OpenAI({ baseURL: `${api.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+  ({ env, mock, api, client } = gateway);
 }, 60_000);
 
 afterAll(async () => {
-  await api?.stop();
-  await mock?.stop();
-  await env?.cleanup();
+  await gateway?.stop();
 });
 
 afterEach(async () => {
-  await fetch(`${mock.url}/_control/reset`, { method: 'POST', headers: CONTROL });
+  await fetch(`${mock.url}/_control/reset`, { method: 'POST', headers: MOCK_CONTROL });
 });
 
 const control = async (path: string, settings: Record<string, unknown>) => {
-  const res = await fetch(`${mock.url}/_control/${path}`, { method: 'PUT', headers: { 'content-type': 'application/json', ...CONTROL }, body: JSON.stringify(settings) });
+  const res = await fetch(`${mock.url}/_control/${path}`, { method: 'PUT', headers: { 'content-type': 'application/json', ...MOCK_CONTROL }, body: JSON.stringify(settings) });
   expect(res.status).toBe(200);
 };
 
@@ -55,7 +43,7 @@ interface Stats {
   aborted: number;
 }
 async function stats(): Promise<{ total: Stats; by_model: Record<string, Stats> }> {
-  const body = (await (await fetch(`${mock.url}/_control/stats`, { headers: CONTROL })).json()) as Stats & { by_model: Record<string, Stats> };
+  const body = (await (await fetch(`${mock.url}/_control/stats`, { headers: MOCK_CONTROL })).json()) as Stats & { by_model: Record<string, Stats> };
   return { total: body, by_model: body.by_model };
 }
 const zero: Stats = { requests: 0, ok: 0, failed: 0, aborted: 0 };

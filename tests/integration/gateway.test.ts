@@ -4,41 +4,30 @@
  * workers that turn the gateway's records into usage and A/B results. Real Redis, Postgres, HTTP.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { type RunningApi, startApi } from '@model-router/api';
-import { createLogger } from '@model-router/logger';
 import { startMetricAggregator } from '@model-router/metric-aggregator';
-import { startMockProvider } from '@model-router/mock-provider';
 import OpenAI from 'openai';
 import pg from 'pg';
-import { ADMIN_KEY, createTestEnv, type TestEnv, waitForDefined, waitUntil } from '../support/index.js';
+import { ADMIN_KEY, type TestEnv, waitForDefined, waitUntil } from '../support/index.js';
+import { MOCK_CONTROL, type MockGateway, quietLogger as quiet, startMockGateway } from '../support/mock-gateway.js';
 import { readmeBlock, runBash, runNodeExample } from '../support/readme-examples.js';
-import { DEVELOPMENT_ADMIN_API_KEY } from '@model-router/config';
 
-// The mock's control API needs its key: startMockProvider's default, the development key.
-const CONTROL = { authorization: `Bearer ${DEVELOPMENT_ADMIN_API_KEY}` };
-
-const quiet = (name: string) => createLogger(name, 'error');
+let gateway: MockGateway;
 let env: TestEnv;
-let mock: Awaited<ReturnType<typeof startMockProvider>>;
-let api: RunningApi;
+let mock: MockGateway['mock'];
+let api: MockGateway['api'];
 let aggregator: Awaited<ReturnType<typeof startMetricAggregator>>;
 let client: OpenAI;
 
 beforeAll(async () => {
-  env = await createTestEnv();
-  mock = await startMockProvider({ host: '127.0.0.1', port: 0, logger: quiet('mock') });
-  const config = env.config({ 'catalog.endpoint_base_url': `${mock.url}/v1` });
-  api = await startApi(config, quiet('api'));
-  aggregator = await startMetricAggregator(config, { logger: quiet('aggregator'), opsPort: 0 });
-  // No retries of its own: every retry here is the gateway's, counted in x-router-attempts.
-  client = new OpenAI({ baseURL: `${api.url}/v1`, apiKey: 'unused-no-client-key-configured', maxRetries: 0 });
+  // The client makes no retries of its own: every retry here is the gateway's, counted in x-router-attempts.
+  gateway = await startMockGateway({}, 'unused-no-client-key-configured');
+  ({ env, mock, api, client } = gateway);
+  aggregator = await startMetricAggregator(gateway.config, { logger: quiet('aggregator'), opsPort: 0 });
 }, 60_000);
 
 afterAll(async () => {
   await aggregator?.stop();
-  await api?.stop();
-  await mock?.stop();
-  await env?.cleanup();
+  await gateway?.stop();
 });
 
 const admin = (method: string, path: string, body?: unknown) =>
@@ -55,7 +44,7 @@ interface MockStats {
   aborted: number;
 }
 async function mockStats(model: string): Promise<MockStats> {
-  const all = (await (await fetch(`${mock.url}/_control/stats`, { headers: CONTROL })).json()) as { by_model: Record<string, MockStats> };
+  const all = (await (await fetch(`${mock.url}/_control/stats`, { headers: MOCK_CONTROL })).json()) as { by_model: Record<string, MockStats> };
   return all.by_model[model] ?? { requests: 0, ok: 0, failed: 0, aborted: 0 };
 }
 
@@ -251,14 +240,14 @@ describe('registry models pointed at a provider', () => {
     }
     expect((await admin('POST', '/api/v1/models', { ...base, id: 'keyless', api_key_env: 'GATEWAY_TEST_UNSET_KEY' })).status).toBe(201);
     delete process.env.GATEWAY_TEST_UNSET_KEY;
-    const before = ((await (await fetch(`${mock.url}/_control/stats`, { headers: CONTROL })).json()) as MockStats).requests;
+    const before = ((await (await fetch(`${mock.url}/_control/stats`, { headers: MOCK_CONTROL })).json()) as MockStats).requests;
     const error = await client.chat.completions.create({ model: 'keyless', messages: [{ role: 'user', content: 'x' }], max_tokens: 10 }).then(
       () => null,
       (e: unknown) => e as InstanceType<typeof OpenAI.APIError>,
     );
     expect([error!.status, error!.code]).toEqual([502, 'model_misconfigured']);
     expect(error!.message).toContain('GATEWAY_TEST_UNSET_KEY');
-    expect(((await (await fetch(`${mock.url}/_control/stats`, { headers: CONTROL })).json()) as MockStats).requests).toBe(before);
+    expect(((await (await fetch(`${mock.url}/_control/stats`, { headers: MOCK_CONTROL })).json()) as MockStats).requests).toBe(before);
   });
 });
 
@@ -312,7 +301,7 @@ describe('what each attempt records', () => {
     const model = 'mistral-large-latest';
     await fetch(`${mock.url}/_control/models/${model}`, {
       method: 'PUT',
-      headers: { 'content-type': 'application/json', ...CONTROL },
+      headers: { 'content-type': 'application/json', ...MOCK_CONTROL },
       body: JSON.stringify({ error_rate: 1, error_kind: 'mid_stream_reset', fail_after_pieces: 4 }),
     });
     try {
@@ -337,7 +326,7 @@ describe('what each attempt records', () => {
       expect(Number(rows[0]!.completion_tokens)).toBeGreaterThan(0);
       expect(Number(rows[0]!.prompt_tokens)).toBeGreaterThan(0);
     } finally {
-      await fetch(`${mock.url}/_control/models/${model}`, { method: 'DELETE', headers: CONTROL });
+      await fetch(`${mock.url}/_control/models/${model}`, { method: 'DELETE', headers: MOCK_CONTROL });
     }
   });
 });
@@ -353,7 +342,7 @@ describe('bad input answers in OpenAI shape (the client raises its typed errors)
     ['an unknown router option', { model: 'router/cheapest', messages: [{ role: 'user', content: 'x' }], router: { fastest: true } }, 400, 'unknown_parameter', 'router.fastest'],
     ['max_tokens above the model', { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }], max_tokens: 100_000 }, 400, 'invalid_value', 'max_tokens'],
   ])('%s', async (_what, body, status, code, param) => {
-    const before = (await (await fetch(`${mock.url}/_control/stats`, { headers: CONTROL })).json()) as MockStats;
+    const before = (await (await fetch(`${mock.url}/_control/stats`, { headers: MOCK_CONTROL })).json()) as MockStats;
     const error = await client.chat.completions.create(body as never).then(
       () => null,
       (e: unknown) => e,
@@ -363,7 +352,7 @@ describe('bad input answers in OpenAI shape (the client raises its typed errors)
     expect([e.status, e.code, e.param]).toEqual([status, code, param]);
     expect(e.type).toBe('invalid_request_error');
     // Nothing was called.
-    const after = (await (await fetch(`${mock.url}/_control/stats`, { headers: CONTROL })).json()) as MockStats;
+    const after = (await (await fetch(`${mock.url}/_control/stats`, { headers: MOCK_CONTROL })).json()) as MockStats;
     expect(after.requests).toBe(before.requests);
   });
 
