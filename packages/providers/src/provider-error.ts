@@ -1,4 +1,5 @@
 /** The OpenAI error fields for an upstream answer whose body says nothing useful. */
+import { parseJson } from './sse-reader.js';
 import type { ProviderError } from './types.js';
 
 /** OpenAI's error `type` for an HTTP status, for bodies that carry none. */
@@ -29,4 +30,9 @@ export function genericError(status: number, body: unknown): ProviderError {
 
 export function stringOr(value: unknown, fallback: string): string {
   return typeof value === 'string' && value ? value : fallback;
+}
+
+/** An error answer's body: parsed when it came as JSON text, else as it came. */
+export function errorBody(body: unknown): unknown {
+  return typeof body === 'string' ? (parseJson(body) ?? body) : body;
 }

@@ -11,8 +11,11 @@ import {
   stopSequences,
   type UserContentPart,
 } from '../chat-request.schema.js';
-import { errorTypeForStatus, genericError, isRecord, stringOr } from '../provider-error.js';
-import { parseJson, SseReader } from '../sse-reader.js';
+import { parseDataUrl } from '../data-url.js';
+import { assistantMessage, choiceChunk, tokenCount as num, usageChunk } from '../openai-answer.js';
+import { errorBody, errorTypeForStatus, genericError, isRecord, stringOr } from '../provider-error.js';
+import { parseJson } from '../sse-reader.js';
+import { SseStreamTranslator } from '../sse-stream-translator.js';
 import {
   type ChatCompletion,
   type ChatCompletionChunk,
@@ -22,8 +25,6 @@ import {
   type ProviderAdapter,
   type ProviderError,
   type ResponseContext,
-  type StreamContext,
-  type StreamTranslator,
   type ToolCall,
   UnsupportedRequestError,
   type UpstreamRequest,
@@ -44,24 +45,18 @@ interface AnthropicMessage {
   content: Block[];
 }
 
-/** `data:<media type>;base64,<data>` → its parts; anything else is a URL. */
-function dataUrl(url: string): { mediaType: string; data: string } | null {
-  const match = /^data:([^;,]+);base64,(.*)$/s.exec(url);
-  return match ? { mediaType: match[1]!, data: match[2]! } : null;
-}
-
 function userPart(part: UserContentPart, param: string): Block {
   switch (part.type) {
     case 'text':
       return { type: 'text', text: part.text };
     case 'image_url': {
-      const inline = dataUrl(part.image_url.url);
+      const inline = parseDataUrl(part.image_url.url);
       return inline
         ? { type: 'image', source: { type: 'base64', media_type: inline.mediaType, data: inline.data } }
         : { type: 'image', source: { type: 'url', url: part.image_url.url } };
     }
     case 'file': {
-      const inline = part.file.file_data ? dataUrl(part.file.file_data) : null;
+      const inline = part.file.file_data ? parseDataUrl(part.file.file_data) : null;
       if (!inline) throw new UnsupportedRequestError('Anthropic models take files only as base64 data URLs in "file_data".', param);
       return { type: 'document', source: { type: 'base64', media_type: inline.mediaType, data: inline.data } };
     }
@@ -197,8 +192,6 @@ export function anthropicFinishReason(stopReason: unknown): FinishReason {
   }
 }
 
-const num = (value: unknown): number => (typeof value === 'number' && Number.isFinite(value) ? value : 0);
-
 /** Anthropic counts cached input apart from `input_tokens`; OpenAI's prompt_tokens include it. */
 function openAIUsage(usage: Record<string, unknown>): CompletionUsage {
   const cacheRead = num(usage.cache_read_input_tokens);
@@ -234,7 +227,7 @@ function parseResponse(body: unknown, ctx: ResponseContext): ChatCompletion {
     choices: [
       {
         index: 0,
-        message: { role: 'assistant', content: hasText ? text : null, refusal: null, ...(toolCalls.length ? { tool_calls: toolCalls } : {}) },
+        message: assistantMessage(hasText ? text : null, toolCalls),
         logprobs: null,
         finish_reason: anthropicFinishReason(body.stop_reason),
       },
@@ -249,40 +242,17 @@ function parseResponse(body: unknown, ctx: ResponseContext): ChatCompletion {
  * first, then its `input_json_delta`s as argument pieces); message_delta → finish_reason;
  * message_stop → the usage chunk. `ping` and thinking blocks are not shown to an OpenAI client.
  */
-class AnthropicStreamTranslator implements StreamTranslator {
-  usage: CompletionUsage | null = null;
-  finishReason: FinishReason | null = null;
-  error: ProviderError | null = null;
+class AnthropicStreamTranslator extends SseStreamTranslator {
   completed = false;
-  outputText = '';
-  private readonly reader = new SseReader();
   /** Anthropic content block index → OpenAI tool call index (tool calls count from 0). */
   private readonly toolIndex = new Map<number, number>();
   private rawUsage: Record<string, unknown> = {};
 
-  constructor(private readonly ctx: StreamContext) {}
-
-  push(text: string): ChatCompletionChunk[] {
-    return this.translate(this.reader.push(text));
-  }
-
-  end(): ChatCompletionChunk[] {
-    return this.translate(this.reader.flush());
-  }
-
   private chunk(delta: ChunkDelta, finishReason: FinishReason | null = null): ChatCompletionChunk {
-    const chunk: ChatCompletionChunk = {
-      id: this.ctx.id,
-      object: 'chat.completion.chunk',
-      created: this.ctx.created,
-      model: this.ctx.model,
-      choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }],
-    };
-    if (this.ctx.includeUsage) chunk.usage = null;
-    return chunk;
+    return choiceChunk(this.ctx, 0, delta, finishReason);
   }
 
-  private translate(events: ReadonlyArray<{ data: string }>): ChatCompletionChunk[] {
+  protected translate(events: ReadonlyArray<{ data: string }>): ChatCompletionChunk[] {
     const out: ChatCompletionChunk[] = [];
     for (const event of events) {
       if (this.completed || this.error) break;
@@ -336,7 +306,7 @@ class AnthropicStreamTranslator implements StreamTranslator {
         case 'message_stop':
           this.completed = true;
           if (this.ctx.includeUsage && this.usage) {
-            out.push({ id: this.ctx.id, object: 'chat.completion.chunk', created: this.ctx.created, model: this.ctx.model, choices: [], usage: this.usage });
+            out.push(usageChunk(this.ctx, this.usage));
           }
           break;
         case 'error':
@@ -358,7 +328,7 @@ class AnthropicStreamTranslator implements StreamTranslator {
 
 /** Anthropic's `{"type": "error", "error": {"type", "message"}}` → OpenAI's fields; its type doubles as the code. */
 function parseError(status: number, body: unknown): ProviderError {
-  const parsed = typeof body === 'string' ? (parseJson(body) ?? body) : body;
+  const parsed = errorBody(body);
   if (isRecord(parsed) && isRecord(parsed.error)) {
     const type = stringOr(parsed.error.type, errorTypeForStatus(status));
     return { message: stringOr(parsed.error.message, `Upstream error ${status}`), type, code: type };

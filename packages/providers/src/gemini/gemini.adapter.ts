@@ -11,8 +11,11 @@ import {
   stopSequences,
   type UserContentPart,
 } from '../chat-request.schema.js';
-import { errorTypeForStatus, genericError, isRecord, stringOr } from '../provider-error.js';
-import { parseJson, SseReader } from '../sse-reader.js';
+import { parseDataUrl } from '../data-url.js';
+import { assistantMessage, choiceChunk, tokenCount as num, usageChunk } from '../openai-answer.js';
+import { errorBody, errorTypeForStatus, genericError, isRecord, stringOr } from '../provider-error.js';
+import { parseJson } from '../sse-reader.js';
+import { SseStreamTranslator } from '../sse-stream-translator.js';
 import {
   type ChatCompletion,
   type ChatCompletionChoice,
@@ -23,8 +26,6 @@ import {
   type ProviderAdapter,
   type ProviderError,
   type ResponseContext,
-  type StreamContext,
-  type StreamTranslator,
   type ToolCall,
   UnsupportedRequestError,
   type UpstreamRequest,
@@ -50,8 +51,8 @@ const IMAGE_TYPES: Record<string, string> = {
 };
 
 function dataUrl(url: string): { mimeType: string; data: string } | null {
-  const match = /^data:([^;,]+);base64,(.*)$/s.exec(url);
-  return match ? { mimeType: match[1]!, data: match[2]! } : null;
+  const inline = parseDataUrl(url);
+  return inline && { mimeType: inline.mediaType, data: inline.data };
 }
 
 function userPart(part: UserContentPart, param: string): Part {
@@ -221,8 +222,6 @@ export function geminiFinishReason(reason: unknown, calledTools: boolean): Finis
   return calledTools ? 'tool_calls' : 'stop';
 }
 
-const num = (value: unknown): number => (typeof value === 'number' && Number.isFinite(value) ? value : 0);
-
 /** Thinking tokens are billed as output: OpenAI counts reasoning tokens inside completion_tokens. */
 function openAIUsage(meta: Record<string, unknown>): CompletionUsage {
   const prompt = num(meta.promptTokenCount) + num(meta.toolUsePromptTokenCount);
@@ -268,7 +267,7 @@ function parseResponse(body: unknown, ctx: ResponseContext): ChatCompletion {
     }
     return {
       index,
-      message: { role: 'assistant', content: hasText ? text : null, refusal: null, ...(toolCalls.length ? { tool_calls: toolCalls } : {}) },
+      message: assistantMessage(hasText ? text : null, toolCalls),
       logprobs: null,
       finish_reason: geminiFinishReason(candidate.finishReason, toolCalls.length > 0),
     };
@@ -289,17 +288,10 @@ function parseResponse(body: unknown, ctx: ResponseContext): ChatCompletion {
  * call delta with its complete arguments. The stream has no end marker: it is complete once every
  * candidate seen has a finishReason; the usage chunk goes out when the body ends.
  */
-class GeminiStreamTranslator implements StreamTranslator {
-  usage: CompletionUsage | null = null;
-  finishReason: FinishReason | null = null;
-  error: ProviderError | null = null;
-  outputText = '';
-  private readonly reader = new SseReader();
+class GeminiStreamTranslator extends SseStreamTranslator {
   /** Per candidate index: whether its role went out, how many tool calls it made, whether it finished. */
   private readonly candidates = new Map<number, { started: boolean; tools: number; finished: boolean }>();
   private usageSent = false;
-
-  constructor(private readonly ctx: StreamContext) {}
 
   get completed(): boolean {
     if (this.candidates.size === 0) return false;
@@ -307,32 +299,20 @@ class GeminiStreamTranslator implements StreamTranslator {
     return true;
   }
 
-  push(text: string): ChatCompletionChunk[] {
-    return this.translate(this.reader.push(text));
-  }
-
-  end(): ChatCompletionChunk[] {
-    const out = this.translate(this.reader.flush());
+  override end(): ChatCompletionChunk[] {
+    const out = super.end();
     if (this.ctx.includeUsage && this.usage && this.completed && !this.error && !this.usageSent) {
       this.usageSent = true;
-      out.push({ id: this.ctx.id, object: 'chat.completion.chunk', created: this.ctx.created, model: this.ctx.model, choices: [], usage: this.usage });
+      out.push(usageChunk(this.ctx, this.usage));
     }
     return out;
   }
 
   private chunk(index: number, delta: ChunkDelta, finishReason: FinishReason | null): ChatCompletionChunk {
-    const chunk: ChatCompletionChunk = {
-      id: this.ctx.id,
-      object: 'chat.completion.chunk',
-      created: this.ctx.created,
-      model: this.ctx.model,
-      choices: [{ index, delta, logprobs: null, finish_reason: finishReason }],
-    };
-    if (this.ctx.includeUsage) chunk.usage = null;
-    return chunk;
+    return choiceChunk(this.ctx, index, delta, finishReason);
   }
 
-  private translate(events: ReadonlyArray<{ data: string }>): ChatCompletionChunk[] {
+  protected translate(events: ReadonlyArray<{ data: string }>): ChatCompletionChunk[] {
     const out: ChatCompletionChunk[] = [];
     for (const event of events) {
       if (this.error) break;
@@ -388,7 +368,7 @@ class GeminiStreamTranslator implements StreamTranslator {
 
 /** Google's `{"error": {"code", "message", "status"}}` → OpenAI's fields; the status name is the code. */
 function parseError(status: number, body: unknown): ProviderError {
-  let parsed = typeof body === 'string' ? (parseJson(body) ?? body) : body;
+  let parsed = errorBody(body);
   // Without alt=sse an error may come as a one-element JSON array.
   if (Array.isArray(parsed) && parsed.length === 1) parsed = parsed[0];
   if (isRecord(parsed) && isRecord(parsed.error)) {

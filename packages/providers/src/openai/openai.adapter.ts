@@ -3,8 +3,9 @@
  * request goes out nearly as it came in, the answer comes back with the gateway's id and model.
  */
 import { type ChatCompletionRequest, chatCompletionRequestShape } from '../chat-request.schema.js';
-import { genericError, isRecord, stringOr } from '../provider-error.js';
-import { parseJson, SseReader } from '../sse-reader.js';
+import { errorBody, genericError, isRecord, stringOr } from '../provider-error.js';
+import { parseJson } from '../sse-reader.js';
+import { SseStreamTranslator } from '../sse-stream-translator.js';
 import type {
   ChatCompletion,
   ChatCompletionChunk,
@@ -13,8 +14,6 @@ import type {
   ProviderAdapter,
   ProviderError,
   ResponseContext,
-  StreamContext,
-  StreamTranslator,
   UpstreamRequest,
   UpstreamTarget,
 } from '../types.js';
@@ -91,25 +90,10 @@ function parseResponse(body: unknown, ctx: ResponseContext): ChatCompletion {
   return completion;
 }
 
-class OpenAIStreamTranslator implements StreamTranslator {
-  usage: CompletionUsage | null = null;
-  finishReason: FinishReason | null = null;
-  error: ProviderError | null = null;
+class OpenAIStreamTranslator extends SseStreamTranslator {
   completed = false;
-  outputText = '';
-  private readonly reader = new SseReader();
 
-  constructor(private readonly ctx: StreamContext) {}
-
-  push(text: string): ChatCompletionChunk[] {
-    return this.translate(this.reader.push(text));
-  }
-
-  end(): ChatCompletionChunk[] {
-    return this.translate(this.reader.flush());
-  }
-
-  private translate(events: ReadonlyArray<{ data: string }>): ChatCompletionChunk[] {
+  protected translate(events: ReadonlyArray<{ data: string }>): ChatCompletionChunk[] {
     const out: ChatCompletionChunk[] = [];
     for (const event of events) {
       if (this.completed || this.error) break;
@@ -156,7 +140,7 @@ class OpenAIStreamTranslator implements StreamTranslator {
 }
 
 function parseError(status: number, body: unknown): ProviderError {
-  const parsed = typeof body === 'string' ? (parseJson(body) ?? body) : body;
+  const parsed = errorBody(body);
   if (isRecord(parsed) && isRecord(parsed.error)) {
     const error = parsed.error;
     const fallback = genericError(status, undefined);
