@@ -1,4 +1,4 @@
-/** What the adapter tests share: fixtures, running a stream through a translator, and folding chunks. */
+/** What the adapter tests share: fixtures, running a stream through a translator, folding chunks, catching a refusal. */
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -66,4 +66,14 @@ export function fold(chunks: readonly ChatCompletionChunk[]): Map<number, Folded
     }
   }
   return choices;
+}
+
+/** What `build` throws, or undefined when it returns. */
+export function thrownBy(build: () => unknown): unknown {
+  try {
+    build();
+  } catch (error) {
+    return error;
+  }
+  return undefined;
 }

@@ -6,7 +6,7 @@ import {
   chatCompletionRequestSchema,
   UnsupportedRequestError,
 } from '../src/index.js';
-import { CTX, fixtureJson, fixtureText, fold, translate } from './adapter-test-support.js';
+import { CTX, fixtureJson, fixtureText, fold, thrownBy, translate } from './adapter-test-support.js';
 
 const TARGET = { baseUrl: 'https://api.anthropic.com/', upstreamModel: 'claude-sonnet-4-5', apiKey: 'sk-ant-test' };
 const request = (body: Record<string, unknown>): ChatCompletionRequest => chatCompletionRequestSchema.parse({ model: 'claude', ...body });
@@ -177,12 +177,7 @@ describe('anthropic buildRequest', () => {
     ['tool arguments that are not JSON', { messages: [{ role: 'assistant', tool_calls: [{ id: 'c', type: 'function', function: { name: 'f', arguments: '{oops' } }] }] }, 'messages.0.tool_calls.0.function.arguments'],
     ['a deprecated function message', { messages: [{ role: 'function', name: 'f', content: 'x' }] }, 'messages.0'],
   ])('refuses %s with an UnsupportedRequestError naming the param', (_name, body, param) => {
-    let thrown: unknown;
-    try {
-      wire(request(body));
-    } catch (error) {
-      thrown = error;
-    }
+    const thrown = thrownBy(() => wire(request(body)));
     expect(thrown).toBeInstanceOf(UnsupportedRequestError);
     expect((thrown as UnsupportedRequestError).param).toBe(param);
   });

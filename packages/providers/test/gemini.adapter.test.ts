@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { type ChatCompletionRequest, chatCompletionRequestSchema, geminiAdapter, UnsupportedRequestError } from '../src/index.js';
-import { CTX, fixtureJson, fixtureText, fold, translate } from './adapter-test-support.js';
+import { CTX, fixtureJson, fixtureText, fold, thrownBy, translate } from './adapter-test-support.js';
 
 const TARGET = { baseUrl: 'https://generativelanguage.googleapis.com', upstreamModel: 'gemini-2.5-flash', apiKey: 'AIza-test' };
 const request = (body: Record<string, unknown>): ChatCompletionRequest => chatCompletionRequestSchema.parse({ model: 'gemini', ...body });
@@ -101,12 +101,7 @@ describe('gemini buildRequest', () => {
     ['an image URL of unknown type', { messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'https://x.test/image' } }] }] }, 'messages.0.content.0'],
     ['only a system message', { messages: [{ role: 'system', content: 'x' }] }, 'messages'],
   ])('refuses %s with an UnsupportedRequestError naming the param', (_name, body, param) => {
-    let thrown: unknown;
-    try {
-      wire(request(body));
-    } catch (error) {
-      thrown = error;
-    }
+    const thrown = thrownBy(() => wire(request(body)));
     expect(thrown).toBeInstanceOf(UnsupportedRequestError);
     expect((thrown as UnsupportedRequestError).param).toBe(param);
   });
