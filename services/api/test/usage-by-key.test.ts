@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type pg from 'pg';
 import request from 'supertest';
 import { type Harness, startHarness } from './harness.js';
-import { expectedUsage, type PostedUsage, startUsageAggregator, type UsageAggregator } from './usage-fixtures.js';
+import { expectedUsage, type PostedUsage, startUsageAggregator, type UsageAggregator, usageRanges } from './usage-fixtures.js';
 
 const HOUR = 3_600_000;
 const MINUTE = 60_000;
@@ -75,11 +75,7 @@ afterAll(async () => {
   await h.stop();
 });
 
-const ranges: Array<[string, number, number]> = [
-  ['everything', base - HOUR, base + 40 * HOUR],
-  ['a range cutting through minutes and hours', base + HOUR + 23 * MINUTE + 17_500, base + 27 * HOUR + 5 * MINUTE + 3_250],
-  ['a range inside one hour', base + 2 * HOUR + 61_001, base + 2 * HOUR + 50 * MINUTE + 999],
-];
+const ranges = usageRanges(base);
 
 describe('GET /api/v1/usage?group_by=key', () => {
   it.each(ranges)('equals the posted metrics per key for %s', async (_name, from, to) => {

@@ -1,7 +1,7 @@
 /**
  * Set-up shared by the usage tests (by model, provider, user, day, hour; by key): a real metric
- * aggregator writing the rollups the usage endpoint reads, and the totals the posted metrics
- * should add up to.
+ * aggregator writing the rollups the usage endpoint reads, the ranges read back, and the totals
+ * the posted metrics should add up to.
  */
 import { createLogger } from '@model-router/logger';
 import { startMetricAggregator } from '@model-router/metric-aggregator';
@@ -44,6 +44,18 @@ export function expectedUsage<P extends PostedUsage, K extends string | null>(po
   return [...rows.entries()]
     .map(([key, r]) => ({ key, request_count: r.request_count, success_count: r.success_count, prompt_tokens: r.prompt_tokens, completion_tokens: r.completion_tokens, cost_usd: r.cost_nanos / 1e9 }))
     .sort((a, b) => String(a.key).localeCompare(String(b.key)));
+}
+
+const HOUR = 3_600_000;
+const MINUTE = 60_000;
+
+/** Ranges over metrics posted from `base` on: all of them, one cutting through minutes and hours, one inside an hour. */
+export function usageRanges(base: number): Array<[string, number, number]> {
+  return [
+    ['everything', base - HOUR, base + 40 * HOUR],
+    ['a range cutting through minutes and hours', base + HOUR + 23 * MINUTE + 17_500, base + 27 * HOUR + 5 * MINUTE + 3_250],
+    ['a range inside one hour', base + 2 * HOUR + 61_001, base + 2 * HOUR + 50 * MINUTE + 999],
+  ];
 }
 
 export interface UsageAggregator {

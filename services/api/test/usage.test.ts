@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { usageSegments } from '@model-router/database';
 import request from 'supertest';
 import { type Harness, startHarness } from './harness.js';
-import { expectedUsage, type PostedUsage, startUsageAggregator, type UsageAggregator } from './usage-fixtures.js';
+import { expectedUsage, type PostedUsage, startUsageAggregator, type UsageAggregator, usageRanges } from './usage-fixtures.js';
 
 let h: Harness;
 let aggregator: UsageAggregator;
@@ -72,11 +72,7 @@ afterAll(async () => {
   await h.stop();
 });
 
-const ranges: Array<[string, number, number]> = [
-  ['everything', base - HOUR, base + 40 * HOUR],
-  ['a range cutting through minutes and hours', base + HOUR + 23 * 60_000 + 17_500, base + 27 * HOUR + 5 * 60_000 + 3_250],
-  ['a range inside one hour', base + 2 * HOUR + 61_001, base + 2 * HOUR + 50 * 60_000 + 999],
-];
+const ranges = usageRanges(base);
 
 describe('GET /api/v1/usage', () => {
   it.each(['model', 'provider', 'user', 'day', 'hour'])('totals by %s equal the posted metrics, for every range', async (group) => {
