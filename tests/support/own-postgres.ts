@@ -12,7 +12,7 @@ import { chownSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { freePort } from './processes.js';
+import { freePort, startedOrDestroyed } from './processes.js';
 import { waitUntil } from './wait.js';
 
 const PG_BIN = process.env.PG_BIN ?? '/usr/lib/postgresql/15/bin';
@@ -122,11 +122,5 @@ export async function startOwnPostgres(): Promise<OwnPostgres> {
       rmSync(root, { recursive: true, force: true });
     },
   };
-  try {
-    await server.start();
-  } catch (error) {
-    await server.destroy();
-    throw error;
-  }
-  return server;
+  return startedOrDestroyed(server);
 }

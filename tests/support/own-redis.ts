@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { freePort } from './processes.js';
+import { freePort, startedOrDestroyed } from './processes.js';
 import { waitUntil } from './wait.js';
 
 export interface OwnRedisOptions {
@@ -101,11 +101,5 @@ export async function startOwnRedis(options: OwnRedisOptions = {}): Promise<OwnR
       rmSync(dir, { recursive: true, force: true });
     },
   };
-  try {
-    await server.start();
-  } catch (error) {
-    await server.destroy();
-    throw error;
-  }
-  return server;
+  return startedOrDestroyed(server);
 }

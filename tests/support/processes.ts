@@ -83,3 +83,14 @@ export function spawnCommand(command: string, args: string[], options: { cwd: st
     },
   };
 }
+
+/** Starts a server of the test's own; if it does not come up, destroys what it left and rethrows. */
+export async function startedOrDestroyed<T extends { start(): Promise<unknown>; destroy(): Promise<void> }>(server: T): Promise<T> {
+  try {
+    await server.start();
+  } catch (error) {
+    await server.destroy();
+    throw error;
+  }
+  return server;
+}
