@@ -10,6 +10,7 @@ import { type RunningBudgetEnforcer, startBudgetEnforcer } from '@model-router/b
 import { createLogger } from '@model-router/logger';
 import { startMockProvider } from '@model-router/mock-provider';
 import { ADMIN_KEY, createTestEnv, type TestEnv, waitForDefined } from '../support/index.js';
+import { mockPricedModel } from '../support/mock-gateway.js';
 import { DEVELOPMENT_ADMIN_API_KEY } from '@model-router/config';
 
 // The mock's control API needs its key: startMockProvider's default, the development key.
@@ -46,18 +47,7 @@ const admin = (method: string, path: string, body?: unknown) =>
 // Output tokens cost nothing, so a call's actual cost (the provider's prompt tokens, which the mock
 // counts with the router's tokenizer) equals the reserved estimate exactly: the count of calls
 // that fit does not depend on timing.
-const priced = (id: string) => ({
-  id,
-  name: id,
-  provider: 'budgeted',
-  input_price_per_1k: 1,
-  output_price_per_1k: 0,
-  context_window: 100_000,
-  max_output_tokens: 1_000,
-  capabilities: ['chat'],
-  endpoint: `${mock.url}/v1`,
-  api: 'openai',
-});
+const priced = (id: string) => mockPricedModel(id, 'budgeted', mock.url);
 
 const call = (api: RunningApi, model: string) =>
   fetch(`${api.url}/v1/chat/completions`, {

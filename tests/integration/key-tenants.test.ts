@@ -16,6 +16,7 @@ import { startMetricAggregator } from '@model-router/metric-aggregator';
 import { startMockProvider } from '@model-router/mock-provider';
 import pg from 'pg';
 import { ADMIN_KEY, createTestEnv, type TestEnv, waitUntil } from '../support/index.js';
+import { mockPricedModel } from '../support/mock-gateway.js';
 
 const KEYS = {
   alpha: 'alpha-client-key-0123456789',
@@ -237,18 +238,7 @@ describe('the key is the tenant', () => {
 
   it("gateway reservations hold a key's concurrent calls within its budget, and another key's calls not at all", async () => {
     // Output tokens cost nothing, so a call's actual cost equals its reserved estimate exactly.
-    const model = {
-      id: 'tenant-priced',
-      name: 'tenant-priced',
-      provider: 'tenanted',
-      input_price_per_1k: 1,
-      output_price_per_1k: 0,
-      context_window: 100_000,
-      max_output_tokens: 1_000,
-      capabilities: ['chat'],
-      endpoint: `${mock.url}/v1`,
-      api: 'openai',
-    };
+    const model = mockPricedModel('tenant-priced', 'tenanted', mock.url);
     expect((await call('admin', 'POST', '/api/v1/models', model)).status).toBe(201);
     const probe = await chat('admin', 'tenant-priced');
     expect(probe.status).toBe(200);

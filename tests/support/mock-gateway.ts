@@ -45,3 +45,23 @@ export async function startMockGateway(overrides: Record<string, unknown> = {}, 
     },
   };
 }
+
+/**
+ * A model the mock serves at 1 USD per 1,000 input tokens with output free: a call's actual cost
+ * (the prompt tokens, which the mock counts with the router's tokenizer) equals its reserved
+ * estimate exactly, so how many calls fit a budget does not depend on timing.
+ */
+export function mockPricedModel(id: string, provider: string, mockUrl: string) {
+  return {
+    id,
+    name: id,
+    provider,
+    input_price_per_1k: 1,
+    output_price_per_1k: 0,
+    context_window: 100_000,
+    max_output_tokens: 1_000,
+    capabilities: ['chat'],
+    endpoint: `${mockUrl}/v1`,
+    api: 'openai',
+  };
+}
