@@ -12,6 +12,7 @@
  * Everything is seeded (mulberry32), so the rates below are the same on every run.
  */
 import {
+  addRatioUser as addUser,
   deltaMethodTest,
   emptyRatioSums,
   type MomentSums,
@@ -79,14 +80,6 @@ function emptyArm(): Arm {
   };
 }
 
-function addUser(s: RatioSums, n: number, y: number): void {
-  s.users += 1;
-  s.sum_n += n;
-  s.sum_n2 += n * n;
-  s.sum_y += y;
-  s.sum_y2 += y * y;
-  s.sum_yn += y * n;
-}
 
 /** One A/A experiment: USERS_PER_RUN users split 50/50 at random, all from one population. */
 function simulateRun(random: () => number, normal: () => number): [Arm, Arm] {

@@ -12,7 +12,7 @@ import { seededRandom } from '../random.js';
 import { addCupedUser, cupedTest, emptyCupedSums } from './cuped.js';
 import { addWeightedUser, type BanditSettings, emptyWeightedRatioSums, ipwRatioEstimate, topTwoThompsonProbabilities } from './bandit.js';
 import { confidenceSequence } from './sequential.js';
-import { deltaMethodTest, emptyRatioSums, type RatioSums } from './statistics.js';
+import { addRatioUser as addUser, deltaMethodTest, emptyRatioSums } from './statistics.js';
 
 // Loaded on first use (~26 MB with the Beta sampler): only the tests and the bench simulate.
 const require = createRequire(import.meta.url);
@@ -23,14 +23,6 @@ const USER_LOG_SD = 0.5;
 /** E[user mean] of the lognormal population: the in-test ratio's expectation (n_i independent of it). */
 const POPULATION_MEAN = Math.exp(USER_LOG_MEAN + (USER_LOG_SD * USER_LOG_SD) / 2);
 
-function addUser(s: RatioSums, n: number, y: number): void {
-  s.users += 1;
-  s.sum_n += n;
-  s.sum_n2 += n * n;
-  s.sum_y += y;
-  s.sum_y2 += y * y;
-  s.sum_yn += y * n;
-}
 
 /** Requests of a user: 1 + geometric with mean `extra`. */
 function requestCount(random: () => number, extra: number): number {

@@ -347,20 +347,21 @@ export function mergeRatioSums(a: RatioSums, b: RatioSums): RatioSums {
   };
 }
 
+/** Adds one user's totals (denominator `n`, numerator `y`) to `s`, in place. */
+export function addRatioUser(s: RatioSums, n: number, y: number): void {
+  s.users += 1;
+  s.sum_n += n;
+  s.sum_n2 += n * n;
+  s.sum_y += y;
+  s.sum_y2 += y * y;
+  s.sum_yn += y * n;
+}
+
 /** The ratio sums of per-user denominators `n` and numerators `y` (same length). */
 export function ratioSumsFromUsers(n: ArrayLike<number>, y: ArrayLike<number>): RatioSums {
   if (n.length !== y.length) throw new RangeError('ratioSumsFromUsers: n and y differ in length');
   const s = emptyRatioSums();
-  s.users = n.length;
-  for (let i = 0; i < n.length; i++) {
-    const ni = n[i] as number;
-    const yi = y[i] as number;
-    s.sum_n += ni;
-    s.sum_n2 += ni * ni;
-    s.sum_y += yi;
-    s.sum_y2 += yi * yi;
-    s.sum_yn += yi * ni;
-  }
+  for (let i = 0; i < n.length; i++) addRatioUser(s, n[i] as number, y[i] as number);
   return s;
 }
 
