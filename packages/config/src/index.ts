@@ -6,6 +6,7 @@ export {
   assertStartableConfig,
   DEVELOPMENT_ADMIN_API_KEY,
   isProductionMode,
+  loadStartableConfigOrExit,
   mockProviderControlKey,
   productionProblems,
   workerOpsHost,

@@ -3,7 +3,7 @@
  * that differ between the two modes. Every process asks here, so the modes mean the same
  * everywhere.
  */
-import { ConfigError } from './load.js';
+import { ConfigError, loadConfig } from './load.js';
 import type { Config } from './schema.js';
 
 /** The admin key shipped in configs/model-router.yaml and docker-compose.yml: public, development only. */
@@ -57,6 +57,22 @@ export function assertStartableConfig(config: Config): void {
   const problems = productionProblems(config);
   if (problems.length) {
     throw new ConfigError(`refused in production mode:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+}
+
+/**
+ * A process's config at start: loaded from the environment and checked for production mode; a bad
+ * or refused setting is printed and the process exits 78 (EX_CONFIG) before it connects to anything.
+ */
+export function loadStartableConfigOrExit(): Config {
+  try {
+    const config = loadConfig();
+    assertStartableConfig(config);
+    return config;
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(error.message);
+    process.exit(78); // EX_CONFIG
   }
 }
 

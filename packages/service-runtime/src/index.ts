@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net';
-import { assertStartableConfig, type Config, ConfigError, isProductionMode, loadConfig, workerOpsHost } from '@model-router/config';
+import { assertStartableConfig, type Config, isProductionMode, loadStartableConfigOrExit, workerOpsHost } from '@model-router/config';
 import { createPool, type Pool } from '@model-router/database';
 import {
   closeServer,
@@ -132,15 +132,7 @@ export async function runServiceMain(
   /** The process's tracing (`initTelemetry`), flushed after the service stops. */
   telemetry?: { shutdown(): Promise<void> },
 ): Promise<void> {
-  let config: Config;
-  try {
-    config = loadConfig();
-    assertStartableConfig(config);
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    console.error(error.message);
-    process.exit(78);
-  }
+  const config = loadStartableConfigOrExit();
   const logger = createLogger(name, config.log.level);
   try {
     const service = await startService({ name, config, logger, opsPort: opsPortOf(config), setup });

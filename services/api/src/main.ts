@@ -5,20 +5,12 @@
 import { initTelemetry } from '@model-router/telemetry';
 
 const telemetry = await initTelemetry('api');
-const { assertStartableConfig, ConfigError, loadConfig } = await import('@model-router/config');
+const { loadStartableConfigOrExit } = await import('@model-router/config');
 const { onShutdownSignal } = await import('@model-router/http');
 const { createLogger } = await import('@model-router/logger');
 const { startApi } = await import('./server.js');
 
-let config: ReturnType<typeof loadConfig>;
-try {
-  config = loadConfig();
-  assertStartableConfig(config);
-} catch (error) {
-  if (!(error instanceof ConfigError)) throw error;
-  console.error(error.message);
-  process.exit(78); // EX_CONFIG
-}
+const config = loadStartableConfigOrExit();
 const logger = createLogger('api', config.log.level);
 try {
   const api = await startApi(config, logger);
