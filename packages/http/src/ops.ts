@@ -27,6 +27,21 @@ function withTimeout(check: ReadinessCheck, ms: number): Promise<void> {
   });
 }
 
+/** The readiness of a process that needs Postgres and Redis: a trivial query and a PING. */
+export function postgresAndRedisChecks(
+  pool: { query(sql: string): Promise<unknown> },
+  redis: { ping(): Promise<unknown> },
+): Record<string, ReadinessCheck> {
+  return {
+    postgres: async () => {
+      await pool.query('SELECT 1');
+    },
+    redis: async () => {
+      await redis.ping();
+    },
+  };
+}
+
 /**
  * `/healthz` (the process answers), `/readyz` (every dependency answers within 2 s) and
  * `/metrics` (Prometheus text). Mounted by every service.

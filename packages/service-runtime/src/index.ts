@@ -10,6 +10,7 @@ import {
   notFoundHandler,
   onShutdownSignal,
   opsRouter,
+  postgresAndRedisChecks,
   requestId,
 } from '@model-router/http';
 import { createLogger, type Logger } from '@model-router/logger';
@@ -79,14 +80,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     app.use(requestId);
     app.use(countHttpRequests(createHttpMetrics(registry)));
     app.use(
-      opsRouter(registry, {
-        postgres: async () => {
-          await pool.query('SELECT 1');
-        },
-        redis: async () => {
-          await redis.ping();
-        },
-      }),
+      opsRouter(registry, postgresAndRedisChecks(pool, redis)),
     );
     app.use(notFoundHandler);
     app.use(errorHandler(logger));

@@ -20,6 +20,7 @@ import {
   errorHandler,
   notFoundHandler,
   opsRouter,
+  postgresAndRedisChecks,
   requestId,
   type ClientKey,
   requireApiKey,
@@ -317,14 +318,7 @@ export function createApp(deps: AppDeps): App {
   api.use(keyRoutes({ keys: new KeyRepository(pool), changes: deps.changes, clock: deps.clock, rotationGraceMs: config.auth.key_rotation_grace, requireAdmin }));
   app.use('/api/v1', json, requireJsonBody, api);
   app.use(
-    opsRouter(registry, {
-      postgres: async () => {
-        await pool.query('SELECT 1');
-      },
-      redis: async () => {
-        await redis.ping();
-      },
-    }),
+    opsRouter(registry, postgresAndRedisChecks(pool, redis)),
   );
   // Dashboards: the admin key, or the read-only key (which sees everything and changes nothing).
   const requireViewer = requireApiKeyOfRole(
