@@ -1,4 +1,4 @@
-import type { AbTestRollupsReader } from '@model-router/database';
+import type { AbTestRollupsReader, DeadLetterSummary, StoredDeadLetter } from '@model-router/database';
 import { meanInterval, type Interval, wilsonInterval } from '@model-router/domain';
 import { JOB_STATES } from '@model-router/queue';
 import type { Queue } from 'bullmq';
@@ -41,19 +41,13 @@ export interface KeyView {
 /** Events the workers set aside because they can never be stored (model_router.dead_letter_events). */
 export interface DeadLetterView {
   total: number;
-  by_consumer: { consumer: string; event_name: string; count: number; latest_at: string }[];
-  latest: {
-    consumer: string;
-    queue: string;
-    event_name: string;
-    job_id: string;
-    event_id: string | null;
-    key_id: string | null;
-    error: string;
-    /** The event's JSON, cut short. */
-    event_preview: string;
-    dead_lettered_at: string;
-  }[];
+  by_consumer: DeadLetterSummary['byConsumer'];
+  latest: Array<
+    Omit<StoredDeadLetter, 'id' | 'event_json'> & {
+      /** The event's JSON, cut short. */
+      event_preview: string;
+    }
+  >;
 }
 
 export interface ModelView {
