@@ -18,6 +18,9 @@ const IDLE_TARGET_MB = 150;
 /** What a deployment sets beside what startWorker gives every service (the bench's keys, its volatile Redis accepted). */
 const PRODUCTION_ENV = {
   ALLOW_PRIVATE_ENDPOINTS: 'true',
+  // The V8 setting the image gives every service (infra/Dockerfile, ENV NODE_OPTIONS): a young
+  // generation of at most 8 MB per semi-space.
+  NODE_OPTIONS: '--max-semi-space-size=8',
 };
 const API_AFTER_TARGET_MB = 250;
 

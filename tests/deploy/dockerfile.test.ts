@@ -185,6 +185,12 @@ describe('infra/Dockerfile', () => {
     expect(runtime.instructions.filter((i) => i.keyword === 'ENV' && /NODE_ENV/.test(i.args))).toEqual([]);
   });
 
+  it('caps the young generation as the memory bench measured it (the same NODE_OPTIONS as bench/sections/memory.ts)', () => {
+    const env = runtime.instructions.filter((i) => i.keyword === 'ENV' && /NODE_OPTIONS/.test(i.args)).map((i) => i.args);
+    expect(env).toEqual(['NODE_OPTIONS="--max-semi-space-size=8"']);
+    expect(readFileSync(join(ROOT, 'bench/sections/memory.ts'), 'utf8')).toContain("NODE_OPTIONS: '--max-semi-space-size=8'");
+  });
+
   it('runs as a non-root user', () => {
     const users = runtime.instructions.filter((i) => i.keyword === 'USER').map((i) => i.args);
     expect(users.length).toBeGreaterThan(0);
