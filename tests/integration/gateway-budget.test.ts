@@ -9,7 +9,8 @@ import { type RunningApi, startApi } from '@model-router/api';
 import { type RunningBudgetEnforcer, startBudgetEnforcer } from '@model-router/budget-enforcer';
 import { createLogger } from '@model-router/logger';
 import { startMockProvider } from '@model-router/mock-provider';
-import { ADMIN_KEY, createTestEnv, type TestEnv, waitForDefined } from '../support/index.js';
+import { BudgetReservations } from '../../packages/budgets/src/index.js';
+import { ADMIN_KEY, createTestEnv, type TestEnv, waitForDefined, waitUntil } from '../support/index.js';
 import { mockPricedModel } from '../support/mock-gateway.js';
 import { DEVELOPMENT_ADMIN_API_KEY } from '@model-router/config';
 
@@ -97,5 +98,10 @@ describe('budget reservations through the gateway', () => {
     expect(status.state).toBe('exceeded');
     // Once counted, the next call is refused by routing itself on either replica.
     for (const api of apis) expect((await call(api, 'budget-target')).status).toBe(429);
+    // And the enforcer has released the 50 reservations it counted (their cost events say they hold
+    // one): nothing stays held until the reservation TTL.
+    const reservations = new BudgetReservations(apis[0]!.redis, env.redisPrefix);
+    const periodKey = ((await (await fetch(`${apis[0]!.url}/api/v1/budgets/${budget.id}/status`)).json()) as { period_key: string }).period_key;
+    await waitUntil(async () => (await reservations.held(budget.id, periodKey)) === 0, { timeoutMs: 15_000, what: 'every reservation released' });
   });
 });

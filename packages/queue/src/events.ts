@@ -162,5 +162,10 @@ export const costRecordedEvent = z.strictObject({
   user_id: id.nullable(),
   /** Cost in nano-dollars (USD × 1e9). */
   cost_nanos: costNanos,
+  /**
+   * The gateway held a budget reservation under this event's id (packages/budgets/src/reservations.ts):
+   * the budget enforcer releases it once the cost is counted. Absent: nothing to release.
+   */
+  reserved: z.literal(true).optional(),
 });
 export type CostRecordedEvent = z.infer<typeof costRecordedEvent>;

@@ -109,7 +109,9 @@ export class SpendRecorder {
     await this.publish(committed, false);
     // The gateway held these costs as reservations until now; the counters raised above hold them
     // from here on. Released after the raise, so for a moment they count twice, never zero times.
-    await this.reservations.release(events.map((e) => e.event_id));
+    // Only events that say so: a metric reported to /api/v1/metrics holds none, and asking for it
+    // cost a Redis GET per event (1,000 commands per 1,000 events, against ~80 for all the rest).
+    await this.reservations.release(events.filter((e) => e.reserved === true).map((e) => e.event_id));
     return { received: events.length, covered, counted, totals: committed.totals, alerts: committed.alerts };
   }
 

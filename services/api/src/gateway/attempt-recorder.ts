@@ -90,7 +90,7 @@ export class AttemptRecorder {
       tokens_estimated: attempt.tokens_estimated,
     };
     try {
-      await acceptEvents(this.publisher, [event]);
+      await acceptEvents(this.publisher, [event], { reserved: attempt.reserved });
     } catch (error) {
       this.onLost(error);
     }

@@ -99,12 +99,17 @@ export function reportedTokens(events: readonly MetricRecordedEvent[]): number {
   return tokens;
 }
 
-/** The cost of each event that cost something, for the budget enforcer (same event_id). */
-export function costEventsOf(events: readonly MetricRecordedEvent[]): CostRecordedEvent[] {
+/**
+ * The cost of each event that cost something, for the budget enforcer (same event_id); `reserved`:
+ * the gateway holds a budget reservation under each id, for the enforcer to release.
+ */
+export function costEventsOf(events: readonly MetricRecordedEvent[], reserved = false): CostRecordedEvent[] {
   const costs: CostRecordedEvent[] = [];
   for (const e of events) {
     if (e.cost_nanos > 0) {
-      costs.push({ event_id: e.event_id, key_id: e.key_id, occurred_at: e.occurred_at, model_id: e.model_id, provider: e.provider, user_id: e.user_id, cost_nanos: e.cost_nanos });
+      const cost: CostRecordedEvent = { event_id: e.event_id, key_id: e.key_id, occurred_at: e.occurred_at, model_id: e.model_id, provider: e.provider, user_id: e.user_id, cost_nanos: e.cost_nanos };
+      if (reserved) cost.reserved = true;
+      costs.push(cost);
     }
   }
   return costs;

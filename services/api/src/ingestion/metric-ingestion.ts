@@ -12,13 +12,13 @@ import type { EventTimeWindow, MetricInput } from './metric.schema.js';
  * (cost.recorded, same event_id), and answers 202 only once Redis holds both; 503 with Retry-After
  * if it cannot. A retry with the same event_ids is safe: each consumer counts an id once.
  */
-export async function acceptEvents(publisher: EventPublisher, events: MetricRecordedEvent[]): Promise<void> {
+export async function acceptEvents(publisher: EventPublisher, events: MetricRecordedEvent[], options: { reserved?: boolean } = {}): Promise<void> {
   try {
     // Built by toEvents from validated input: valid by construction (see the property test), so
     // the producer-side schema check, two zod passes over every event, is skipped.
     await Promise.all([
       publisher.publishMany('metric.recorded', events, { trusted: true }),
-      publisher.publishMany('cost.recorded', costEventsOf(events), { trusted: true }),
+      publisher.publishMany('cost.recorded', costEventsOf(events, options.reserved), { trusted: true }),
     ]);
   } catch {
     throw new ApiError('SERVICE_UNAVAILABLE', 'the event queue is unavailable; nothing was accepted, retry later', undefined, {
