@@ -27,25 +27,6 @@ local function clock()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
-local function purge(now)
-  local expired = redis.call('ZRANGEBYSCORE', rexp, '-inf', now)
-  for _, member in ipairs(expired) do
-    local held = redis.call('HGET', rsv, member)
-    if held then
-      redis.call('DECRBY', rsum, held)
-      redis.call('HDEL', rsv, member)
-    end
-    redis.call('ZREM', rexp, member)
-  end
-end
-local function keep(ttl)
-  local longest = ttl
-  for _, key in ipairs({ rsv, rexp, rsum }) do
-    local left = redis.call('PTTL', key)
-    if left > longest then longest = left end
-  end
-  for _, key in ipairs({ rsv, rexp, rsum }) do redis.call('PEXPIRE', key, longest) end
-end
 local function release(id)
   local held = redis.call('HGET', rsv, id)
   if held then
@@ -54,6 +35,17 @@ local function release(id)
   end
   redis.call('ZREM', rexp, id)
   return held and 1 or 0
+end
+local function purge(now)
+  for _, member in ipairs(redis.call('ZRANGEBYSCORE', rexp, '-inf', now)) do release(member) end
+end
+local function keep(ttl)
+  local longest = ttl
+  for _, key in ipairs({ rsv, rexp, rsum }) do
+    local left = redis.call('PTTL', key)
+    if left > longest then longest = left end
+  end
+  for _, key in ipairs({ rsv, rexp, rsum }) do redis.call('PEXPIRE', key, longest) end
 end
 `;
 const common = (keysAt: number): string => COMMON.replaceAll('KEYS_AT', String(keysAt));
