@@ -229,6 +229,8 @@ describe('keys: authentication from the snapshot', () => {
 
   it('last_used_at is recorded (in batches, off the request path)', async () => {
     const key = await createKey({ name: 'tenant' });
+    // A key that is never used: the flush must record only the keys that were.
+    const idle = await createKey({ name: 'idle' });
     const res = await route(bearer(key.secret)).expect(200);
     expect(res.body.model_id).toBeDefined();
     const stored = await request(api.app).get(`/api/v1/keys/${key.id}`).set(ADMIN).expect(200);
@@ -241,6 +243,10 @@ describe('keys: authentication from the snapshot', () => {
       lastUsed = (await request(api.app).get(`/api/v1/keys/${key.id}`).set(ADMIN)).body.last_used_at;
     }
     expect(lastUsed).not.toBeNull();
+    // Recorded at the API's clock (the test's `now`), not the database's nor a fixed value.
+    expect(Date.parse(lastUsed!)).toBe(now);
+    const untouched = await request(api.app).get(`/api/v1/keys/${idle.id}`).set(ADMIN).expect(200);
+    expect(untouched.body.last_used_at).toBeNull();
   });
 
   it('no answer in this file repeated a secret after the one that made it', () => {
