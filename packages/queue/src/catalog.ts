@@ -1,4 +1,5 @@
 import type { Config } from '@model-router/config';
+import { redisKeys } from '@model-router/redis';
 import type { z } from 'zod';
 import {
   costRecordedEvent,
@@ -118,5 +119,5 @@ export function eventsConsumedBy(service: ConsumerService): EventName[] {
  * of every queue lands in one slot and multi-key scripts keep working on a cluster.
  */
 export function queuePrefix(keyPrefix: string): string {
-  return `{${keyPrefix}}`;
+  return redisKeys(keyPrefix).queuePrefix;
 }

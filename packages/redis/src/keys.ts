@@ -13,6 +13,8 @@
 export const hashTag = (text: string): string => `{${text}}`;
 
 export function redisKeys(prefix: string) {
+  const budgetTag = (budgetId: string) => hashTag(`${prefix}:budget:${budgetId}`);
+  const keyTag = (keyId: string) => hashTag(`${prefix}:key:${keyId}`);
   return {
     /**
      * BullMQ's prefix: every key of every queue (`{prefix}:queue:…`) under one tag, because
@@ -35,14 +37,11 @@ export function redisKeys(prefix: string) {
     /** A model's circuit (a hash). WATCH/MULTI touch this key alone: no tag. */
     circuit: (modelId: string) => `${prefix}:circuit:${modelId}`,
 
-    /**
-     * Everything of one budget shares the tag `{prefix:budget:ID}`: a script may update the spend
-     * counters of its periods together, and later state of the same budget (reservations, rate
-     * windows) can join them in one script. Different budgets spread over the masters.
-     */
-    budgetTag: (budgetId: string) => hashTag(`${prefix}:budget:${budgetId}`),
+    // Everything of one budget shares the tag `{prefix:budget:ID}` (budgetTag): a script may update
+    // the spend counters of its periods together, and later state of the same budget (reservations,
+    // rate windows) can join them in one script. Different budgets spread over the masters.
     /** A budget's spend in one period, in nano-dollars (a decimal integer string). */
-    budgetSpend: (budgetId: string, periodKey: string) => `${hashTag(`${prefix}:budget:${budgetId}`)}:${periodKey}:spent`,
+    budgetSpend: (budgetId: string, periodKey: string) => `${budgetTag(budgetId)}:${periodKey}:spent`,
     /** Every spend counter, for SCAN. */
     budgetSpendPattern: `{${prefix}:budget:*}:*:spent`,
     /**
@@ -50,7 +49,7 @@ export function redisKeys(prefix: string) {
      * beside the period's spend counter (`<base>:spent`), under the budget's tag, so one script
      * checks spend + held and holds in one atomic step.
      */
-    budgetReservationBase: (budgetId: string, periodKey: string) => `${hashTag(`${prefix}:budget:${budgetId}`)}:${periodKey}`,
+    budgetReservationBase: (budgetId: string, periodKey: string) => `${budgetTag(budgetId)}:${periodKey}`,
     /**
      * One reservation's index: the bases it holds, so it is settled or released by its id alone.
      * Read and written apart from the bases (a call may hold several budgets): no tag.
@@ -69,12 +68,12 @@ export function redisKeys(prefix: string) {
      * Everything of one API key shares the tag `{prefix:key:ID}`, so a script may touch all of it
      * at once; different keys spread over the masters.
      */
-    keyTag: (keyId: string) => hashTag(`${prefix}:key:${keyId}`),
+    keyTag,
     /**
      * An API key's rate-limit window: one hash holding the window's start and both counters
      * (requests, tokens), which one script checks and counts together (services/api/src/keys).
      */
-    keyRateWindow: (keyId: string) => `${hashTag(`${prefix}:key:${keyId}`)}:rate`,
+    keyRateWindow: (keyId: string) => `${keyTag(keyId)}:rate`,
   };
 }
 
