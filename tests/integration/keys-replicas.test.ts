@@ -52,6 +52,9 @@ describe('API keys on two API processes', () => {
     expect(created.status).toBe(201);
     const { id, secret } = created.body as { id: string; secret: string };
     secrets.push(secret);
+    // With no key stored both were open to anyone, so 200 alone would not show B learned of it:
+    // B must also start refusing a secret that is not a key.
+    await seen(b, `mr-${'x'.repeat(43)}`, 403);
     await seen(b, secret, 200);
 
     expect((await call(a, 'PATCH', `/api/v1/keys/${id}`, { enabled: false })).status).toBe(200);
