@@ -7,17 +7,13 @@ import { type KeyGrant, keyAllowsModel, keyRestrictsModels, type Model } from '@
  * skipped for it.
  */
 
-const isStringList = (value: unknown): value is readonly string[] => Array.isArray(value) && value.every((v) => typeof v === 'string');
-
 /**
  * The grant of the stored key a request presented (`res.locals.keyGrant`, set by the auth
- * middleware), or null for config client keys, the admin key, and an API without keys.
+ * middleware alone, from the snapshot's credentials: nothing to check again on every read), or
+ * null for config client keys, the admin key, and an API without keys.
  */
 export function keyGrantFrom(locals: Record<string, unknown>): KeyGrant | null {
-  const grant = locals.keyGrant as Partial<KeyGrant> | undefined;
-  if (grant === undefined || grant === null || typeof grant !== 'object') return null;
-  if (typeof grant.id !== 'string' || !isStringList(grant.allowed_models) || !isStringList(grant.allowed_providers)) return null;
-  return grant as KeyGrant;
+  return (locals.keyGrant as KeyGrant | undefined) ?? null;
 }
 
 /** The grant when it restricts models (what `RouteQuery.key` takes), else undefined: no filter at all. */
