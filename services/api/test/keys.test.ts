@@ -201,13 +201,20 @@ describe('keys: authentication from the snapshot', () => {
 
   it('rotation: the new secret works at once, the old one until its grace period ends', async () => {
     const key = await createKey({ name: 'rotating' });
+    const beforeRotate = Date.now();
     const rotated = await request(api.app).post(`/api/v1/keys/${key.id}/rotate`).set(ADMIN).send({ grace_period_seconds: 600 }).expect(200);
+    const afterRotate = Date.now();
     answers.push(rotated.text);
     const fresh: string = rotated.body.secret;
     expect(fresh).toMatch(/^mr-[A-Za-z0-9_-]{43}$/);
     expect(fresh).not.toBe(key.secret);
     expect(rotated.body.id).toBe(key.id);
     expect(Date.parse(rotated.body.previous_secret_expires_at)).toBeGreaterThan(Date.now());
+    // The requested grace (600 s from the database's now), not the configured default (1 h): the
+    // expiry lies within the request's span shifted by 600 s (1 s slack for clock rounding).
+    const graceEnd = Date.parse(rotated.body.previous_secret_expires_at);
+    expect(graceEnd).toBeGreaterThanOrEqual(beforeRotate + 600_000 - 1000);
+    expect(graceEnd).toBeLessThanOrEqual(afterRotate + 600_000 + 1000);
     await route(bearer(fresh)).expect(200);
     await route(bearer(key.secret)).expect(200);
 
