@@ -72,5 +72,13 @@ describe("the README's gateway examples against make up", () => {
     // Deleted: the API is open again (no key left), but never to that key's secrets.
     const res = await fetch(`${apiUrl}/api/v1/keys/${created!.id as string}`, { headers: { Authorization: `Bearer ${ADMIN_KEY}` } });
     expect(res.status).toBe(404);
+    for (const secret of [created!.secret, rotated!.secret] as string[]) {
+      const route = await fetch(`${apiUrl}/api/v1/route`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${secret}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ prompt: 'hello', max_tokens: 10 }),
+      });
+      expect(route.status).toBe(403);
+    }
   });
 });
