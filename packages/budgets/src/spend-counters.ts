@@ -58,7 +58,11 @@ export class SpendCounters {
   async raise(totals: readonly SpendTotalInput[]): Promise<number> {
     if (totals.length === 0) return 0;
     const byBudget = new Map<string, SpendTotalInput[]>();
-    for (const total of totals) byBudget.set(total.budget_id, [...(byBudget.get(total.budget_id) ?? []), total]);
+    for (const total of totals) {
+      const group = byBudget.get(total.budget_id);
+      if (group) group.push(total);
+      else byBudget.set(total.budget_id, [total]);
+    }
     const raise = (this.redis as unknown as { mrRaiseBudgetSpend: RaiseCommand }).mrRaiseBudgetSpend;
     const moved = await Promise.all(
       [...byBudget.values()].map((group) => {
