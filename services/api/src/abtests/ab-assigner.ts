@@ -28,13 +28,18 @@ export interface BanditProbabilities {
  * A request without a user id is put in no test: a user is the unit of assignment and analysis.
  */
 export class AbAssigner {
+  /** A user's sticky-variant key (the key names are built once, not per assignment). */
+  private readonly userKey: (testId: string, userId: string) => string;
+
   constructor(
     private readonly redis: Redis,
-    private readonly keyPrefix: string,
+    keyPrefix: string,
     private readonly userTtlMs: number,
     private readonly random: RandomSource = Math.random,
     private readonly bandits: BanditProbabilities | null = null,
-  ) {}
+  ) {
+    this.userKey = keys(keyPrefix).abtestUser;
+  }
 
   /** The test a request joins: the one it names if that is running, else the oldest running test. */
   pickTest(running: readonly StoredAbTest[], byId: ReadonlyMap<string, StoredAbTest>, requested?: string): StoredAbTest | null {
@@ -56,7 +61,7 @@ export class AbAssigner {
   async assign(test: StoredAbTest, userId: string | undefined): Promise<Assignment | null> {
     const now = this.assignWithoutIo(test, userId);
     if (now !== NEEDS_REDIS) return now;
-    const key = keys(this.keyPrefix).abtestUser(test.id, userId!);
+    const key = this.userKey(test.id, userId!);
     if (test.strategy === 'thompson_sampling' && this.bandits) {
       const probabilities = await this.bandits.probabilities(test);
       const drawn = assignByProbabilities(test.variants, probabilities, this.random);
