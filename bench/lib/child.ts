@@ -128,6 +128,20 @@ export async function startChildServer(options: StartOptions): Promise<ChildServ
   };
 }
 
+/**
+ * The bench's API server (bench/servers/api.ts) in production mode as a child process: `name`
+ * tells replicas apart, `nodeArgs` carries a section's profiling flags.
+ */
+export function startBenchApi(rootDir: string, options: { name?: string; nodeArgs?: string[] } = {}): Promise<ChildServer> {
+  return startChildServer({
+    name: options.name ?? 'api',
+    script: 'bench/servers/api.ts',
+    cwd: rootDir,
+    env: { NODE_ENV: 'production' },
+    ...(options.nodeArgs ? { nodeArgs: options.nodeArgs } : {}),
+  });
+}
+
 export type RequestHandlers = Record<string, () => Promise<unknown>>;
 
 /** What a server script calls once it listens; also makes it exit when the bench goes away. */

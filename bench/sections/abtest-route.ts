@@ -7,7 +7,7 @@
  * BENCH_DURATION, BENCH_WARMUP, BENCH_CONNECTIONS, BENCH_ROUNDS as for http-route; BENCH_AB_USERS (10000).
  */
 import { randomBytes } from 'node:crypto';
-import { type ChildServer, startChildServer } from '../lib/child.js';
+import { type ChildServer, startBenchApi } from '../lib/child.js';
 import { measureAlternating, medians, resultsOf, RUN_COLUMNS, runRows } from '../lib/alternating.js';
 import { callJson, sleep } from '../lib/services.js';
 import { envNumber, fixed, int, median, percent, round } from '../lib/stats.js';
@@ -54,7 +54,7 @@ export const abtestRouteSection: Section = {
     let testId: string | null = null;
     try {
       ctx.log('abtest-route: starting the API (child process)');
-      api = await startChildServer({ name: 'api', script: 'bench/servers/api.ts', cwd: ctx.rootDir, env: { NODE_ENV: 'production' } });
+      api = await startBenchApi(ctx.rootDir);
       const base = api.ready.url;
       await removeBenchTests(base);
 

@@ -9,7 +9,7 @@
  * BENCH_BUDGET_TRIALS (20).
  */
 import { randomBytes } from 'node:crypto';
-import { type ChildServer, startChildServer } from '../lib/child.js';
+import { type ChildServer, startBenchApi } from '../lib/child.js';
 import { BENCH_REDIS_URL, callJson, clearQueues, sleep, startWorker, type Worker } from '../lib/services.js';
 import { envNumber, fixed, percentile, round } from '../lib/stats.js';
 import type { Section, SectionResult } from '../lib/types.js';
@@ -75,7 +75,7 @@ export const budgetEnforcementSection: Section = {
       ctx.log('budget-enforcement: starting two API replicas, the budget-enforcer and the cache-invalidator (child processes)');
       await clearQueues(BENCH_REDIS_URL, ['cost-events']);
       for (const name of ['api-a', 'api-b']) {
-        replicas.push(await startChildServer({ name, script: 'bench/servers/api.ts', cwd: ctx.rootDir, env: { NODE_ENV: 'production' } }));
+        replicas.push(await startBenchApi(ctx.rootDir, { name }));
       }
       enforcer = await startWorker({
         name: 'budget-enforcer',

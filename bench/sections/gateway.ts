@@ -17,7 +17,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { DEVELOPMENT_ADMIN_API_KEY } from '@model-router/config';
-import { type ChildServer, profileArgs, startChildServer } from '../lib/child.js';
+import { type ChildServer, profileArgs, startBenchApi, startChildServer } from '../lib/child.js';
 import { adminAuthorization, clientAuthorization } from '../lib/keys.js';
 import { type LoadResult, startLoadGenerator } from '../lib/load.js';
 import { envNumber, fixed, int, round } from '../lib/stats.js';
@@ -195,7 +195,7 @@ export const gatewaySection: Section = {
       ctx.log('gateway: starting the mock provider and the API (child processes)');
       const mock: ChildServer = await startChildServer({ name: 'mock', script: 'bench/servers/mock.ts', cwd: ctx.rootDir, env: { NODE_ENV: 'production' } });
       servers.push(mock);
-      const api: ChildServer = await startChildServer({ name: 'api', script: 'bench/servers/api.ts', cwd: ctx.rootDir, env: { NODE_ENV: 'production' }, nodeArgs: profileArgs('gateway-api') });
+      const api: ChildServer = await startBenchApi(ctx.rootDir, { nodeArgs: profileArgs('gateway-api') });
       servers.push(api);
       const portkey = await startPortkey(ctx);
       servers.push(portkey);

@@ -3,7 +3,7 @@
  * answering the same JSON, each in its own child process on loopback, loaded one after the other
  * by autocannon in a load-generator process of its own (bench/lib/load-child.ts).
  */
-import { type ChildServer, profileArgs, startChildServer } from '../lib/child.js';
+import { type ChildServer, profileArgs, startBenchApi, startChildServer } from '../lib/child.js';
 import { clientAuthorization } from '../lib/keys.js';
 import { CpuWindow } from '../lib/machine.js';
 import { type LoadResult, startLoadGenerator } from '../lib/load.js';
@@ -88,13 +88,7 @@ async function withServers<T>(
   const servers: ChildServer[] = [];
   try {
     ctx.log('http-route: starting the API (child process)');
-    const api = await startChildServer({
-      name: 'api',
-      script: 'bench/servers/api.ts',
-      cwd: ctx.rootDir,
-      env: { NODE_ENV: 'production' },
-      nodeArgs: profileArgs('api'),
-    });
+    const api = await startBenchApi(ctx.rootDir, { nodeArgs: profileArgs('api') });
     servers.push(api);
     const eventsBefore = (await api.request('route-events')) as QueuedEvents;
 

@@ -9,7 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { type ChildServer, profileArgs, startChildServer } from '../lib/child.js';
+import { type ChildServer, profileArgs, startBenchApi } from '../lib/child.js';
 import { clientAuthorization } from '../lib/keys.js';
 import { CpuWindow } from '../lib/machine.js';
 import { BENCH_DATABASE_URL, BENCH_REDIS_URL, callJson, clearQueues, sleep, startWorker, type Worker } from '../lib/services.js';
@@ -94,13 +94,7 @@ export const ingestionSection: Section = {
       await clearQueues(BENCH_REDIS_URL, INGEST_QUEUES);
 
       ctx.log('ingestion: starting the API and the metric-aggregator (child processes)');
-      api = await startChildServer({
-        name: 'api',
-        script: 'bench/servers/api.ts',
-        cwd: ctx.rootDir,
-        env: { NODE_ENV: 'production' },
-        nodeArgs: profileArgs('ingestion-api'),
-      });
+      api = await startBenchApi(ctx.rootDir, { nodeArgs: profileArgs('ingestion-api') });
       aggregator = await startWorker({
         name: 'metric-aggregator',
         script: 'services/metric-aggregator/dist/main.js',

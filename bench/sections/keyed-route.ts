@@ -8,7 +8,7 @@
  *
  * BENCH_DURATION, BENCH_WARMUP, BENCH_CONNECTIONS, BENCH_ROUNDS as for http-route.
  */
-import { type ChildServer, profileArgs, startChildServer } from '../lib/child.js';
+import { type ChildServer, profileArgs, startBenchApi } from '../lib/child.js';
 import { measureAlternating, medians, resultsOf, RUN_COLUMNS, runRows } from '../lib/alternating.js';
 import { callJson } from '../lib/services.js';
 import { envNumber, fixed, int, percent, round } from '../lib/stats.js';
@@ -46,7 +46,7 @@ export const keyedRouteSection: Section = {
     let keyId: string | null = null;
     try {
       ctx.log('keyed-route: starting the API (child process)');
-      api = await startChildServer({ name: 'api', script: 'bench/servers/api.ts', cwd: ctx.rootDir, env: { NODE_ENV: 'production' }, nodeArgs: profileArgs('api-keyed-route') });
+      api = await startBenchApi(ctx.rootDir, { nodeArgs: profileArgs('api-keyed-route') });
       const base = api.ready.url;
       await removeBenchKeys(base);
       const created = await callJson('POST', `${base}/api/v1/keys`, { name: KEY_NAME, ...LIMITS }, true);

@@ -5,7 +5,7 @@
  * 1 MB worst-case route requests arrive once a second.
  */
 import { countPromptTokensCountingWork, countPromptTokensWithLibrary, emptyTokenizerWork, type TokenizerWork } from '@model-router/domain';
-import { startChildServer } from '../lib/child.js';
+import { startBenchApi } from '../lib/child.js';
 import { clientAuthorization } from '../lib/keys.js';
 import { startLoadGenerator, type LoadResult } from '../lib/load.js';
 import { envNumber, fixed, int, median, round } from '../lib/stats.js';
@@ -113,12 +113,7 @@ export const tokenizingSection: Section = {
     const heavyBody = JSON.stringify({ prompt: worstInput(), max_tokens: 1 });
     const smallBody = JSON.stringify(SEED_ROUTE_BODY);
     ctx.log('tokenizing: starting the API (child process)');
-    const api = await startChildServer({
-      name: 'api',
-      script: 'bench/servers/api.ts',
-      cwd: ctx.rootDir,
-      env: { NODE_ENV: 'production' },
-    });
+    const api = await startBenchApi(ctx.rootDir);
     const url = `${api.ready.url}${ROUTE_PATH}`;
     let baseline: LoadResult;
     let underHeavy: LoadResult;
