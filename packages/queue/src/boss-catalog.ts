@@ -50,7 +50,6 @@ const MAINTENANCE = {
   retention: RETENTION,
 } as const;
 
-/** An alert POSTed to `budgets.webhook_url`: a JSON object naming its event, with a stable id the receiver dedupes by. */
 /**
  * A maintenance run on a cron (UTC); 'once': a deployment that was down at the scheduled minute
  * still runs it when it comes back.
@@ -59,6 +58,7 @@ function scheduledMaintenance(queue: string, consumer: ConsumerService, cron: st
   return { ...MAINTENANCE, queue, consumer, schedule: { cron, missed: 'once' as const } };
 }
 
+/** An alert POSTed to `budgets.webhook_url`: a JSON object naming its event, with a stable id the receiver dedupes by. */
 export const alertPayload = z.looseObject({ event: z.string().min(1), event_id: z.string().min(1), occurred_at: z.string() });
 
 export const BOSS_JOB_CATALOG = {
