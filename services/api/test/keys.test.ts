@@ -3,6 +3,7 @@
  * key opens the client endpoints, and its id becomes the tenant of what it sends. Real API, real
  * Postgres and Redis; a controllable clock for expiry and rotation grace.
  */
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createLogger } from '@model-router/logger';
 import { createTestEnv, type TestEnv } from '@model-router/tests/support';
@@ -79,6 +80,11 @@ describe('keys: the admin API', () => {
     // The row holds a digest, never the secret (nor any part of it).
     const { rows } = await db.query(`SELECT row_to_json(k)::text AS row FROM model_router.api_keys k WHERE id = $1`, [created.id]);
     expect(rows[0].row).not.toContain(created.secret.slice(3, 20));
+    // Nor the secret's random bytes in another encoding: the stored value is the SHA-256 digest.
+    const raw = Buffer.from(created.secret.slice(3), 'base64url');
+    expect(rows[0].row).not.toContain(raw.toString('hex'));
+    const stored = await db.query(`SELECT encode(secret_sha256, 'hex') AS digest FROM model_router.api_keys WHERE id = $1`, [created.id]);
+    expect(stored.rows[0].digest).toBe(createHash('sha256').update(created.secret).digest('hex'));
 
     const one = await request(api.app).get(`/api/v1/keys/${created.id}`).set(ADMIN).expect(200);
     const all = await request(api.app).get('/api/v1/keys').set(ADMIN).expect(200);
