@@ -103,10 +103,7 @@ export class BudgetTracker {
    * the request's own.
    */
   plan(models: readonly Model[], request: BudgetRouteRequest): BudgetRoutePlan {
-    const now = this.clock();
-    if (now >= this.enforcement.valid_until_ms) {
-      this.rebuild(now);
-    }
+    this.rebuildIfStale();
     return planRouteBudgets(this.enforcement, models, request);
   }
 
@@ -148,10 +145,7 @@ export class BudgetTracker {
    * @model-router/budgets reservations). Another key's budgets are never among them.
    */
   blockBudgetsFor(model: Model, userId: string | null, keyId: string | null): ReservationBudget[] {
-    const now = this.clock();
-    if (now >= this.enforcement.valid_until_ms) {
-      this.rebuild(now);
-    }
+    this.rebuildIfStale();
     const subject = { model_id: model.id, provider: model.provider, user_id: userId, key_id: keyId };
     const budgets: ReservationBudget[] = [];
     for (const s of this.statuses.values()) {
@@ -159,6 +153,12 @@ export class BudgetTracker {
       budgets.push({ budget_id: s.rule.id, period_key: s.window.key, limit_nanos: s.rule.limit_nanos, known_spent_nanos: s.spent_nanos });
     }
     return budgets;
+  }
+
+  /** Rebuilds the enforcement when a budget period has ended since it was built. */
+  private rebuildIfStale(): void {
+    const now = this.clock();
+    if (now >= this.enforcement.valid_until_ms) this.rebuild(now);
   }
 
   /** A budget's current status as this replica knows it (null for an unknown budget). */
