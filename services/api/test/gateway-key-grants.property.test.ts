@@ -169,6 +169,11 @@ describe('the gateway keeps to the key\'s allowed models (generated catalogs and
           const answer = applyAssignment(decision, { test: { id: 't', variants: [variant] } as unknown as StoredAbTest, variant }, 3);
           expect(keyAllowsModel(grant, answer.chosen.model)).toBe(true);
           for (const id of answer.fallbacks) expect(keyAllowsModel(grant, models.find((m) => m.id === id)!)).toBe(true);
+          // And it is not safe by ignoring the assignment: an allowed, enabled variant model wins;
+          // an enabled one the key may not use is passed over, saying so.
+          const variantModel = models[variantIndex]!;
+          if (variantModel.enabled && keyAllowsModel(grant, variantModel)) expect(answer.chosen.model.id).toBe(variantModel.id);
+          if (variantModel.enabled && !keyAllowsModel(grant, variantModel)) expect(answer.reason).toContain('key_not_allowed');
         },
       ),
       { numRuns: 500 },
