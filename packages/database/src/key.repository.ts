@@ -100,14 +100,9 @@ export class KeyRepository {
     return rows.map(toKey);
   }
 
-  async get(id: string): Promise<StoredKey | null> {
-    const { rows } = await this.db.query(`SELECT ${COLUMNS} FROM model_router.api_keys WHERE id = $1`, [id]);
-    return rows[0] ? toKey(rows[0]) : null;
-  }
-
-  /** Locks the key's row for the rest of the transaction (read-modify-write of PATCH). */
-  async getForUpdate(id: string): Promise<StoredKey | null> {
-    const { rows } = await this.db.query(`SELECT ${COLUMNS} FROM model_router.api_keys WHERE id = $1 FOR UPDATE`, [id]);
+  /** `forUpdate`: lock the row for the rest of the transaction (read-modify-write of PATCH). */
+  async get(id: string, { forUpdate = false } = {}): Promise<StoredKey | null> {
+    const { rows } = await this.db.query(`SELECT ${COLUMNS} FROM model_router.api_keys WHERE id = $1${forUpdate ? ' FOR UPDATE' : ''}`, [id]);
     return rows[0] ? toKey(rows[0]) : null;
   }
 

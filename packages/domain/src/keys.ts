@@ -31,7 +31,7 @@ export interface KeyGrant {
 }
 
 /** Why a presented key is refused, or null when it may be used at `now`. */
-export function keyRefusal(grant: KeyGrant, now: number): 'disabled' | 'expired' | null {
+export function keyRefusal(grant: Pick<KeyGrant, 'enabled' | 'expires_at'>, now: number): 'disabled' | 'expired' | null {
   if (!grant.enabled) return 'disabled';
   if (grant.expires_at !== null && now >= grant.expires_at) return 'expired';
   return null;

@@ -1,5 +1,5 @@
 import type { KeyRepository, UsageRepository } from '@model-router/database';
-import { nanosToUsd } from '@model-router/domain';
+import { keyRefusal, nanosToUsd } from '@model-router/domain';
 import type { KeyView } from './overview.js';
 
 const DAY_MS = 86_400_000;
@@ -28,7 +28,7 @@ export function keyOverview(keys: KeyRepository, usage: UsageRepository, clock: 
       id: k.id,
       name: k.name,
       stored: true,
-      state: !k.enabled ? 'disabled' : k.expires_at !== null && Date.parse(k.expires_at) <= now ? 'expired' : 'enabled',
+      state: keyRefusal({ enabled: k.enabled, expires_at: k.expires_at === null ? null : Date.parse(k.expires_at) }, now) ?? 'enabled',
       allowed_models: k.allowed_models,
       allowed_providers: k.allowed_providers,
       rpm: k.rpm,

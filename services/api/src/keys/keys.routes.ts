@@ -73,7 +73,7 @@ export function keyRoutes(deps: KeyRoutesDeps): Router {
     const patch = parse(patchSchema, req.body);
     const stored = await changes.commit({ entity: 'key', entity_id: id, action: 'updated' }, async (client) => {
       const repository = new KeyRepository(client);
-      const current = await repository.getForUpdate(id);
+      const current = await repository.get(id, { forUpdate: true });
       if (!current) throw notFound(id);
       const fields: KeyFields = {
         name: patch.name ?? current.name,
