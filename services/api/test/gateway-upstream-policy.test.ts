@@ -40,8 +40,7 @@ const post = (url: string) => ({ url, method: 'POST' as const, headers: { 'conte
 
 async function refusedKind(c: UpstreamClient, url: string): Promise<string | null> {
   try {
-    const res = await c.send(post(url), AbortSignal.timeout(5000));
-    await res.body.dump();
+    await c.stream(post(url), AbortSignal.timeout(5000), { onHeaders: () => undefined, onData: () => undefined });
     return null;
   } catch (error) {
     return error instanceof UpstreamTransportError ? error.kind : `unexpected ${String(error)}`;

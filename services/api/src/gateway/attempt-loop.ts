@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { BudgetReservations } from '@model-router/budgets';
 import { ENV_OVERRIDES } from '@model-router/config';
@@ -8,7 +7,6 @@ import type { Logger } from '@model-router/logger';
 import {
   adapterFor,
   type ChatCompletion,
-  type ChatCompletionChunk,
   type ChatCompletionRequest,
   type CompletionUsage,
   type ProviderAdapter,
@@ -26,13 +24,14 @@ import type { GatewayPlan } from './gateway-router.js';
 import { OpenAIError } from './openai-error.js';
 import { rateLimitedUntil } from './rate-limit-headers.js';
 import type { RateLimitTracker } from '../state/rate-limit-tracker.js';
-import { SseWriter } from './sse-writer.js';
+import { StreamedAnswer } from './streamed-answer.js';
 import {
   BodyReadError,
   classifyTransportError,
   type TransportFailure,
   type UpstreamClient,
-  type UpstreamResponse,
+  bodyText,
+  type ResponseHeaders,
   UpstreamTransportError,
   type WholeResponse,
 } from './upstream-client.js';
@@ -121,12 +120,6 @@ interface Attempt {
 /** Aborts an upstream call with a classified transport error (a timer's callback: no closure per call). */
 function abortWith(abort: AbortController, kind: TransportFailure, message: string): void {
   abort.abort(new UpstreamTransportError(kind, new Error(message)));
-}
-
-/** An answer's body as text, as undici's body.text() reads it (UTF-8, a leading byte-order mark dropped). */
-function bodyText(body: Buffer): string {
-  const text = body.toString('utf8');
-  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }
 
 /** The gateway's own id, creation time and model name on an answer. */
@@ -367,23 +360,32 @@ export class AttemptLoop {
     return this.answerJson(a, answer.body);
   }
 
-  /** A streamed call: the answer is translated as it comes. */
+  /** A streamed call: the answer is translated and written as it comes. */
   private async attemptStream(a: Attempt, request: UpstreamRequest): Promise<AttemptEnd> {
-    let response: UpstreamResponse;
+    const { call } = a;
+    const answer = new StreamedAnswer(
+      a.adapter,
+      call.res,
+      { ...responseContext(a.model), includeUsage: call.body.stream_options?.include_usage === true },
+      {
+        headers: (statusCode, headers) => this.noteRateLimits(a.model, statusCode, headers),
+        opening: () => {
+          this.firstByte(a);
+          return this.headers(a);
+        },
+      },
+    );
+    let transport: UpstreamTransportError | null = null;
     try {
-      response = await this.deps.client.send(request, a.abort.signal);
+      await this.deps.client.stream(request, a.abort.signal, answer);
     } catch (error) {
-      return this.transportFailure(a, error);
+      transport = classifyTransportError(error, a.abort.signal.reason);
     }
-    try {
-      this.noteRateLimits(a.model, response.statusCode, response.headers);
-      if (response.statusCode < 200 || response.statusCode >= 300) {
-        return this.upstreamFailure(a, response.statusCode, await response.body.text().catch(() => ''));
-      }
-      return await this.answerStream(a, response);
-    } finally {
-      if (!response.body.destroyed) response.body.destroy();
-    }
+    if (answer.failure) throw answer.failure;
+    if (answer.statusCode === 0) return this.transportFailure(a, transport);
+    if (answer.statusCode < 200 || answer.statusCode >= 300) return this.upstreamFailure(a, answer.statusCode, answer.errorText());
+    if (!transport) answer.end();
+    return this.streamEnded(a, answer, transport);
   }
 
   /** No answer (or it was lost): the client left, or the next model may be tried. */
@@ -411,7 +413,7 @@ export class AttemptLoop {
     return providerAtFault ? { kind: 'retry', error: e } : { kind: 'final', error: e };
   }
 
-  private noteRateLimits(model: Model, statusCode: number, headers: UpstreamResponse['headers']): void {
+  private noteRateLimits(model: Model, statusCode: number, headers: ResponseHeaders): void {
     const until = rateLimitedUntil(statusCode, headers, Date.now());
     if (until === null) return;
     this.deps.rateLimits.limit(model.id, until).catch((error: unknown) => this.deps.logger.warn('could not share a rate limit', { err: error, model_id: model.id }));
@@ -438,23 +440,10 @@ export class AttemptLoop {
     return ANSWERED;
   }
 
-  /** A streamed answer: translated chunk by chunk as it comes, then recorded. */
-  private async answerStream(a: Attempt, response: UpstreamResponse): Promise<AttemptEnd> {
+  /** A streamed answer is over (whole, cut or left by the client): its end goes out, and it is recorded. */
+  private streamEnded(a: Attempt, answer: StreamedAnswer, transport: UpstreamTransportError | null): AttemptEnd {
     const { call } = a;
-    const translator = a.adapter.createStreamTranslator({ ...responseContext(a.model), includeUsage: call.body.stream_options?.include_usage === true });
-    const sse = new SseWriter(call.res);
-    const decoder = new TextDecoder();
-    let transport: UpstreamTransportError | null = null;
-    try {
-      for await (const buffer of response.body) {
-        this.send(a, sse, translator.push(decoder.decode(buffer as Buffer, { stream: true })));
-        if (translator.error) break;
-        if (call.res.writableNeedDrain) await once(call.res, 'drain');
-      }
-      if (!translator.error) this.send(a, sse, translator.push(decoder.decode()).concat(translator.end()));
-    } catch (error) {
-      transport = classifyTransportError(error, a.abort.signal.reason);
-    }
+    const { translator, sse } = answer;
     const usage: CompletionUsage | null = translator.usage;
     const promptTokens = usage?.prompt_tokens ?? call.plan.prompt_tokens;
     // Never recorded with zero tokens: without the provider's usage, the streamed text is counted.
@@ -487,15 +476,4 @@ export class AttemptLoop {
     this.record(a, { ...tokens, success: true, circuit: 'success' });
     return ANSWERED;
   }
-
-  /** Writes translated chunks; the first ones open the stream (status and headers). */
-  private send(a: Attempt, sse: SseWriter, chunks: readonly ChatCompletionChunk[]): void {
-    if (chunks.length === 0) return;
-    if (!sse.started) {
-      this.firstByte(a);
-      sse.open(this.headers(a));
-    }
-    sse.chunks(chunks);
-  }
 }
-

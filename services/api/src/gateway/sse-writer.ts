@@ -39,6 +39,14 @@ export class SseWriter {
     this.res.write(text);
   }
 
+  /**
+   * Sends what was written so far now instead of at the end of this tick (Node's HTTP response
+   * holds its writes back until then), so the first token leaves before more work is done.
+   */
+  flush(): void {
+    this.res.socket?.uncork();
+  }
+
   done(): void {
     this.res.end('data: [DONE]\n\n');
   }

@@ -19,16 +19,37 @@ export interface UpstreamClientOptions {
   connectionsPerOrigin: number;
 }
 
-export type UpstreamResponse = Dispatcher.ResponseData;
+export type ResponseHeaders = Dispatcher.ResponseData['headers'];
 
 /** An answer read to its end (a non-streamed call): status, headers and the whole body. */
 export interface WholeResponse {
   statusCode: number;
-  headers: Dispatcher.ResponseData['headers'];
+  headers: ResponseHeaders;
   body: Buffer;
 }
 
+/** How the reader of a streamed answer steers its reading. */
+export interface StreamControl {
+  /** Stops reading until `resume` (the client's socket is full: backpressure up to the provider). */
+  pause(): void;
+  resume(): void;
+  /** Stops reading for good and drops the connection; the call then ends as if the body had ended. */
+  stop(): void;
+}
+
+/** Reads an answer as it comes: the status and headers once, then each piece of the body. */
+export interface AnswerReader {
+  onHeaders(statusCode: number, headers: ResponseHeaders, control: StreamControl): void;
+  onData(chunk: Buffer): void;
+}
+
 const noop = (): void => undefined;
+
+/** An answer's body as text, as undici's body.text() reads it (UTF-8, a leading byte-order mark dropped). */
+export function bodyText(body: Buffer): string {
+  const text = body.toString('utf8');
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+}
 
 /**
  * The status and headers of an answer came, then reading its body failed: an error answer's body
@@ -37,7 +58,7 @@ const noop = (): void => undefined;
 export class BodyReadError extends Error {
   constructor(
     readonly statusCode: number,
-    readonly headers: Dispatcher.ResponseData['headers'],
+    readonly headers: ResponseHeaders,
     override readonly cause: unknown,
   ) {
     super((cause as Error)?.message ?? String(cause));
@@ -45,21 +66,20 @@ export class BodyReadError extends Error {
 }
 
 /**
- * Reads one answer whole, straight from undici's dispatch callbacks: no body stream, no async
- * resource and no consume promise per call, which `request()` builds for every answer. Aborting
- * `signal` aborts the call (before or after the headers) with the signal's reason.
+ * Hands an answer to its reader straight from undici's dispatch callbacks: no body stream, no
+ * async resource and no promise per piece, which `request()` builds for every answer (on the
+ * streaming path each of those is a step between the provider's first token and the client's).
+ * Aborting `signal` aborts the call (before or after the headers) with the signal's reason.
  */
-class WholeBodyHandler implements Dispatcher.DispatchHandler {
+class AnswerHandler implements Dispatcher.DispatchHandler, StreamControl {
   private controller: Dispatcher.DispatchController | null = null;
-  private statusCode = 0;
-  private headers: Dispatcher.ResponseData['headers'] = {};
-  private readonly chunks: Buffer[] = [];
+  private stopped = false;
   private readonly onAbort = (): void => this.controller?.abort(this.signal.reason);
 
   constructor(
     private readonly signal: AbortSignal,
-    private readonly onHeaders: () => void,
-    private readonly resolve: (response: WholeResponse) => void,
+    private readonly reader: AnswerReader,
+    private readonly resolve: () => void,
     private readonly reject: (error: unknown) => void,
   ) {
     signal.addEventListener('abort', this.onAbort);
@@ -73,28 +93,38 @@ class WholeBodyHandler implements Dispatcher.DispatchHandler {
     this.controller = controller;
   }
 
-  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: Dispatcher.ResponseData['headers']): void {
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: ResponseHeaders): void {
     if (statusCode < 200) return; // 1xx: informational, the answer follows
-    this.statusCode = statusCode;
-    this.headers = headers;
-    this.onHeaders();
+    this.reader.onHeaders(statusCode, headers, this);
   }
 
   onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    this.chunks.push(chunk);
+    if (!this.stopped) this.reader.onData(chunk);
   }
 
   onResponseEnd(): void {
     this.signal.removeEventListener('abort', this.onAbort);
-    const body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
-    this.resolve({ statusCode: this.statusCode, headers: this.headers, body });
+    this.resolve();
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
     this.signal.removeEventListener('abort', this.onAbort);
-    const success = this.statusCode >= 200 && this.statusCode < 300;
-    if (this.statusCode !== 0 && (!success || !this.signal.aborted)) this.reject(new BodyReadError(this.statusCode, this.headers, error));
+    if (this.stopped) this.resolve();
     else this.reject(error);
+  }
+
+  pause(): void {
+    this.controller?.pause();
+  }
+
+  resume(): void {
+    this.controller?.resume();
+  }
+
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.controller?.abort(new Error('the reader stopped reading'));
   }
 }
 
@@ -212,45 +242,56 @@ export class UpstreamClient {
   }
 
   /**
-   * Sends `request`; resolves with the status, headers and body stream, or throws a transport error
-   * (`refused`, with nothing sent, when the policy refuses its host or what the host resolves to).
+   * Sends `request` and hands its answer to `reader` as it comes; resolves once the body has ended
+   * (or the reader stopped it). Throws a transport error: `refused`, with nothing sent, when the
+   * policy refuses the host or what it resolves to; else how the call failed, before or after the
+   * headers (the reader knows whether they came).
    */
-  async send(request: UpstreamRequest, signal: AbortSignal): Promise<UpstreamResponse> {
-    const target = this.target(request.url);
-    if (target.refusal) throw new UpstreamTransportError('refused', new Error(`${target.origin}: ${target.refusal}`));
+  async stream(request: UpstreamRequest, signal: AbortSignal, reader: AnswerReader): Promise<void> {
     try {
-      return await this.agent.request({
-        origin: target.origin,
-        path: target.path,
-        method: request.method,
-        headers: request.headers,
-        body: request.body,
-        signal,
-      });
+      await this.dispatch(request, signal, reader);
     } catch (error) {
       throw classifyTransportError(error, signal.aborted ? signal.reason : undefined);
     }
   }
 
   /**
-   * Like `send`, for an answer wanted whole (a non-streamed call): resolves once the body has been
-   * read to its end; `onHeaders` runs when the status and headers arrive (the first byte). Throws a
-   * transport error, or a `BodyReadError` when the body failed after the headers.
+   * Sends `request` and reads its answer whole (a non-streamed call); `onHeaders` runs when the
+   * status and headers arrive (the first byte). Throws a transport error, or a `BodyReadError`
+   * when the body failed after the headers.
    */
   async sendWhole(request: UpstreamRequest, signal: AbortSignal, onHeaders: () => void = noop): Promise<WholeResponse> {
-    const target = this.target(request.url);
-    if (target.refusal) throw new UpstreamTransportError('refused', new Error(`${target.origin}: ${target.refusal}`));
+    let statusCode = 0;
+    let headers: ResponseHeaders = {};
+    const chunks: Buffer[] = [];
     try {
-      return await new Promise<WholeResponse>((resolve, reject) => {
-        this.agent.dispatch(
-          { origin: target.origin, path: target.path, method: request.method, headers: request.headers, body: request.body },
-          new WholeBodyHandler(signal, onHeaders, resolve, reject),
-        );
+      await this.dispatch(request, signal, {
+        onHeaders(status, received) {
+          statusCode = status;
+          headers = received;
+          onHeaders();
+        },
+        onData(chunk) {
+          chunks.push(chunk);
+        },
       });
     } catch (error) {
-      if (error instanceof BodyReadError) throw error;
+      const success = statusCode >= 200 && statusCode < 300;
+      if (statusCode !== 0 && (!success || !signal.aborted)) throw new BodyReadError(statusCode, headers, error);
       throw classifyTransportError(error, signal.aborted ? signal.reason : undefined);
     }
+    return { statusCode, headers, body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks) };
+  }
+
+  private dispatch(request: UpstreamRequest, signal: AbortSignal, reader: AnswerReader): Promise<void> {
+    const target = this.target(request.url);
+    if (target.refusal) return Promise.reject(new UpstreamTransportError('refused', new Error(`${target.origin}: ${target.refusal}`)));
+    return new Promise<void>((resolve, reject) => {
+      this.agent.dispatch(
+        { origin: target.origin, path: target.path, method: request.method, headers: request.headers, body: request.body },
+        new AnswerHandler(signal, reader, resolve, reject),
+      );
+    });
   }
 
   async close(): Promise<void> {
