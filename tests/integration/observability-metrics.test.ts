@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { startApi, type RunningApi } from '@model-router/api';
+import { tokenizerLoaded } from '@model-router/domain';
 import { startCacheInvalidator } from '@model-router/cache-invalidator';
 import { startHealthChecker } from '@model-router/health-checker';
 import { createLogger } from '@model-router/logger';
@@ -26,10 +27,13 @@ let invalidator: RunningService;
 const post = (path: string, body: unknown, headers: Record<string, string> = JSON_BODY) =>
   fetch(`${api.url}${path}`, { method: 'POST', headers, body: JSON.stringify(body) });
 
+let tokenizerBeforeStart: boolean;
+
 beforeAll(async () => {
   env = await createTestEnv();
   const config = env.config({ 'workers.health_checker.probe_interval': 500 });
   const logger = createLogger('metrics-test', 'error');
+  tokenizerBeforeStart = tokenizerLoaded();
   api = await startApi(config, logger);
   aggregator = await startMetricAggregator(config, { logger, opsPort: 0 });
   // Probes answer at once: this test is about the checker's metrics, not about reaching providers.
@@ -41,6 +45,14 @@ afterAll(async () => {
   await Promise.allSettled([invalidator?.stop(), checker?.stop(), aggregator?.stop()]);
   await api?.stop();
   await env?.cleanup();
+});
+
+describe('the API at start', () => {
+  it('has built the tokenizer before it listens, so no request waits for it', () => {
+    // Built on the first count otherwise: a second of CPU that stalls every request meanwhile.
+    expect(tokenizerBeforeStart).toBe(false);
+    expect(tokenizerLoaded()).toBe(true);
+  });
 });
 
 describe('every /metrics is valid Prometheus text', () => {

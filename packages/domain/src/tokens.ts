@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { countBytePairTokens } from './byte-pair-merge.js';
 import { forEachO200kPiece } from './o200k-pre-tokenizer.js';
-import { o200kVocabulary } from './o200k-vocabulary.js';
+import { o200kVocabulary, o200kVocabularyBuilt } from './o200k-vocabulary.js';
 import { addToProcessTotals, emptyTokenizerWork, type TokenizerWork } from './tokenizer-work.js';
 
 export { tokenizerWorkTotals, emptyTokenizerWork, type TokenizerWork } from './tokenizer-work.js';
@@ -29,6 +29,20 @@ let buffer = new Uint8Array(1024);
  */
 export function countPromptTokens(prompt: string): number {
   return countPromptTokensCountingWork(prompt, emptyTokenizerWork());
+}
+
+/**
+ * Builds the tokenizer's vocabulary now rather than on the first count, which otherwise blocks the
+ * event loop for it (about a second of CPU on a small VM) while that request and every one that
+ * arrives meanwhile wait. A service that counts tokens calls this before it listens.
+ */
+export function loadTokenizer(): void {
+  o200kVocabulary();
+}
+
+/** Whether this process has built the tokenizer's vocabulary (loadTokenizer or a first count). */
+export function tokenizerLoaded(): boolean {
+  return o200kVocabularyBuilt();
 }
 
 /** `countPromptTokens`, adding the steps it takes to `work` (for tests and the bench). */

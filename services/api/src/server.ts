@@ -3,6 +3,7 @@ import { allowPrivateEndpoints, assertStartableConfig, type Config, isProduction
 import { AbTestRepository, BudgetRepository, createPool, KeyRepository, ModelRepository, ModelStatsReader } from '@model-router/database';
 import { closeServer, createMetricsRegistry } from '@model-router/http';
 import type { Logger } from '@model-router/logger';
+import { loadTokenizer } from '@model-router/domain';
 import { EventPublisher, type JobBoss, startBoss, subscribeConfigChanges } from '@model-router/queue';
 import { BudgetReservations, subscribeBudgetSpend } from '@model-router/budgets';
 import { checkRedisDurability, createRedis, type RedisClient as Redis } from '@model-router/redis';
@@ -116,6 +117,8 @@ export async function startApi(config: Config, logger: Logger, options: StartApi
     keyUsage.start(KEY_USAGE_FLUSH_MS);
     const { app } = createApp({ config, logger, pool, redis, snapshots, registry, publisher, outcomes, changes, circuits: tracker.store, budgets, clock, gateway, keyUsage });
 
+    // The tokenizer's vocabulary is built before the first request could need it (see loadTokenizer).
+    loadTokenizer();
     const server = app.listen(config.server.port, config.server.host);
     await new Promise<void>((resolve, reject) => {
       server.once('listening', resolve);

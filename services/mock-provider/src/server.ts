@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DEVELOPMENT_ADMIN_API_KEY } from '@model-router/config';
+import { loadTokenizer } from '@model-router/domain';
 import { closeServer, createMetricsRegistry } from '@model-router/http';
 import type { Logger } from '@model-router/logger';
 import type { Express } from 'express';
@@ -68,6 +69,8 @@ export async function startMockProvider(options: MockProviderOptions): Promise<R
     ...(options.acceptAnyModel === undefined ? {} : { acceptAnyModel: options.acceptAnyModel }),
     ...(options.bodyLimit ? { bodyLimit: options.bodyLimit } : {}),
   });
+  // It counts the tokens of what it is asked and answers: built now, not on the first request.
+  loadTokenizer();
   const server = app.listen(options.port ?? 0, host);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
