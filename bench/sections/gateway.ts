@@ -6,7 +6,8 @@
  *
  * - throughput: the mock answers at once, 64 connections;
  * - added latency: the mock answers in 50 ms, at 1 and 64 connections (gateway minus direct);
- * - streaming: time to the first streamed byte, one request at a time (gateway minus direct);
+ * - streaming: time to the first streamed byte, one request at a time (gateway minus direct), beside
+ *   a bare proxy (no routing, auth, translation or recording) as the floor of any Node proxy here;
  * - RSS of each gateway process, sampled during the runs.
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -34,7 +35,15 @@ const PATH = '/v1/chat/completions';
 
 type Target = 'direct' | 'gateway' | 'portkey';
 const TARGETS: Target[] = ['direct', 'gateway', 'portkey'];
-const LABEL: Record<Target, string> = { direct: 'mock directly', gateway: 'Model Router gateway', portkey: `Portkey ${PORTKEY_VERSION}` };
+/** The streaming figure adds the floor: a bare proxy (bench/servers/bare-proxy.ts) in front of the same mock. */
+type StreamTarget = Target | 'bare';
+const STREAM_TARGETS: StreamTarget[] = ['direct', 'bare', 'gateway', 'portkey'];
+const LABEL: Record<StreamTarget, string> = {
+  direct: 'mock directly',
+  bare: 'bare undici proxy (floor)',
+  gateway: 'Model Router gateway',
+  portkey: `Portkey ${PORTKEY_VERSION}`,
+};
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -200,6 +209,8 @@ export const gatewaySection: Section = {
       const portkey = await startPortkey(ctx);
       servers.push(portkey);
       const mockUrl = mock.ready.url;
+      const bare: ChildServer = await startChildServer({ name: 'bare-proxy', script: 'bench/servers/bare-proxy.ts', cwd: ctx.rootDir, env: { NODE_ENV: 'production', BENCH_UPSTREAM: mockUrl } });
+      servers.push(bare);
       await registerModel(api.ready.url, mockUrl);
 
       const body = JSON.stringify({ model: MODEL_ID, messages: [{ role: 'user', content: 'Hello, how are you today?' }], max_tokens: 16 });
@@ -256,15 +267,17 @@ export const gatewaySection: Section = {
 
       ctx.log(`gateway: streaming, time to first byte over ${streams} requests each`);
       await setMock(mockUrl, { latency_ms: 20, tokens_per_second: 0 });
-      const ttfb = {} as Record<Target, StreamTimes>;
-      for (const target of TARGETS) {
-        await streamTtfb(urls[target], streamBody, headers[target], Math.min(30, streams)); // warm-up
-        ttfb[target] = await streamTtfb(urls[target], streamBody, headers[target], streams);
+      const ttfb = {} as Record<StreamTarget, StreamTimes>;
+      const streamUrls: Record<StreamTarget, string> = { ...urls, bare: `${bare.ready.url}${PATH}` };
+      const streamHeaders: Record<StreamTarget, Record<string, string>> = { ...headers, bare: {} };
+      for (const target of STREAM_TARGETS) {
+        await streamTtfb(streamUrls[target], streamBody, streamHeaders[target], Math.min(30, streams)); // warm-up
+        ttfb[target] = await streamTtfb(streamUrls[target], streamBody, streamHeaders[target], streams);
       }
 
       const rps = (t: Target) => throughput[t].requests_per_second;
       const added = (conns: number, t: Target, q: 'p50' | 'p99') => latency[conns]![t].latency_ms[q] - latency[conns]!.direct.latency_ms[q];
-      const addedTtfb = (t: Target, q: 'p50' | 'p99') => ttfb[t].ttfb_ms[q] - ttfb.direct.ttfb_ms[q];
+      const addedTtfb = (t: StreamTarget, q: 'p50' | 'p99') => ttfb[t].ttfb_ms[q] - ttfb.direct.ttfb_ms[q];
       const ratio = rps('gateway') / rps('portkey');
       const p99Ratio = added(connections, 'gateway', 'p99') / added(connections, 'portkey', 'p99');
       const bad = (r: LoadResult) => r.non2xx + r.errors + r.timeouts;
@@ -304,7 +317,7 @@ export const gatewaySection: Section = {
           {
             title: `Streaming: time to the first streamed byte, ${streams} requests one at a time (mock: first piece after 20 ms)`,
             columns: ['target', 'p50 ms', 'p99 ms', 'added p50 ms', 'added p99 ms', 'failures'],
-            rows: TARGETS.map((t) => [
+            rows: STREAM_TARGETS.map((t) => [
               LABEL[t],
               fixed(ttfb[t].ttfb_ms.p50),
               fixed(ttfb[t].ttfb_ms.p99),
@@ -330,6 +343,7 @@ export const gatewaySection: Section = {
           `Portkey: npm @portkey-ai/gateway@${PORTKEY_VERSION} in ${PORTKEY_DIR}, its own Node process, forwarding with x-portkey-provider: openai and x-portkey-custom-host to the same mock.`,
           'The gateway routes, calls the mock through undici (keep-alive pool), and records each call (metric.recorded + cost.recorded on BullMQ, circuit outcome); no worker consumes the queues during the bench (the events are deleted afterwards).',
           'CPU µs/req: CPU time (user + system, from /proc) of the process serving the target during the measured run, per answered request — the mock\'s own for "mock directly" (a gateway adds its own on top of it); it moves less than req/s when other work shares the cores.',
+          'Streaming floor: a bare proxy (node:http server, undici dispatch, the answer written back as it comes: no parsing, routing, auth, translation or recording) adds the cost of a second process and two loopback hops on this machine; what the gateway adds beyond it is its own work.',
           'Everything shares the same 2 cores: the mock, the gateway, Redis, and the load generator; the mock directly is the ceiling of any gateway here.',
         ],
         data: {
