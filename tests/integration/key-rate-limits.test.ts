@@ -10,8 +10,9 @@ import { type RunningApi, startApi } from '@model-router/api';
 import { createLogger } from '@model-router/logger';
 import { startMockProvider } from '@model-router/mock-provider';
 import { redisKeys } from '@model-router/redis';
+import { Redis } from 'ioredis';
 import OpenAI from 'openai';
-import { ADMIN_KEY, createTestEnv, type TestEnv, waitUntil } from '../support/index.js';
+import { ADMIN_KEY, createTestEnv, REDIS_URL, type TestEnv, waitUntil } from '../support/index.js';
 import { startOwnRedis } from '../support/own-redis.js';
 
 const quiet = (name: string) => createLogger(name, 'error');
@@ -198,15 +199,30 @@ describe('API key rate limits', () => {
     await waitUntil(async () => (await windowOf(key.id)).t === String(total), { timeoutMs: 5000, intervalMs: 10, what: 'the stream\'s correction' });
   });
 
-  it('a key without limits, a config key and the admin key cost no Redis round trip and get no headers', async () => {
-    const key = await createKey({});
-    for (const secret of [key.secret, ADMIN_KEY]) {
-      const ok = await route(secret);
-      expect(ok.status).toBe(200);
-      expect(ratelimitHeaders(ok.headers)).toEqual({});
+  it('a key without limits and the admin key cost no Redis round trip and get no headers', async () => {
+    // Every command the API sends is watched (MONITOR on a connection of the test's own): none may
+    // touch a key's tag `{prefix:key:ID}`, where all of a key's rate state lives. A limited key is
+    // the control: its requests do touch its tag, so the watch sees what it should.
+    const watcher = new Redis(REDIS_URL);
+    const touched: string[] = [];
+    const monitor = await watcher.monitor();
+    monitor.on('monitor', (_time: string, args: string[]) => touched.push(args.join(' ')));
+    try {
+      const free = await createKey({});
+      const limited = await createKey({ rpm: 100 });
+      for (const secret of [free.secret, ADMIN_KEY]) {
+        const ok = await route(secret);
+        expect(ok.status).toBe(200);
+        expect(ratelimitHeaders(ok.headers)).toEqual({});
+      }
+      expect((await route(limited.secret)).status).toBe(200);
+      const keys = redisKeys(env.redisPrefix);
+      await waitUntil(async () => touched.some((command) => command.includes(keys.keyTag(limited.id))), { timeoutMs: 5000, intervalMs: 10, what: "the limited key's commands" });
+      expect(touched.filter((command) => command.includes(keys.keyTag(free.id)) || command.includes(keys.keyTag('admin')))).toEqual([]);
+    } finally {
+      monitor.disconnect();
+      watcher.disconnect();
     }
-    expect(await api.redis.exists(redisKeys(env.redisPrefix).keyRateWindow(key.id))).toBe(0);
-    expect(await api.redis.exists(redisKeys(env.redisPrefix).keyRateWindow('admin'))).toBe(0);
   });
 
   it('fails open: while Redis is away a limited key is served without headers, and the metric counts it', async () => {
