@@ -31,6 +31,8 @@ const PORTKEY_VERSION = '1.15.2';
 const PORTKEY_DIR = join(os.tmpdir(), 'model-router-bench-portkey');
 const PORTKEY_SCRIPT = join(PORTKEY_DIR, 'node_modules', '@portkey-ai', 'gateway', 'build', 'start-server.js');
 const MODEL_ID = 'bench-gateway';
+/** The V8 setting the image gives every service (infra/Dockerfile). */
+const PRODUCTION_V8_FLAG = '--max-semi-space-size=8';
 const PATH = '/v1/chat/completions';
 
 type Target = 'direct' | 'gateway' | 'portkey';
@@ -204,7 +206,8 @@ export const gatewaySection: Section = {
       ctx.log('gateway: starting the mock provider and the API (child processes)');
       const mock: ChildServer = await startChildServer({ name: 'mock', script: 'bench/servers/mock.ts', cwd: ctx.rootDir, env: { NODE_ENV: 'production' } });
       servers.push(mock);
-      const api: ChildServer = await startBenchApi(ctx.rootDir, { nodeArgs: profileArgs('gateway-api') });
+      // As the image runs it (infra/Dockerfile: NODE_OPTIONS=--max-semi-space-size=8, see the memory section).
+      const api: ChildServer = await startBenchApi(ctx.rootDir, { nodeArgs: [PRODUCTION_V8_FLAG, ...profileArgs('gateway-api')] });
       servers.push(api);
       const portkey = await startPortkey(ctx);
       servers.push(portkey);
