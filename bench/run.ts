@@ -30,6 +30,7 @@ import { abtestRouteSection } from './sections/abtest-route.js';
 import { keyedRouteSection } from './sections/keyed-route.js';
 import { budgetEnforcementSection } from './sections/budget-enforcement.js';
 import { gatewaySection } from './sections/gateway.js';
+import { gatewayStepsSection } from './sections/gateway-steps.js';
 import { experimentsSection } from './sections/experiments.js';
 import { tokenizingSection } from './sections/tokenizing.js';
 import { memorySection } from './sections/memory.js';
@@ -43,6 +44,7 @@ const SECTIONS: Section[] = [
   keyedRouteSection,
   budgetEnforcementSection,
   gatewaySection,
+  gatewayStepsSection,
   tokenizingSection,
   memorySection,
   experimentsSection,

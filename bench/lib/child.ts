@@ -130,14 +130,14 @@ export async function startChildServer(options: StartOptions): Promise<ChildServ
 
 /**
  * The bench's API server (bench/servers/api.ts) in production mode as a child process: `name`
- * tells replicas apart, `nodeArgs` carries a section's profiling flags.
+ * tells replicas apart, `nodeArgs` carries a section's profiling flags, `env` adds variables.
  */
-export function startBenchApi(rootDir: string, options: { name?: string; nodeArgs?: string[] } = {}): Promise<ChildServer> {
+export function startBenchApi(rootDir: string, options: { name?: string; nodeArgs?: string[]; env?: Record<string, string> } = {}): Promise<ChildServer> {
   return startChildServer({
     name: options.name ?? 'api',
     script: 'bench/servers/api.ts',
     cwd: rootDir,
-    env: { NODE_ENV: 'production' },
+    env: { NODE_ENV: 'production', ...options.env },
     ...(options.nodeArgs ? { nodeArgs: options.nodeArgs } : {}),
   });
 }

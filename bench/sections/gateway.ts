@@ -30,10 +30,10 @@ const CONTROL = { authorization: `Bearer ${DEVELOPMENT_ADMIN_API_KEY}` };
 const PORTKEY_VERSION = '1.15.2';
 const PORTKEY_DIR = join(os.tmpdir(), 'model-router-bench-portkey');
 const PORTKEY_SCRIPT = join(PORTKEY_DIR, 'node_modules', '@portkey-ai', 'gateway', 'build', 'start-server.js');
-const MODEL_ID = 'bench-gateway';
+export const MODEL_ID = 'bench-gateway';
 /** The V8 setting the image gives every service (infra/Dockerfile). */
-const PRODUCTION_V8_FLAG = '--max-semi-space-size=8';
-const PATH = '/v1/chat/completions';
+export const PRODUCTION_V8_FLAG = '--max-semi-space-size=8';
+export const PATH = '/v1/chat/completions';
 
 type Target = 'direct' | 'gateway' | 'portkey';
 const TARGETS: Target[] = ['direct', 'gateway', 'portkey'];
@@ -123,13 +123,13 @@ function cpuSeconds(pid: number): number {
   }
 }
 
-async function setMock(mockUrl: string, settings: Record<string, unknown>): Promise<void> {
+export async function setMock(mockUrl: string, settings: Record<string, unknown>): Promise<void> {
   const res = await fetch(`${mockUrl}/_control/defaults`, { method: 'PUT', headers: { 'content-type': 'application/json', ...CONTROL }, body: JSON.stringify(settings) });
   if (res.status !== 200) throw new Error(`mock settings refused: ${res.status} ${await res.text()}`);
 }
 
 /** The bench model points at this run's mock (registered, or its endpoint moved). */
-async function registerModel(apiUrl: string, mockUrl: string): Promise<void> {
+export async function registerModel(apiUrl: string, mockUrl: string): Promise<void> {
   const headers = { ...adminAuthorization(), 'content-type': 'application/json' };
   const model = {
     id: MODEL_ID,
@@ -196,6 +196,7 @@ async function streamTtfb(url: string, body: string, headers: Record<string, str
 export const gatewaySection: Section = {
   name: 'gateway',
   title: 'POST /v1/chat/completions: the gateway vs the mock directly vs the Portkey gateway',
+  usesDatabase: true,
   async run(ctx): Promise<SectionResult> {
     const durationSeconds = envNumber('BENCH_DURATION', 10);
     const warmupSeconds = envNumber('BENCH_WARMUP', 3);

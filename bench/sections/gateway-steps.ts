@@ -1,0 +1,120 @@
+/**
+ * Section "gateway-steps": where a streamed gateway call's time to first byte goes, step by step.
+ * The bench API runs with bench/lib/step-trace.ts loaded (timestamps from Node's and undici's
+ * diagnostics channels, no change to the API's code); streamed requests go one at a time, as in
+ * the `gateway` section's figure, and each step's median and p90 are reported with the client's
+ * own send and first-byte times on the same clock.
+ */
+import http from 'node:http';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { type ChildServer, startBenchApi, startChildServer } from '../lib/child.js';
+import { clientAuthorization } from '../lib/keys.js';
+import { envNumber, fixed } from '../lib/stats.js';
+import type { StepTimes } from '../lib/step-trace.js';
+import type { Section, SectionResult } from '../lib/types.js';
+import { MODEL_ID, PATH, PRODUCTION_V8_FLAG, registerModel, setMock } from './gateway.js';
+
+interface ClientTimes {
+  sent: number;
+  firstByte: number;
+}
+
+/** Streams `count` requests one at a time over one keep-alive connection; each resolves at the answer's end. */
+async function streams(url: string, body: string, count: number): Promise<ClientTimes[]> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const target = new URL(url);
+  const times: ClientTimes[] = [];
+  const now = () => performance.timeOrigin + performance.now();
+  try {
+    for (let i = 0; i < count; i++) {
+      times.push(
+        await new Promise<ClientTimes>((resolve, reject) => {
+          const sent = now();
+          let firstByte = 0;
+          const req = http.request(
+            { host: target.hostname, port: target.port, path: target.pathname, method: 'POST', agent, headers: { 'content-type': 'application/json', ...clientAuthorization() } },
+            (res) => {
+              if (res.statusCode !== 200) reject(new Error(`the gateway answered ${res.statusCode}`));
+              res.on('data', () => {
+                firstByte ||= now();
+              });
+              res.on('end', () => resolve({ sent, firstByte }));
+            },
+          );
+          req.on('error', reject);
+          req.end(body);
+        }),
+      );
+    }
+  } finally {
+    agent.destroy();
+  }
+  return times;
+}
+
+function quantile(values: number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! : Number.NaN;
+}
+
+export const gatewayStepsSection: Section = {
+  name: 'gateway-steps',
+  title: 'A streamed gateway call, step by step (time to first byte, one request at a time)',
+  usesDatabase: true,
+  async run(ctx): Promise<SectionResult> {
+    const count = Math.round(envNumber('BENCH_GATEWAY_STREAMS', 300));
+    const warmup = Math.min(30, count);
+    const dir = mkdtempSync(join(os.tmpdir(), 'model-router-steps-'));
+    const traceFile = join(dir, 'steps.json');
+    const servers: ChildServer[] = [];
+    try {
+      const mock = await startChildServer({ name: 'mock', script: 'bench/servers/mock.ts', cwd: ctx.rootDir, env: { NODE_ENV: 'production' } });
+      servers.push(mock);
+      // tsx first, so the trace (TypeScript) can be loaded; then the image's V8 flag.
+      const api = await startBenchApi(ctx.rootDir, {
+        name: 'api-steps',
+        nodeArgs: ['--import', 'tsx', '--import', './bench/lib/step-trace.ts', PRODUCTION_V8_FLAG],
+        env: { BENCH_STEP_TRACE: traceFile },
+      });
+      servers.push(api);
+      await registerModel(api.ready.url, mock.ready.url);
+      await setMock(mock.ready.url, { latency_ms: 20, tokens_per_second: 0 });
+      const body = JSON.stringify({ model: MODEL_ID, messages: [{ role: 'user', content: 'Hello, how are you today?' }], max_tokens: 16, stream: true });
+      ctx.log(`gateway-steps: ${count} streams after ${warmup} of warm-up`);
+      const client = (await streams(`${api.ready.url}${PATH}`, body, count + warmup)).slice(warmup);
+      await api.stop();
+      servers.pop();
+      const traced = (JSON.parse(readFileSync(traceFile, 'utf8')) as StepTimes[]).filter((r) => r.upstream_sent !== undefined).slice(-count);
+      if (traced.length !== client.length) throw new Error(`traced ${traced.length} gateway calls for ${client.length} requests`);
+
+      const steps: Array<[string, (i: number) => number]> = [
+        ['client sends → the API has the request', (i) => traced[i]!.start - client[i]!.sent],
+        ['→ upstream request created (middleware, body, auth, routing, request build)', (i) => traced[i]!.upstream_created! - traced[i]!.start],
+        ['→ upstream request written', (i) => traced[i]!.upstream_sent! - traced[i]!.upstream_created!],
+        ["→ provider's headers (the mock's 20 ms and its two hops)", (i) => traced[i]!.upstream_headers! - traced[i]!.upstream_sent!],
+        ['→ first write to the client (translation, headers)', (i) => traced[i]!.first_write! - traced[i]!.upstream_headers!],
+        ['→ the client has the first byte', (i) => client[i]!.firstByte - traced[i]!.first_write!],
+        ['client sends → first byte (total)', (i) => client[i]!.firstByte - client[i]!.sent],
+      ];
+      const rows = steps.map(([name, of]) => {
+        const values = client.map((_, i) => of(i));
+        return [name, fixed(quantile(values, 0.5), 3), fixed(quantile(values, 0.9), 3)];
+      });
+      return {
+        tables: [{ title: `A streamed call through the gateway, ${count} requests one at a time (mock: whole answer after 20 ms)`, columns: ['step', 'p50 ms', 'p90 ms'], rows }],
+        targets: [],
+        notes: [
+          'Times from diagnostics_channel in the API (http.server.request.start, undici:request:create, undici:client:sendHeaders, undici:request:headers) and its first response write, on the same clock as the client (performance.timeOrigin + now).',
+          'The medians of the steps need not add up to the median of the total.',
+        ],
+        data: { requests: count, steps: Object.fromEntries(rows.map(([name, p50, p90]) => [name, { p50_ms: Number(p50), p90_ms: Number(p90) }])) },
+      };
+    } finally {
+      for (const server of servers.reverse()) await server.stop().catch((error: unknown) => ctx.log(`gateway-steps: stop failed: ${String(error)}`));
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+};
