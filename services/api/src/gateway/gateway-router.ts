@@ -11,7 +11,7 @@ import {
 } from '@model-router/domain';
 import { contentText, requestedMaxTokens } from '@model-router/providers';
 import type { AbAssigner, Assignment } from '../abtests/ab-assigner.js';
-import type { BudgetRefusal, BudgetTracker } from '../state/budget-tracker.js';
+import { type BudgetRefusal, type BudgetTracker, refusalRetryAfter } from '../state/budget-tracker.js';
 import { applyAssignment } from '../abtests/apply-assignment.js';
 import { keyMayJoinTest, restrictingGrant } from '../keys/key-scope.js';
 import type { ApiSnapshot, SnapshotStore } from '../state/snapshot-store.js';
@@ -88,8 +88,7 @@ function namedModelError(model: string, exclusion: Exclusion, snapshot: ApiSnaps
 
 /** Budgets left no model: OpenAI's answer to a spent quota (429 insufficient_quota), naming the budget. */
 function budgetExceeded(refusal: BudgetRefusal): OpenAIError {
-  const retryAfter = refusal.retry_after_s === null ? undefined : { 'Retry-After': String(refusal.retry_after_s) };
-  return new OpenAIError(429, refusal.message, 'insufficient_quota', 'budget_exceeded', null, retryAfter);
+  return new OpenAIError(429, refusal.message, 'insufficient_quota', 'budget_exceeded', null, refusalRetryAfter(refusal));
 }
 
 /**

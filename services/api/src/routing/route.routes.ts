@@ -15,7 +15,7 @@ import type { EventPublisher } from '@model-router/queue';
 import type { Request, RequestHandler, Response } from 'express';
 import { type AbAssigner, type Assignment, NEEDS_REDIS } from '../abtests/ab-assigner.js';
 import { type Answer, applyAssignment, type Decided } from '../abtests/apply-assignment.js';
-import type { BudgetRefusal, BudgetTracker } from '../state/budget-tracker.js';
+import { type BudgetRefusal, type BudgetTracker, refusalRetryAfter } from '../state/budget-tracker.js';
 import { type ApiMetrics, childCache } from '../prometheus-metrics.js';
 import type { KeyLimits } from '../keys/key-limits.js';
 import { keyGrantFrom, keyMayJoinTest, restrictingGrant } from '../keys/key-scope.js';
@@ -66,8 +66,7 @@ function withCircuitOpen(snapshot: RoutingSnapshot, modelId: string): RoutingSna
 
 /** 429 BUDGET_EXCEEDED naming the budgets, with Retry-After: until the earliest of their periods ends. */
 function budgetExceeded(refusal: BudgetRefusal): ApiError {
-  const retryAfter = refusal.retry_after_s === null ? undefined : { 'Retry-After': String(refusal.retry_after_s) };
-  return new ApiError('BUDGET_EXCEEDED', refusal.message, { budgets: refusal.budgets, excluded: refusal.excluded }, retryAfter);
+  return new ApiError('BUDGET_EXCEEDED', refusal.message, { budgets: refusal.budgets, excluded: refusal.excluded }, refusalRetryAfter(refusal));
 }
 
 let lastIsoMs = 0;

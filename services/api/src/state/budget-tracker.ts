@@ -43,6 +43,11 @@ export interface BudgetRefusal {
   retry_after_s: number | null;
 }
 
+/** The Retry-After header of a budget refusal (none when no period end is known), for both answers' shapes. */
+export function refusalRetryAfter(refusal: BudgetRefusal): Record<string, string> | undefined {
+  return refusal.retry_after_s === null ? undefined : { 'Retry-After': String(refusal.retry_after_s) };
+}
+
 /**
  * This replica's view of every budget and its spend in the current period, and the enforcement
  * routing reads from it. Budgets and spend are loaded from Postgres with every snapshot refresh
