@@ -133,12 +133,19 @@ describe('a streamed answer written as it comes', () => {
     const answer = answerTo(res);
     answer.onHeaders(200, {}, control);
     res.writableNeedDrain = true;
-    answer.onData(Buffer.from(openAIStream(['a', 'b'], '\n').split('data: [DONE]')[0]!, 'utf8'));
+    const events = openAIStream(['a', 'b', 'c'], '\n').split('data: [DONE]')[0]!.split(/(?<=\n\n)/);
+    // Pieces the provider had already sent keep coming while it is paused: one wait, not one each.
+    for (const event of events) answer.onData(Buffer.from(event, 'utf8'));
     expect(control.paused).toBe(1);
+    expect(res.listenerCount('drain')).toBe(1);
     expect(control.resumed).toBe(0);
     res.writableNeedDrain = false;
     res.emit('drain');
     expect(control.resumed).toBe(1);
+    // Full again later: paused again.
+    res.writableNeedDrain = true;
+    answer.onData(Buffer.from(events[0]!, 'utf8'));
+    expect(control.paused).toBe(2);
   });
 
   it('keeps an error status body as text for the error, writing nothing to the client', () => {

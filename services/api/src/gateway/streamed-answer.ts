@@ -44,7 +44,12 @@ export class StreamedAnswer implements AnswerReader {
   private readonly decoder = new TextDecoder();
   private readonly errorBody: Buffer[] = [];
   private control: StreamControl | null = null;
-  private readonly resume = (): void => this.control?.resume();
+  /** Paused until the client's socket drains (one listener, however many pieces come meanwhile). */
+  private waitingForDrain = false;
+  private readonly resume = (): void => {
+    this.waitingForDrain = false;
+    this.control?.resume();
+  };
 
   constructor(
     adapter: ProviderAdapter,
@@ -79,7 +84,8 @@ export class StreamedAnswer implements AnswerReader {
       }
       if (!this.translator.error) this.write(this.translator.push(text));
       if (this.translator.error) this.control!.stop();
-      else if (this.res.writableNeedDrain) {
+      else if (this.res.writableNeedDrain && !this.waitingForDrain) {
+        this.waitingForDrain = true;
         this.control!.pause();
         this.res.once('drain', this.resume);
       }
