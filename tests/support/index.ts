@@ -73,7 +73,17 @@ export async function createTestEnv(): Promise<TestEnv> {
       };
     },
     async cleanup() {
-      await withAdmin((c) => c.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`));
+      await withAdmin(async (c) => {
+        // pool.end() resolves before its clients' connections have closed. Give them a moment:
+        // FORCE terminates whatever is still connected, and a terminated idle client of a pool
+        // with no 'error' listener (the tests' own pg.Pool) is an uncaught error in the test file.
+        for (let poll = 0; poll < 25; poll++) {
+          const { rows } = await c.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1', [dbName]);
+          if (rows[0]!.n === 0) break;
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        await c.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+      });
       const redis = new Redis(REDIS_URL);
       try {
         // Plain keys start with the prefix; BullMQ's start with it inside a hash tag.
