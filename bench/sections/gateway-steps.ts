@@ -5,55 +5,15 @@
  * the `gateway` section's figure, and each step's median and p90 are reported with the client's
  * own send and first-byte times on the same clock.
  */
-import http from 'node:http';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { type ChildServer, startBenchApi, startChildServer } from '../lib/child.js';
 import { clientAuthorization } from '../lib/keys.js';
 import { envNumber, fixed } from '../lib/stats.js';
 import type { StepTimes } from '../lib/step-trace.js';
 import type { Section, SectionResult } from '../lib/types.js';
-import { MODEL_ID, PATH, PRODUCTION_V8_FLAG, registerModel, setMock } from './gateway.js';
-
-interface ClientTimes {
-  sent: number;
-  firstByte: number;
-}
-
-/** Streams `count` requests one at a time over one keep-alive connection; each resolves at the answer's end. */
-async function streams(url: string, body: string, count: number): Promise<ClientTimes[]> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  const target = new URL(url);
-  const times: ClientTimes[] = [];
-  const now = () => performance.timeOrigin + performance.now();
-  try {
-    for (let i = 0; i < count; i++) {
-      times.push(
-        await new Promise<ClientTimes>((resolve, reject) => {
-          const sent = now();
-          let firstByte = 0;
-          const req = http.request(
-            { host: target.hostname, port: target.port, path: target.pathname, method: 'POST', agent, headers: { 'content-type': 'application/json', ...clientAuthorization() } },
-            (res) => {
-              if (res.statusCode !== 200) reject(new Error(`the gateway answered ${res.statusCode}`));
-              res.on('data', () => {
-                firstByte ||= now();
-              });
-              res.on('end', () => resolve({ sent, firstByte }));
-            },
-          );
-          req.on('error', reject);
-          req.end(body);
-        }),
-      );
-    }
-  } finally {
-    agent.destroy();
-  }
-  return times;
-}
+import { MODEL_ID, PATH, PRODUCTION_V8_FLAG, registerModel, setMock, streamOneAtATime } from './gateway.js';
 
 function quantile(values: number[], q: number): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -84,7 +44,8 @@ export const gatewayStepsSection: Section = {
       await setMock(mock.ready.url, { latency_ms: 20, tokens_per_second: 0 });
       const body = JSON.stringify({ model: MODEL_ID, messages: [{ role: 'user', content: 'Hello, how are you today?' }], max_tokens: 16, stream: true });
       ctx.log(`gateway-steps: ${count} streams after ${warmup} of warm-up`);
-      const client = (await streams(`${api.ready.url}${PATH}`, body, count + warmup)).slice(warmup);
+      const client = (await streamOneAtATime(`${api.ready.url}${PATH}`, body, clientAuthorization(), count + warmup)).slice(warmup);
+      if (client.some((r) => r.status !== 200)) throw new Error('the gateway did not answer every stream with 200');
       await api.stop();
       servers.pop();
       const traced = (JSON.parse(readFileSync(traceFile, 'utf8')) as StepTimes[]).filter((r) => r.upstream_sent !== undefined).slice(-count);

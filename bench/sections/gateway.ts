@@ -156,38 +156,54 @@ interface StreamTimes {
   failures: number;
 }
 
+/** One streamed request as its client saw it: when it was sent and its first body byte came (clock: timeOrigin + now). */
+export interface StreamedRequest {
+  status: number;
+  sent: number;
+  firstByte: number;
+}
+
+/**
+ * `count` streamed requests, one at a time over one keep-alive connection, each waited for to its
+ * end before the next is sent. A request that fails has status 0.
+ */
+export async function streamOneAtATime(url: string, body: string, headers: Record<string, string>, count: number): Promise<StreamedRequest[]> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const target = new URL(url);
+  const now = () => performance.timeOrigin + performance.now();
+  const requests: StreamedRequest[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      requests.push(
+        await new Promise<StreamedRequest>((resolve) => {
+          const request: StreamedRequest = { status: 0, sent: now(), firstByte: 0 };
+          const req = http.request(
+            { host: target.hostname, port: target.port, path: target.pathname, method: 'POST', agent, headers: { 'content-type': 'application/json', ...headers } },
+            (res) => {
+              request.status = res.statusCode ?? 0;
+              res.on('data', () => {
+                request.firstByte ||= now();
+              });
+              res.on('end', () => resolve(request));
+              res.on('error', () => resolve(request));
+            },
+          );
+          req.on('error', () => resolve({ ...request, status: 0 }));
+          req.end(body);
+        }),
+      );
+    }
+  } finally {
+    agent.destroy();
+  }
+  return requests;
+}
+
 /** Time to the first body byte of `count` streamed requests, one at a time over one keep-alive connection. */
 async function streamTtfb(url: string, body: string, headers: Record<string, string>, count: number): Promise<StreamTimes> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  const times: number[] = [];
-  let failures = 0;
-  const target = new URL(url);
-  for (let i = 0; i < count; i++) {
-    await new Promise<void>((resolve) => {
-      const started = performance.now();
-      let first = true;
-      const req = http.request(
-        { host: target.hostname, port: target.port, path: target.pathname, method: 'POST', agent, headers: { 'content-type': 'application/json', ...headers } },
-        (res) => {
-          res.on('data', () => {
-            if (first) {
-              first = false;
-              if (res.statusCode === 200) times.push(performance.now() - started);
-              else failures++;
-            }
-          });
-          res.on('end', () => resolve());
-          res.on('error', () => resolve());
-        },
-      );
-      req.on('error', () => {
-        failures++;
-        resolve();
-      });
-      req.end(body);
-    });
-  }
-  agent.destroy();
+  const requests = await streamOneAtATime(url, body, headers, count);
+  const times = requests.filter((r) => r.status === 200 && r.firstByte > 0).map((r) => r.firstByte - r.sent);
+  const failures = requests.length - times.length;
   times.sort((a, b) => a - b);
   const at = (q: number) => (times.length ? times[Math.min(times.length - 1, Math.floor(q * times.length))]! : Number.NaN);
   return { ttfb_ms: { p50: at(0.5), p99: at(0.99), mean: times.reduce((a, b) => a + b, 0) / Math.max(1, times.length) }, requests: times.length, failures };
