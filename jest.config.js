@@ -45,6 +45,7 @@ const unitElsewhere = [
   'services/api/test/gateway-rate-limit-headers.test.ts',
   'services/api/test/gateway-streamed-answer.test.ts',
   'services/api/test/gateway-upstream-policy.test.ts',
+  'services/api/test/key-presented-digests.property.test.ts',
   'services/api/test/key-rate-limit-headers.test.ts',
   'services/api/test/metric-events.test.ts',
   'services/api/test/route-schema.test.ts',

@@ -17,6 +17,43 @@ export interface ClientAuthDeps {
   usage: KeyUsageRecorder;
 }
 
+/** How many presented keys' digests are kept: far more than the keys a deployment has. */
+const PRESENTED_DIGESTS = 4096;
+
+/** A presented key's SHA-256, and its base64 (the snapshot's credentials are keyed by it). */
+interface PresentedDigest {
+  digest: Buffer;
+  base64: string;
+}
+
+/**
+ * The digests of the keys presented lately: a client sends the same key with every request, and a
+ * SHA-256 plus its base64 per request is measurable on the gateway's hot path. A digest is a pure
+ * function of the key, so nothing here goes stale when keys change (the lookup that follows is
+ * always against the current snapshot). Bounded: when full it starts over, so keys made up by a
+ * caller cannot grow it.
+ */
+export class PresentedDigests {
+  private readonly known = new Map<string, PresentedDigest>();
+
+  constructor(private readonly max: number) {}
+
+  of(key: string): PresentedDigest {
+    let entry = this.known.get(key);
+    if (entry === undefined) {
+      if (this.known.size >= this.max) this.known.clear();
+      const digest = secretDigest(key);
+      entry = { digest, base64: digest.toString('base64') };
+      this.known.set(key, entry);
+    }
+    return entry;
+  }
+
+  get size(): number {
+    return this.known.size;
+  }
+}
+
 /**
  * Who calls the route, metrics and gateway endpoints: a configured client key, the admin key, or
  * an API key from the snapshot (one SHA-256 and one map lookup; no I/O). Sets
@@ -31,6 +68,7 @@ export interface ClientAuthDeps {
  */
 export function clientAuth(deps: ClientAuthDeps): RequestHandler {
   const configured = deps.configured.map((c) => ({ id: c.id, digest: secretDigest(c.key) }));
+  const digests = new PresentedDigests(PRESENTED_DIGESTS);
   return (req, res, next) => {
     const credentials = deps.snapshots.current.credentials;
     const open = !deps.configuredClients && credentials.size === 0;
@@ -47,7 +85,8 @@ export function clientAuth(deps: ClientAuthDeps): RequestHandler {
       else next();
       return;
     }
-    const given = secretDigest(key);
+    const presented = digests.of(key);
+    const given = presented.digest;
     // Configured keys are compared in constant time, every one of them, so timing tells nothing.
     let id: string | null = null;
     for (const candidate of configured) {
@@ -59,7 +98,7 @@ export function clientAuth(deps: ClientAuthDeps): RequestHandler {
       return;
     }
     // API keys are looked up by the digest of a 256-bit secret: no timing leak to guard against.
-    const credential = credentials.get(given.toString('base64'));
+    const credential = credentials.get(presented.base64);
     if (credential === undefined) {
       next(new ApiError('FORBIDDEN', 'the API key is not valid'));
       return;
