@@ -5,3 +5,4 @@ export { closeServer, onShutdownSignal } from './shutdown.js';
 export { type ApiKeyOptions, type ClientKey, clientKeyIdOf, DEFAULT_CLIENT_KEY_ID, presentedKey, requireApiKey, requireApiKeyOfRole } from './auth.js';
 export { countHttpRequests, createHttpMetrics, type HttpMetrics, routeLabel } from './http-metrics.js';
 export { accessLog } from './access-log.js';
+export { randomHex128, randomUuid } from './random-id.js';

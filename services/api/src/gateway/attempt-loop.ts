@@ -1,8 +1,8 @@
-import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { BudgetReservations } from '@model-router/budgets';
 import { ENV_OVERRIDES } from '@model-router/config';
 import { callCost, countPromptTokens, estimateCost, type Model, nanosToUsd, runtimeOf, usdToNanos } from '@model-router/domain';
+import { randomHex128, randomUuid } from '@model-router/http';
 import type { Logger } from '@model-router/logger';
 import {
   adapterFor,
@@ -124,7 +124,7 @@ function abortWith(abort: AbortController, kind: TransportFailure, message: stri
 
 /** The gateway's own id, creation time and model name on an answer. */
 function responseContext(model: Model): ResponseContext {
-  return { model: model.id, id: `chatcmpl-${randomUUID().replace(/-/g, '')}`, created: Math.floor(Date.now() / 1000) };
+  return { model: model.id, id: `chatcmpl-${randomHex128()}`, created: Math.floor(Date.now() / 1000) };
 }
 
 const RETRYABLE_STATUS = (status: number) => status === 408 || status === 429 || status >= 500;
@@ -192,7 +192,7 @@ export class AttemptLoop {
         last = error instanceof OpenAIError ? error : new OpenAIError(400, error.message, 'invalid_request_error', 'unsupported_parameter', error.param);
         continue;
       }
-      const eventId = randomUUID();
+      const eventId = randomUuid();
       const reserved = await this.reserve(eventId, model, call);
       attempts++;
       const end = await this.attempt(call, model, adapter, request, eventId, reserved, attempts);
@@ -280,7 +280,7 @@ export class AttemptLoop {
     if (a.call.used) a.call.used.tokens += r.prompt_tokens + r.completion_tokens;
     const isFirst = a.number === 1;
     const assignment = isFirst ? a.call.plan.assignment : null;
-    void this.deps.recorder.record({
+    this.deps.recorder.record({
       success: r.success,
       circuit: r.circuit,
       prompt_tokens: r.prompt_tokens,
