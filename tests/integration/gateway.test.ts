@@ -431,3 +431,31 @@ describe("the README's gateway examples (as written, against this test's API)", 
     expect(stdout).toContain('completion_tokens');
   });
 });
+
+describe('when Redis is unavailable', () => {
+  it('calls are still answered, and each record that could not be stored is counted as lost', async () => {
+    const down = await startMockGateway({}, 'unused-no-client-key-configured');
+    try {
+      down.api.redis.disconnect();
+      const calls = 3;
+      for (let i = 0; i < calls; i++) {
+        const answer = await down.client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: `hello ${i}` }], max_tokens: 5 });
+        expect(answer.choices[0]!.message.content).toContain('mock response');
+      }
+      // One metric event and one cost event per call (the model is priced), each counted once.
+      const lost = (text: string, event: string) => Number(new RegExp(`model_router_events_lost_total\\{[^}]*event="${event}"[^}]*\\} (\\d+)`).exec(text)?.[1] ?? 0);
+      let text = '';
+      await waitUntil(
+        async () => {
+          text = await (await fetch(`${down.api.url}/metrics`)).text();
+          return lost(text, 'metric.recorded') === calls && lost(text, 'cost.recorded') === calls;
+        },
+        { timeoutMs: 5_000, what: 'the lost records counted' },
+      );
+      expect(lost(text, 'metric.recorded')).toBe(calls);
+      expect(lost(text, 'cost.recorded')).toBe(calls);
+    } finally {
+      await down.stop();
+    }
+  });
+});

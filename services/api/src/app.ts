@@ -158,6 +158,7 @@ export function createApp(deps: AppDeps): App {
   });
 
   let lastLossLog = 0;
+  let lastRecordLossLog = 0;
   const onEventLost = (error: unknown): void => {
     metrics.eventsLost.inc({ event: 'route.decided' });
     // One line a minute at most: a Redis outage must not flood the log.
@@ -228,7 +229,6 @@ export function createApp(deps: AppDeps): App {
       keyLimits,
     }),
   );
-  app.use(common);
 
   // The OpenAI-compatible gateway: route, call the model, fall back, record the outcome.
   const gw = deps.gateway;
@@ -250,9 +250,13 @@ export function createApp(deps: AppDeps): App {
         gw.reservations,
         config.gateway.reservation_ttl,
         logger,
-        (error) => {
-          metrics.eventsLost.inc({ event: 'metric.recorded' });
-          logger.warn('a gateway attempt could not be recorded: Redis is unavailable', { err: error });
+        (error, event) => {
+          metrics.eventsLost.inc({ event });
+          // One line a minute at most, as for route events: a Redis outage must not flood the log.
+          if (Date.now() - lastRecordLossLog > 60_000) {
+            lastRecordLossLog = Date.now();
+            logger.warn('gateway attempts are not being recorded: Redis is unavailable', { err: error, event });
+          }
         },
         (model, outcome) => metrics.gatewayAttempts.inc({ model: model.id, provider: model.provider, outcome }),
       ),
@@ -277,7 +281,9 @@ export function createApp(deps: AppDeps): App {
     logger,
     startedAt: deps.clock(),
   });
-  app.post('/v1/chat/completions', ...gateway.chatCompletions);
+  // The gateway's hot path, like /api/v1/route, as one route ahead of every app.use layer.
+  app.post('/v1/chat/completions', ...common, ...gateway.chatCompletions);
+  app.use(common);
   app.use('/v1', gateway.router);
 
   const api = express.Router();

@@ -3,7 +3,7 @@ import { callCost, type Model, usdToNanos } from '@model-router/domain';
 import type { Logger } from '@model-router/logger';
 import { type EventPublisher, MAX_COST_NANOS, MAX_LATENCY_MS, MAX_TOKENS, type MetricRecordedEvent } from '@model-router/queue';
 import type { OutcomeReporter } from '../events/outcome-reporter.js';
-import { acceptEvents } from '../ingestion/metric-ingestion.js';
+import { costEventOf } from '../ingestion/metric-events.js';
 
 /** How an attempt bears on the model's circuit breaker. */
 export type CircuitOutcome = 'success' | 'failure' | 'none';
@@ -47,26 +47,43 @@ export class AttemptRecorder {
     private readonly reservations: BudgetReservations,
     private readonly reservationTtlMs: number,
     private readonly logger: Logger,
-    private readonly onLost: (error: unknown) => void,
+    /** A record's event could not be stored (Redis refused its batch); called once per event lost. */
+    private readonly onLost: (error: unknown, event: 'metric.recorded' | 'cost.recorded') => void,
     /** Counts the attempt (the gateway's Prometheus counter). */
     private readonly onAttempt: (model: Model, outcome: 'success' | 'failure' | 'client_error' | 'client_gone') => void = () => undefined,
   ) {}
 
-  /** Records `attempt`; never throws (a lost record is logged and counted, the answer still goes out). */
-  async record(attempt: AttemptRecord): Promise<void> {
+  private readonly metricLost = (error: Error): void => this.onLost(error, 'metric.recorded');
+  private readonly costLost = (error: Error): void => this.onLost(error, 'cost.recorded');
+
+  /**
+   * Records `attempt`; never throws (a lost record is counted through `onLost`, the answer still
+   * goes out). Without a reservation nothing is awaited: the events join the publisher's next batch
+   * with no promise per call, as the route event does.
+   */
+  record(attempt: AttemptRecord): void {
     if (attempt.circuit !== 'none') this.outcomes.record(attempt.model.id, attempt.circuit === 'success', attempt.latency_ms);
     this.onAttempt(
       attempt.model,
       attempt.success ? 'success' : attempt.circuit === 'none' ? 'client_gone' : attempt.circuit === 'success' ? 'client_error' : 'failure',
     );
-    const costUsd = callCost(attempt.model, attempt.prompt_tokens, attempt.completion_tokens);
-    const costNanos = usdToNanos(costUsd);
+    const costNanos = usdToNanos(callCost(attempt.model, attempt.prompt_tokens, attempt.completion_tokens));
+    if (attempt.reserved) void this.settleThenPublish(attempt, costNanos);
+    else this.publish(attempt, costNanos);
+  }
+
+  /** The reservation is replaced by the actual cost first, then the events go out. */
+  private async settleThenPublish(attempt: AttemptRecord, costNanos: number): Promise<void> {
     try {
-      if (attempt.reserved) await this.reservations.settle(attempt.event_id, costNanos, this.reservationTtlMs);
+      await this.reservations.settle(attempt.event_id, costNanos, this.reservationTtlMs);
     } catch (error) {
       // The reservation then expires with its TTL; the cost itself is still counted below.
       this.logger.warn('could not settle a budget reservation', { err: error, event_id: attempt.event_id });
     }
+    this.publish(attempt, costNanos);
+  }
+
+  private publish(attempt: AttemptRecord, costNanos: number): void {
     const now = new Date().toISOString();
     // Published as trusted (no schema pass): kept inside the storable bounds every event obeys.
     const event: MetricRecordedEvent = {
@@ -89,10 +106,8 @@ export class AttemptRecorder {
       ttft_ms: attempt.ttft_ms === null ? null : Math.min(attempt.ttft_ms, MAX_LATENCY_MS),
       tokens_estimated: attempt.tokens_estimated,
     };
-    try {
-      await acceptEvents(this.publisher, [event], { reserved: attempt.reserved });
-    } catch (error) {
-      this.onLost(error);
-    }
+    this.publisher.publishDetached('metric.recorded', event, this.metricLost);
+    const cost = costEventOf(event, attempt.reserved);
+    if (cost) this.publisher.publishDetached('cost.recorded', cost, this.costLost);
   }
 }

@@ -99,6 +99,14 @@ export function reportedTokens(events: readonly MetricRecordedEvent[]): number {
   return tokens;
 }
 
+/** The cost event of a metric event, for the budget enforcer; none for a call that cost nothing. */
+export function costEventOf(e: MetricRecordedEvent, reserved = false): CostRecordedEvent | null {
+  if (e.cost_nanos <= 0) return null;
+  const cost: CostRecordedEvent = { event_id: e.event_id, key_id: e.key_id, occurred_at: e.occurred_at, model_id: e.model_id, provider: e.provider, user_id: e.user_id, cost_nanos: e.cost_nanos };
+  if (reserved) cost.reserved = true;
+  return cost;
+}
+
 /**
  * The cost of each event that cost something, for the budget enforcer (same event_id); `reserved`:
  * the gateway holds a budget reservation under each id, for the enforcer to release.
@@ -106,11 +114,8 @@ export function reportedTokens(events: readonly MetricRecordedEvent[]): number {
 export function costEventsOf(events: readonly MetricRecordedEvent[], reserved = false): CostRecordedEvent[] {
   const costs: CostRecordedEvent[] = [];
   for (const e of events) {
-    if (e.cost_nanos > 0) {
-      const cost: CostRecordedEvent = { event_id: e.event_id, key_id: e.key_id, occurred_at: e.occurred_at, model_id: e.model_id, provider: e.provider, user_id: e.user_id, cost_nanos: e.cost_nanos };
-      if (reserved) cost.reserved = true;
-      costs.push(cost);
-    }
+    const cost = costEventOf(e, reserved);
+    if (cost) costs.push(cost);
   }
   return costs;
 }
