@@ -6,3 +6,4 @@ export { type ApiKeyOptions, type ClientKey, clientKeyIdOf, DEFAULT_CLIENT_KEY_I
 export { countHttpRequests, createHttpMetrics, type HttpMetrics, routeLabel } from './http-metrics.js';
 export { accessLog } from './access-log.js';
 export { randomHex128, randomUuid } from './random-id.js';
+export { chain } from './chain.js';

@@ -16,6 +16,7 @@ import { type RoutingOptions, seededRandom } from '@model-router/domain';
 import {
   accessLog,
   ApiError,
+  chain,
   countHttpRequests,
   errorHandler,
   notFoundHandler,
@@ -208,26 +209,28 @@ export function createApp(deps: AppDeps): App {
       )
     : null;
 
-  // The hot path first, as one route with only the layers it needs: no router is walked and no path
-  // is matched twice.
+  // The hot path first, as one route with only the layers it needs, run as one layer (chain): no
+  // router is walked and no path is matched twice.
   app.post(
     '/api/v1/route',
-    ...common,
-    json,
-    requireJsonBody,
-    requireClient,
-    routeHandler({
-      snapshots,
-      options: routingOptions(config),
-      defaultStrategy: config.routing.default_strategy,
-      metrics,
-      publisher,
-      assigner,
-      acquireTrial: (modelId) => deps.circuits.tryAcquireTrial(modelId),
-      onEventLost,
-      budgets: deps.budgets,
-      keyLimits,
-    }),
+    chain(
+      ...common,
+      json,
+      requireJsonBody,
+      requireClient,
+      routeHandler({
+        snapshots,
+        options: routingOptions(config),
+        defaultStrategy: config.routing.default_strategy,
+        metrics,
+        publisher,
+        assigner,
+        acquireTrial: (modelId) => deps.circuits.tryAcquireTrial(modelId),
+        onEventLost,
+        budgets: deps.budgets,
+        keyLimits,
+      }),
+    ),
   );
 
   // The OpenAI-compatible gateway: route, call the model, fall back, record the outcome.
@@ -281,8 +284,9 @@ export function createApp(deps: AppDeps): App {
     logger,
     startedAt: deps.clock(),
   });
-  // The gateway's hot path, like /api/v1/route, as one route ahead of every app.use layer.
-  app.post('/v1/chat/completions', ...common, ...gateway.chatCompletions);
+  // The gateway's hot path, like /api/v1/route: one route ahead of every app.use layer, its
+  // middleware run as one layer.
+  app.post('/v1/chat/completions', chain(...common, ...gateway.chatCompletions.middleware), gateway.chatCompletions.errors);
   app.use(common);
   app.use('/v1', gateway.router);
 

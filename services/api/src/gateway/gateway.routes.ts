@@ -41,11 +41,12 @@ export function deadlineMs(routerTimeoutMs: number | undefined, sdkTimeout: stri
 /** The gateway's handlers: the hot route on its own, and the rest of /v1 as a router. */
 export interface GatewayRoutes {
   /**
-   * POST /v1/chat/completions as the layers of one route (body parser, client key, the call, the
-   * OpenAI-shaped error handler), for `app.post('/v1/chat/completions', ...)`: no router is walked
-   * and no path is matched twice on the hot path, as for /api/v1/route.
+   * POST /v1/chat/completions as the parts of one route: its middleware (body parser, client key,
+   * the call) and the OpenAI-shaped error handler, for `app.post('/v1/chat/completions',
+   * chain(...middleware), errors)`: no router is walked and no path is matched twice on the hot
+   * path, as for /api/v1/route.
    */
-  chatCompletions: Array<RequestHandler | ErrorRequestHandler>;
+  chatCompletions: { middleware: RequestHandler[]; errors: ErrorRequestHandler };
   /** The rest of /v1, mounted at /v1: GET /models and OpenAI-shaped 404s. */
   router: Router;
 }
@@ -73,7 +74,9 @@ export function gatewayRoutes(deps: GatewayRoutesDeps): GatewayRoutes {
     const plan = await deps.router.plan(body, { keyId, grant: keyGrantFrom(res.locals) });
     // The key's rate limits count the estimate (prompt + max tokens) now, and the tokens the
     // attempts actually used once they are over (429 in OpenAI's shape when over a limit).
-    const admission = (await deps.keyLimits?.admit(res, plan.prompt_tokens + plan.max_tokens)) ?? null;
+    // (A key without limits neither waits nor has its prompt counted for them.)
+    const limited = deps.keyLimits?.limitedGrant(res) ?? null;
+    const admission = limited ? await deps.keyLimits!.admitGrant(res, limited, plan.prompt_tokens + plan.max_tokens) : null;
     const used = { tokens: 0 };
     try {
       // The client leaving (its own timeout, a cancel) aborts the upstream call at once.
@@ -116,5 +119,5 @@ export function gatewayRoutes(deps: GatewayRoutesDeps): GatewayRoutes {
     next(new OpenAIError(404, `Unknown request URL: ${req.method} ${req.baseUrl}${req.path}`, 'invalid_request_error', 'unknown_url'));
   });
   router.use(errors);
-  return { chatCompletions: [jsonBody(deps.bodyLimit, json), deps.requireClient, chatCompletions, errors], router };
+  return { chatCompletions: { middleware: [jsonBody(deps.bodyLimit, json), deps.requireClient, chatCompletions], errors }, router };
 }
