@@ -42,6 +42,7 @@ const unitElsewhere = [
   'services/api/test/gateway-deadline.test.ts',
   'services/api/test/gateway-key-grants.property.test.ts',
   'services/api/test/gateway-openai-error.test.ts',
+  'services/api/test/gateway-prompt-tokens.property.test.ts',
   'services/api/test/gateway-rate-limit-headers.test.ts',
   'services/api/test/gateway-streamed-answer.test.ts',
   'services/api/test/gateway-upstream-policy.test.ts',

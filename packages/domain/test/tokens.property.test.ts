@@ -258,3 +258,16 @@ describe('prefixWithinTokens (truncating to a token budget in one pass)', () => 
     }
   });
 });
+
+describe('the UTF-8 length bounds the count', () => {
+  // The gateway routes a named model on this bound and counts only when the bound does not decide
+  // (services/api/src/gateway/gateway-router.ts, PromptTokens): every token is at least one byte.
+  it('never counts more tokens than the text has bytes of UTF-8 (generated text of every kind)', () => {
+    fc.assert(
+      fc.property(anyText, (text) => {
+        expect(countPromptTokens(text)).toBeLessThanOrEqual(Buffer.byteLength(text, 'utf8'));
+      }),
+      { seed: SEED, numRuns: 3000 },
+    );
+  });
+});

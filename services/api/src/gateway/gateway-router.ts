@@ -25,7 +25,8 @@ export interface GatewayPlan {
   assignment: Assignment | null;
   /** The routing strategy, or null when the client named a registry model. */
   strategy: RoutingStrategy | null;
-  prompt_tokens: number;
+  /** The prompt's tokens, counted when first read (see PromptTokens). */
+  readonly prompt_tokens: number;
   /** Completion tokens routed and reserved for: the request's max tokens, else the configured default. */
   max_tokens: number;
 }
@@ -61,6 +62,39 @@ export function promptText(body: GatewayRequest): string {
   }
   if (body.tools?.length) parts.push(JSON.stringify(body.tools));
   return parts.join('\n');
+}
+
+/**
+ * A prompt's token count, made when first asked for: counting costs about a microsecond per token,
+ * the largest part of a call with a long prompt, and many calls never need it (a named model, no
+ * budgets, no tokens-per-minute limit, and the provider reports usage).
+ */
+export class PromptTokens {
+  private counted: number | undefined;
+  /** An upper bound of the count, with no counting: a token is at least one byte of UTF-8. */
+  readonly bound: number;
+
+  constructor(private readonly text: string) {
+    this.bound = Buffer.byteLength(text, 'utf8');
+  }
+
+  count(): number {
+    this.counted ??= countPromptTokens(this.text);
+    return this.counted;
+  }
+}
+
+/** The plan, its `prompt_tokens` counted when first read. */
+function planOf(candidates: Candidate[], assignment: Assignment | null, strategy: RoutingStrategy | null, prompt: PromptTokens, maxTokens: number): GatewayPlan {
+  return {
+    candidates,
+    assignment,
+    strategy,
+    max_tokens: maxTokens,
+    get prompt_tokens() {
+      return prompt.count();
+    },
+  };
 }
 
 /** A named model that routing left out, as the error OpenAI would answer for the same cause. */
@@ -113,17 +147,21 @@ export class GatewayRouter {
   async plan(body: GatewayRequest, tenant: GatewayTenant): Promise<GatewayPlan> {
     const fromModel = routerStrategyOf(body.model);
     const snapshot = this.deps.snapshots.current;
-    const promptTokens = countPromptTokens(promptText(body));
+    const prompt = new PromptTokens(promptText(body));
     const maxTokens = requestedMaxTokens(body) ?? this.deps.defaultMaxTokens;
     const options = body.router ?? {};
     const grant = restrictingGrant(tenant.grant);
     if (fromModel === null) {
       const model = snapshot.modelsById.get(body.model);
       if (!model) throw new OpenAIError(404, `The model '${body.model}' does not exist`, 'invalid_request_error', 'model_not_found', 'model');
-      const query: RouteQuery = { ...this.query(body, promptTokens, maxTokens, grant), strategy: options.strategy ?? 'balanced' };
+      // A named model is checked on its own: the exact count matters only where a cost is compared
+      // (router.max_cost_usd, budgets) or where the prompt may not fit the context window; elsewhere
+      // its upper bound decides the same, and the count waits until something reads prompt_tokens.
+      const exact = options.max_cost_usd !== undefined || (this.deps.budgets?.hasBudgets() ?? false) || prompt.bound + maxTokens > model.context_window;
+      const query: RouteQuery = { ...this.query(body, exact ? prompt.count() : prompt.bound, maxTokens, grant), strategy: options.strategy ?? 'balanced' };
       const decision = this.decide(this.only(snapshot, model), query, body.user, tenant.keyId);
       if (!decision.ok) throw namedModelError(model.id, decision.excluded[0]!, snapshot);
-      return { candidates: [decision.chosen], assignment: null, strategy: null, prompt_tokens: promptTokens, max_tokens: maxTokens };
+      return planOf([decision.chosen], null, null, prompt, maxTokens);
     }
     if (options.strategy !== undefined && options.strategy !== fromModel) {
       throw new OpenAIError(400, `router.strategy "${options.strategy}" contradicts the model "${body.model}"`, 'invalid_request_error', 'invalid_value', 'router.strategy');
@@ -136,7 +174,8 @@ export class GatewayRouter {
       // A key that may not use every variant's model is in no test (see keyMayJoinTest).
       if (test && (grant === undefined || keyMayJoinTest(grant, test, snapshot.modelsById))) assignment = await this.deps.assigner.assign(test, body.user);
     }
-    const decision = this.decide(snapshot, { ...this.query(body, promptTokens, maxTokens, grant), strategy }, body.user, tenant.keyId);
+    // Routing compares costs: the exact count.
+    const decision = this.decide(snapshot, { ...this.query(body, prompt.count(), maxTokens, grant), strategy }, body.user, tenant.keyId);
     if (!decision.ok) {
       const reasons = [...new Set(decision.excluded.map((e) => e.reason))].join(', ');
       throw new OpenAIError(503, `No model satisfies the request (${reasons || 'no models'})`, 'api_error', 'no_eligible_model', 'model');
@@ -144,7 +183,7 @@ export class GatewayRouter {
     const answer = assignment ? applyAssignment(decision, assignment, this.options.max_fallbacks) : decision;
     const byId = new Map(decision.ranked.map((c) => [c.model.id, c]));
     const candidates = [answer.chosen, ...answer.fallbacks.map((id) => byId.get(id)!).filter((c) => c !== undefined)];
-    return { candidates, assignment, strategy, prompt_tokens: promptTokens, max_tokens: maxTokens };
+    return planOf(candidates, assignment, strategy, prompt, maxTokens);
   }
 
   private only(snapshot: ApiSnapshot, model: Model): ApiSnapshot {

@@ -93,6 +93,11 @@ export class BudgetTracker {
     this.rebuild(now);
   }
 
+  /** Whether any budget exists (loaded with the last snapshot refresh). */
+  hasBudgets(): boolean {
+    return this.budgets.length > 0;
+  }
+
   /** Applies spend the enforcer committed (the budget-state channel). */
   applySpend(notices: readonly BudgetSpendNotice[]): void {
     let changed = false;
