@@ -84,17 +84,19 @@ export class PromptTokens {
   }
 }
 
-/** The plan, its `prompt_tokens` counted when first read. */
-function planOf(candidates: Candidate[], assignment: Assignment | null, strategy: RoutingStrategy | null, prompt: PromptTokens, maxTokens: number): GatewayPlan {
-  return {
-    candidates,
-    assignment,
-    strategy,
-    max_tokens: maxTokens,
-    get prompt_tokens() {
-      return prompt.count();
-    },
-  };
+/** The plan, its `prompt_tokens` counted when first read (a class: the getter lives on its prototype). */
+class Plan implements GatewayPlan {
+  constructor(
+    readonly candidates: Candidate[],
+    readonly assignment: Assignment | null,
+    readonly strategy: RoutingStrategy | null,
+    private readonly prompt: PromptTokens,
+    readonly max_tokens: number,
+  ) {}
+
+  get prompt_tokens(): number {
+    return this.prompt.count();
+  }
 }
 
 /** A named model that routing left out, as the error OpenAI would answer for the same cause. */
@@ -161,7 +163,7 @@ export class GatewayRouter {
       const query: RouteQuery = { ...this.query(body, exact ? prompt.count() : prompt.bound, maxTokens, grant), strategy: options.strategy ?? 'balanced' };
       const decision = this.decide(this.only(snapshot, model), query, body.user, tenant.keyId);
       if (!decision.ok) throw namedModelError(model.id, decision.excluded[0]!, snapshot);
-      return planOf([decision.chosen], null, null, prompt, maxTokens);
+      return new Plan([decision.chosen], null, null, prompt, maxTokens);
     }
     if (options.strategy !== undefined && options.strategy !== fromModel) {
       throw new OpenAIError(400, `router.strategy "${options.strategy}" contradicts the model "${body.model}"`, 'invalid_request_error', 'invalid_value', 'router.strategy');
@@ -183,7 +185,7 @@ export class GatewayRouter {
     const answer = assignment ? applyAssignment(decision, assignment, this.options.max_fallbacks) : decision;
     const byId = new Map(decision.ranked.map((c) => [c.model.id, c]));
     const candidates = [answer.chosen, ...answer.fallbacks.map((id) => byId.get(id)!).filter((c) => c !== undefined)];
-    return planOf(candidates, assignment, strategy, prompt, maxTokens);
+    return new Plan(candidates, assignment, strategy, prompt, maxTokens);
   }
 
   private only(snapshot: ApiSnapshot, model: Model): ApiSnapshot {
