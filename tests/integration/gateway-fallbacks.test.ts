@@ -183,6 +183,24 @@ describe('after the first streamed byte', () => {
     expect(of(after, SECOND).requests - of(before, SECOND).requests).toBe(0);
   });
 
+  it('a client that disconnects while waiting for a whole answer aborts the upstream call, with no fallback', async () => {
+    // The answer takes two seconds; the client gives up long before.
+    await control(`models/${FIRST}`, { latency_ms: 2_000 });
+    const before = await stats();
+    const attemptsBefore = await attemptsCounted('client_gone');
+    const abort = new AbortController();
+    const call = client.chat.completions.create(mistral, { signal: abort.signal }).catch((error: unknown) => error);
+    await waitUntil(async () => of(await stats(), FIRST).requests - of(before, FIRST).requests === 1, { timeoutMs: 5_000, what: 'the upstream call made' });
+    abort.abort();
+    expect(await call).toBeInstanceOf(Error);
+    await waitUntil(async () => of(await stats(), FIRST).aborted - of(before, FIRST).aborted === 1, { timeoutMs: 5_000, what: 'the upstream call aborted' });
+    await waitUntil(async () => (await attemptsCounted('client_gone')) - attemptsBefore === 1, { timeoutMs: 5_000, what: 'the attempt counted as client_gone' });
+    // Nothing else was tried for a client that is gone.
+    const after = await stats();
+    expect(after.total.requests - before.total.requests).toBe(1);
+    expect(of(after, FIRST).ok).toBe(of(before, FIRST).ok);
+  });
+
   it('a client that disconnects aborts the upstream call', async () => {
     // One word every half second: the answer takes seconds, the client leaves after the first.
     await control(`models/${FIRST}`, { tokens_per_second: 2 });

@@ -68,12 +68,33 @@ export interface GatewayCall {
   body: GatewayRequest;
   plan: GatewayPlan;
   res: Response;
-  /** Fires when the client goes away: the current upstream call is aborted. */
-  clientGone: AbortSignal;
+  /** Whether the client went away; its leaving aborts the upstream call in flight. */
+  client: ClientPresence;
   /** Epoch ms after which no attempt starts and the current one is cut. */
   deadline: number;
   /** Tokens (prompt + completion) the attempts used, as recorded; the loop adds to it. */
   used?: { tokens: number };
+}
+
+/**
+ * The client's side of a gateway request: whether it went away, and the upstream call to abort at
+ * once when it does (a flag and a field: no AbortController nor listener per request and attempt).
+ */
+export class ClientPresence {
+  gone = false;
+  private current: AbortController | null = null;
+
+  /** The client went away (its own timeout, a cancel): the upstream call in flight is aborted. */
+  leave(): void {
+    if (this.gone) return;
+    this.gone = true;
+    if (this.current) abortWith(this.current, 'aborted', 'the client went away');
+  }
+
+  /** The upstream call now in flight (null: none); the client leaving aborts it. */
+  watch(abort: AbortController | null): void {
+    this.current = abort;
+  }
 }
 
 /** How one attempt ended. */
@@ -176,7 +197,7 @@ export class AttemptLoop {
     let attempts = 0;
     let last: OpenAIError | null = null;
     for (const candidate of plan.candidates) {
-      if (attempts >= options.maxAttempts || call.clientGone.aborted) break;
+      if (attempts >= options.maxAttempts || call.client.gone) break;
       const model = candidate.model;
       if (!(await this.admits(model))) continue;
       if (Date.now() >= call.deadline) {
@@ -200,7 +221,7 @@ export class AttemptLoop {
       last = end.error;
       if (end.kind === 'final') break;
     }
-    if (call.clientGone.aborted) return;
+    if (call.client.gone) return;
     const error = last ?? new OpenAIError(503, 'No model could be tried: every candidate is rate-limited or its circuit is open', 'api_error', 'no_eligible_model', 'model');
     res.set({ 'x-router-request-id': call.requestId, 'x-router-attempts': String(attempts) });
     if (error.headers) res.set(error.headers);
@@ -330,15 +351,14 @@ export class AttemptLoop {
       firstByteTimer: setTimeout(abortWith, options.firstByteTimeoutMs, abort, 'first_byte_timeout', `no first byte within ${options.firstByteTimeoutMs} ms`),
       ttft: null,
     };
-    const onGone = () => abortWith(abort, 'aborted', 'the client went away');
-    call.clientGone.addEventListener('abort', onGone);
+    call.client.watch(abort);
 
     try {
       return call.body.stream === true ? await this.attemptStream(a, request) : await this.attemptWhole(a, request);
     } finally {
       clearTimeout(a.totalTimer);
       clearTimeout(a.firstByteTimer);
-      call.clientGone.removeEventListener('abort', onGone);
+      call.client.watch(null);
     }
   }
 
@@ -449,7 +469,7 @@ export class AttemptLoop {
     // Never recorded with zero tokens: without the provider's usage, the streamed text is counted.
     const completionTokens = usage?.completion_tokens ?? countPromptTokens(translator.outputText);
     const tokens = { prompt_tokens: promptTokens, completion_tokens: completionTokens, tokens_estimated: !usage, ttft_ms: a.ttft };
-    if (transport?.kind === 'aborted' && call.clientGone.aborted) {
+    if (transport?.kind === 'aborted' && call.client.gone) {
       // What was generated until the client left is still billed by the provider: record it.
       this.record(a, { ...tokens, success: false, circuit: 'none' });
       return GONE;

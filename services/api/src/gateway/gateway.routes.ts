@@ -5,7 +5,7 @@ import express, { type ErrorRequestHandler, type RequestHandler, type Router } f
 import type { KeyLimits } from '../keys/key-limits.js';
 import { keyGrantFrom } from '../keys/key-scope.js';
 import type { SnapshotStore } from '../state/snapshot-store.js';
-import type { AttemptLoop } from './attempt-loop.js';
+import { type AttemptLoop, ClientPresence } from './attempt-loop.js';
 import { gatewayRequestSchema, parseGatewayRequestFast, ROUTER_MODELS } from './chat-completions.schema.js';
 import type { GatewayRouter } from './gateway-router.js';
 import { jsonBody } from './json-body.js';
@@ -80,9 +80,9 @@ export function gatewayRoutes(deps: GatewayRoutesDeps): GatewayRoutes {
     const used = { tokens: 0 };
     try {
       // The client leaving (its own timeout, a cancel) aborts the upstream call at once.
-      const gone = new AbortController();
+      const client = new ClientPresence();
       res.once('close', () => {
-        if (!res.writableFinished) gone.abort();
+        if (!res.writableFinished) client.leave();
       });
       if (req.socket.destroyed) return; // the client left while the request was being routed
       await deps.attempts.run({
@@ -91,7 +91,7 @@ export function gatewayRoutes(deps: GatewayRoutesDeps): GatewayRoutes {
         body,
         plan,
         res,
-        clientGone: gone.signal,
+        client,
         deadline: Date.now() + deadlineMs(body.router?.timeout_ms, req.headers['x-stainless-timeout'], deps.defaultTimeoutMs),
         used,
       });
