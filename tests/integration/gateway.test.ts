@@ -432,6 +432,30 @@ describe("the README's gateway examples (as written, against this test's API)", 
   });
 });
 
+describe('request ids', () => {
+  it('every gateway answer carries x-request-id (the caller\'s when it sends a safe one): whole, streamed and refused', async () => {
+    const post = (body: unknown, headers: Record<string, string> = {}) =>
+      fetch(`${api.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer unused', ...headers }, body: JSON.stringify(body) });
+    const chat = { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Say hello' }], max_tokens: 10 };
+    const cases: Array<[string, unknown, number]> = [
+      ['whole', chat, 200],
+      ['streamed', { ...chat, stream: true }, 200],
+      ['invalid', { ...chat, messages: 'not a list' }, 400],
+      ['unknown model', { ...chat, model: 'no-such-model' }, 404],
+    ];
+    for (const [name, body, status] of cases) {
+      const made = await post(body);
+      expect([name, made.status]).toEqual([name, status]);
+      await made.arrayBuffer();
+      expect([name, made.headers.get('x-request-id')]).toEqual([name, expect.stringMatching(/^[0-9a-f-]{36}$/)]);
+      if (status === 200) expect(made.headers.get('x-router-request-id')).toBe(made.headers.get('x-request-id'));
+      const echoed = await post(body, { 'x-request-id': `caller-${name.replace(/ /g, '-')}` });
+      await echoed.arrayBuffer();
+      expect([name, echoed.headers.get('x-request-id')]).toEqual([name, `caller-${name.replace(/ /g, '-')}`]);
+    }
+  });
+});
+
 describe('when Redis is unavailable', () => {
   it('calls are still answered, and each record that could not be stored is counted as lost', async () => {
     const down = await startMockGateway({}, 'unused-no-client-key-configured');

@@ -23,6 +23,7 @@ import {
   opsRouter,
   postgresAndRedisChecks,
   requestId,
+  requestIdWrittenByRoute,
   type ClientKey,
   requireApiKey,
   requireApiKeyOfRole,
@@ -286,7 +287,9 @@ export function createApp(deps: AppDeps): App {
   });
   // The gateway's hot path, like /api/v1/route: one route ahead of every app.use layer, its
   // middleware run as one layer.
-  app.post('/v1/chat/completions', chain(...common, ...gateway.chatCompletions.middleware), gateway.chatCompletions.errors);
+  // Its answers carry x-request-id in their one writeHead (requestIdWrittenByRoute).
+  const gatewayCommon = common.map((layer) => (layer === requestId ? requestIdWrittenByRoute : layer));
+  app.post('/v1/chat/completions', chain(...gatewayCommon, ...gateway.chatCompletions.middleware), gateway.chatCompletions.errors);
   app.use(common);
   app.use('/v1', gateway.router);
 

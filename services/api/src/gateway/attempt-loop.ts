@@ -223,7 +223,7 @@ export class AttemptLoop {
     }
     if (call.client.gone) return;
     const error = last ?? new OpenAIError(503, 'No model could be tried: every candidate is rate-limited or its circuit is open', 'api_error', 'no_eligible_model', 'model');
-    res.set({ 'x-router-request-id': call.requestId, 'x-router-attempts': String(attempts) });
+    res.set({ 'x-request-id': call.requestId, 'x-router-request-id': call.requestId, 'x-router-attempts': String(attempts) });
     if (error.headers) res.set(error.headers);
     res.status(error.status).json(error.body());
   }
@@ -283,6 +283,8 @@ export class AttemptLoop {
 
   private headers(a: Attempt): Record<string, string> {
     const headers: Record<string, string> = {
+      // The route's request id middleware leaves x-request-id to the answer (requestIdWrittenByRoute).
+      'x-request-id': a.call.requestId,
       'x-router-request-id': a.call.requestId,
       'x-router-model': a.model.id,
       'x-router-provider': a.model.provider,

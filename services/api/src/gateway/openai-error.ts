@@ -92,6 +92,8 @@ export function openAIErrorHandler(logger: Logger): ErrorRequestHandler {
       res.destroy();
       return;
     }
+    // POST /v1/chat/completions leaves x-request-id to its answers (requestIdWrittenByRoute).
+    if (!res.hasHeader('x-request-id') && typeof res.locals.requestId === 'string') res.setHeader('x-request-id', res.locals.requestId);
     if (error.headers) res.set(error.headers);
     res.status(error.status).json(error.body());
   };
