@@ -98,6 +98,31 @@ describe('EventPublisher', () => {
     expect(lost).toEqual([]);
   });
 
+  it('holds a batch of detached events for their longer linger, and writes it with the first event someone waits for', async () => {
+    // A publisher of its own with a long detached linger, so that no timing decides the outcome.
+    const patient = new EventPublisher(redis, { keyPrefix: `${env.redisPrefix}patient`, detachedLingerMs: 60_000 });
+    const queue = patient.allQueues.find((q) => q.name === 'route-events')!;
+    try {
+      const lost: Error[] = [];
+      patient.publishDetached('route.decided', routeEvent('p1'), (error) => lost.push(error));
+      await sleep(30);
+      patient.publishDetached('route.decided', routeEvent('p2'), (error) => lost.push(error));
+      await sleep(30);
+      expect(await jobsOf(queue)).toEqual([]); // still waiting for company
+      // An event a caller waits for joins the batch and brings its write forward.
+      await patient.publish('route.decided', routeEvent('p3'), { trusted: true });
+      expect(await jobsOf(queue)).toEqual([['p1', 'p2', 'p3']]);
+      // Closing writes what is pending at once.
+      patient.publishDetached('route.decided', routeEvent('p4'), (error) => lost.push(error));
+      await patient.close();
+      expect(await jobsOf(queue)).toEqual([['p1', 'p2', 'p3'], ['p4']]);
+      expect(lost).toEqual([]);
+    } finally {
+      await patient.close();
+      await queue.obliterate({ force: true }).catch(() => undefined);
+    }
+  });
+
   it('refuses an invalid event before it reaches Redis', async () => {
     const bad = { ...metricEvent('m3'), latency_ms: -1 };
     expect(() => publisher.publish('metric.recorded', bad)).toThrow();

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { Queue } from 'bullmq';
 import type { Cluster, Redis } from 'ioredis';
 import { type EventInputOf, type EventName, JOB_CATALOG, queuePrefix, QUEUE_NAMES } from './catalog.js';
@@ -9,6 +10,11 @@ interface Waiter {
 }
 
 const ignore = (): void => undefined;
+
+function clearTimer(timer: NodeJS.Timeout | NodeJS.Immediate): void {
+  if ('refresh' in timer) clearTimeout(timer);
+  else clearImmediate(timer);
+}
 
 interface Pending {
   events: unknown[];
@@ -37,6 +43,13 @@ export interface PublisherOptions {
    * more. 0 flushes at the end of the current event-loop turn.
    */
   lingerMs?: number;
+  /**
+   * The same for a batch of detached events only (nobody waits for them: the route event, the
+   * gateway's records). Longer: at a modest request rate a 2 ms batch holds one or two events, and
+   * a BullMQ job per couple of events is most of a gateway call's recording cost. An event someone
+   * waits for joining such a batch brings its write forward to `lingerMs`.
+   */
+  detachedLingerMs?: number;
 }
 
 /**
@@ -49,9 +62,11 @@ export class EventPublisher {
   private readonly queues = new Map<string, Queue>();
   private readonly pending = new Map<EventName, Pending>();
   private readonly inFlight = new Map<EventName, number>();
-  private readonly scheduled = new Set<EventName>();
+  /** The pending batch's write, per event name: when (performance.now()) and its timer. */
+  private readonly scheduled = new Map<EventName, { at: number; timer: NodeJS.Timeout | NodeJS.Immediate }>();
   private readonly maxInFlight: number;
   private readonly lingerMs: number;
+  private readonly detachedLingerMs: number;
   private closed = false;
 
   constructor(
@@ -60,6 +75,7 @@ export class EventPublisher {
   ) {
     this.maxInFlight = options.maxInFlight ?? 4;
     this.lingerMs = options.lingerMs ?? 2;
+    this.detachedLingerMs = Math.max(this.lingerMs, options.detachedLingerMs ?? 20);
     for (const name of QUEUE_NAMES) {
       this.queues.set(name, new Queue(name, { connection, prefix: queuePrefix(options.keyPrefix), skipWaitingForReady: true }));
     }
@@ -92,7 +108,7 @@ export class EventPublisher {
             },
           }
         : { resolve, reject };
-      this.enqueue(name, events, waiter, producer?.traceparent ?? null);
+      this.enqueue(name, events, waiter, producer?.traceparent ?? null, this.lingerMs);
     });
   }
 
@@ -111,10 +127,10 @@ export class EventPublisher {
       this.publishMany(name, [event], { trusted: true }).catch(onLost);
       return;
     }
-    this.enqueue(name, [event], { resolve: ignore, reject: onLost }, null);
+    this.enqueue(name, [event], { resolve: ignore, reject: onLost }, null, this.detachedLingerMs);
   }
 
-  private enqueue(name: EventName, events: readonly unknown[], waiter: Waiter, traceparent: string | null): void {
+  private enqueue(name: EventName, events: readonly unknown[], waiter: Waiter, traceparent: string | null, lingerMs: number): void {
     let entry = this.pending.get(name);
     if (!entry) {
       entry = { events: [], waiters: [], traces: [] };
@@ -126,7 +142,7 @@ export class EventPublisher {
     entry.waiters.push(waiter);
     // A full batch goes at once; a partial one waits up to lingerMs for company.
     if (entry.events.length >= JOB_CATALOG[name].maxBatch) this.flush(name);
-    else this.schedule(name);
+    else this.schedule(name, lingerMs);
   }
 
   /** The BullMQ queues, for dashboards and inspection (never for adding jobs). */
@@ -136,6 +152,8 @@ export class EventPublisher {
 
   async close(): Promise<void> {
     this.closed = true;
+    for (const { timer } of this.scheduled.values()) clearTimer(timer);
+    this.scheduled.clear();
     // Let what was already accepted reach Redis before the connection goes.
     while (this.pending.size > 0 || [...this.inFlight.values()].some((n) => n > 0)) {
       for (const name of this.pending.keys()) this.flush(name);
@@ -144,15 +162,17 @@ export class EventPublisher {
     await Promise.all([...this.queues.values()].map((q) => q.close()));
   }
 
-  private schedule(name: EventName): void {
-    if (this.scheduled.has(name)) return;
-    this.scheduled.add(name);
+  /** Writes the pending batch of `name` within `lingerMs`, or sooner if it was already due sooner. */
+  private schedule(name: EventName, lingerMs: number): void {
+    const at = performance.now() + lingerMs;
+    const current = this.scheduled.get(name);
+    if (current && current.at <= at) return;
+    if (current) clearTimer(current.timer);
     const flush = (): void => {
       this.scheduled.delete(name);
       this.flush(name);
     };
-    if (this.lingerMs > 0) setTimeout(flush, this.lingerMs);
-    else setImmediate(flush);
+    this.scheduled.set(name, { at, timer: lingerMs > 0 ? setTimeout(flush, lingerMs) : setImmediate(flush) });
   }
 
   private flush(name: EventName): void {
