@@ -1,0 +1,84 @@
+/**
+ * A quick look at the gateway's cost per request, for work on its hot path (not a bench section):
+ *
+ *   pnpm exec tsx bench/gateway-probe.ts [seconds=8] [connections=64] [stream=0]
+ *
+ * Starts the mock and the bench API as the `gateway` section does (`pnpm build` first: the API runs
+ * the compiled packages), sends load through the gateway with autocannon in its own process, and
+ * prints req/s, latency, the API's CPU per request split into user and system time (/proc), and
+ * how the two cores were shared (API, mock, the rest). Comparing two checkouts: run it in each, in
+ * turn, a few times (one run's figures move by 10–20 % on a shared VM).
+ *
+ * - PROBE_LATENCY_MS=50: the mock answers after that long (the section's added-latency figure),
+ *   and the mock is first loaded directly at the same connections, for the added p99;
+ * - PROBE_NODE_ARGS: the API's Node flags (default: the image's `--max-semi-space-size=8`);
+ * - BENCH_CPU_PROF=DIR: CPU profiles of the API and the mock (DIR/gateway-probe-api, -mock).
+ */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { profileArgs, startBenchApi, startChildServer } from './lib/child.js';
+import { prepareBenchDatabase } from './lib/database.js';
+import { clientAuthorization } from './lib/keys.js';
+import { startLoadGenerator } from './lib/load.js';
+import { BENCH_DATABASE_URL } from './lib/services.js';
+import { MODEL_ID, PATH, PRODUCTION_V8_FLAG, registerModel, setMock } from './sections/gateway.js';
+
+const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
+const seconds = Number(process.argv[2] ?? 8);
+const connections = Number(process.argv[3] ?? 64);
+const stream = process.argv[4] === '1';
+
+function cpu(pid: number): { user: number; system: number } {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 };
+}
+
+/** CPU seconds every core has spent busy so far (/proc/stat: all but idle and iowait). */
+function machineBusy(): number {
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+  const [user, nice, system, , , irq, softirq, steal] = fields as [number, number, number, number, number, number, number, number];
+  return (user + nice + system + irq + softirq + steal) / 100;
+}
+
+await prepareBenchDatabase(BENCH_DATABASE_URL, console.log);
+const mock = await startChildServer({ name: 'mock', script: 'bench/servers/mock.ts', cwd: ROOT, env: { NODE_ENV: 'production' }, nodeArgs: profileArgs('gateway-probe-mock') });
+const api = await startBenchApi(ROOT, { nodeArgs: [...(process.env.PROBE_NODE_ARGS ?? PRODUCTION_V8_FLAG).split(' ').filter(Boolean), ...profileArgs('gateway-probe-api')] });
+try {
+  await registerModel(api.ready.url, mock.ready.url);
+  const latency = Number(process.env.PROBE_LATENCY_MS ?? 0);
+  await setMock(mock.ready.url, { latency_ms: latency, tokens_per_second: 0 });
+  const body = JSON.stringify({ model: MODEL_ID, messages: [{ role: 'user', content: 'Hello, how are you today?' }], max_tokens: 16, ...(stream ? { stream: true } : {}) });
+  const generator = await startLoadGenerator();
+  if (latency > 0) {
+    // The mock called directly, for the added latency.
+    const direct = { url: `${mock.ready.url}${PATH}`, body, connections };
+    await generator.run({ ...direct, durationSeconds: 2 });
+    const d = await generator.run({ ...direct, durationSeconds: seconds });
+    console.log(`direct: req/s ${d.requests_per_second.toFixed(0)} p50 ${d.latency_ms.p50.toFixed(2)} p99 ${d.latency_ms.p99.toFixed(2)}`);
+  }
+  const base = { url: `${api.ready.url}${PATH}`, body, connections, headers: clientAuthorization() };
+  await generator.run({ ...base, durationSeconds: 3 });
+  const machineBefore = machineBusy();
+  const before = cpu(api.pid);
+  const mockBefore = cpu(mock.pid);
+  const result = await generator.run({ ...base, durationSeconds: seconds });
+  const after = cpu(api.pid);
+  const machineAfter = machineBusy();
+  const mockAfter = cpu(mock.pid);
+  await generator.stop();
+  const per = (s: number) => ((s * 1e6) / result.requests_total).toFixed(0);
+  const cores = (s: number) => (s / seconds).toFixed(2);
+  const apiS = after.user + after.system - before.user - before.system;
+  const mockS = mockAfter.user + mockAfter.system - mockBefore.user - mockBefore.system;
+  console.log(
+    `cores of 2: machine ${cores(machineAfter - machineBefore)}, API ${cores(apiS)}, mock ${cores(mockS)}, the rest (load generator, Redis, softirq) ${cores(machineAfter - machineBefore - apiS - mockS)}`,
+  );
+  console.log(
+    `req/s ${result.requests_per_second.toFixed(0)}  p50 ${result.latency_ms.p50.toFixed(2)} ms  p99 ${result.latency_ms.p99.toFixed(2)} ms  non2xx ${result.non2xx}  ` +
+      `API CPU µs/req: user ${per(after.user - before.user)} system ${per(after.system - before.system)}  mock µs/req ${per(mockAfter.user + mockAfter.system - mockBefore.user - mockBefore.system)}`,
+  );
+} finally {
+  await api.stop();
+  await mock.stop();
+}
