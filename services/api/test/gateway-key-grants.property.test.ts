@@ -10,11 +10,10 @@ import { describe, expect, it } from '@jest/globals';
 import type { StoredAbTest } from '@model-router/database';
 import { DEFAULT_ROUTING_OPTIONS, type KeyGrant, keyAllowsModel, type Model, route, ROUTING_STRATEGIES } from '@model-router/domain';
 import fc from 'fast-check';
-import { GatewayRouter } from '../src/gateway/gateway-router.js';
 import { OpenAIError } from '../src/gateway/openai-error.js';
 import { keyMayJoinTest } from '../src/keys/key-scope.js';
 import { applyAssignment } from '../src/abtests/apply-assignment.js';
-import type { ApiSnapshot, SnapshotStore } from '../src/state/snapshot-store.js';
+import { routerFor, snapshotOf } from './gateway-router-fixture.js';
 
 const PROVIDERS = ['openai', 'anthropic', 'google', 'mistral'];
 
@@ -50,31 +49,6 @@ const grantArb = (models: readonly Model[]): fc.Arbitrary<KeyGrant> =>
       allowed_providers: fc.subarray([...PROVIDERS, 'nobody']),
     })
     .map((lists) => ({ id: 'key_generated0000000', name: 'generated', enabled: true, expires_at: null, rpm: null, tpm: null, ...lists }));
-
-function snapshotOf(models: readonly Model[]): ApiSnapshot {
-  return {
-    models,
-    modelsById: new Map(models.map((m) => [m.id, m])),
-    runningTests: new Map(),
-    runningTestList: [],
-    credentials: new Map(),
-    runtime: new Map(),
-    budget_blocked: new Map(),
-    rate_limited: new Map(),
-    version: 1,
-  };
-}
-
-function routerFor(snapshot: ApiSnapshot): GatewayRouter {
-  return new GatewayRouter({
-    snapshots: { current: snapshot } as unknown as SnapshotStore,
-    budgets: null,
-    assigner: null,
-    options: DEFAULT_ROUTING_OPTIONS,
-    maxAttempts: 4,
-    defaultMaxTokens: 256,
-  });
-}
 
 const body = (model: string, tools: boolean) => ({
   model,

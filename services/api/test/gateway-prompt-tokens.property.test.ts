@@ -5,11 +5,11 @@
  * and prompt_tokens, when read, is the exact count.
  */
 import { describe, expect, it } from '@jest/globals';
-import { countPromptTokens, DEFAULT_ROUTING_OPTIONS, type Model, tokenizerWorkTotals } from '@model-router/domain';
+import { countPromptTokens, type Model, tokenizerWorkTotals } from '@model-router/domain';
 import fc from 'fast-check';
-import { GatewayRouter, PromptTokens, promptText } from '../src/gateway/gateway-router.js';
+import { PromptTokens, promptText } from '../src/gateway/gateway-router.js';
 import { OpenAIError } from '../src/gateway/openai-error.js';
-import type { ApiSnapshot, SnapshotStore } from '../src/state/snapshot-store.js';
+import { routerFor, snapshotOf } from './gateway-router-fixture.js';
 
 function model(contextWindow: number): Model {
   return {
@@ -27,28 +27,6 @@ function model(contextWindow: number): Model {
   };
 }
 
-function routerFor(m: Model): GatewayRouter {
-  const snapshot = {
-    models: [m],
-    modelsById: new Map([[m.id, m]]),
-    runningTests: new Map(),
-    runningTestList: [],
-    credentials: new Map(),
-    runtime: new Map(),
-    budget_blocked: new Map(),
-    rate_limited: new Map(),
-    version: 1,
-  } as unknown as ApiSnapshot;
-  return new GatewayRouter({
-    snapshots: { current: snapshot } as unknown as SnapshotStore,
-    budgets: null,
-    assigner: null,
-    options: DEFAULT_ROUTING_OPTIONS,
-    maxAttempts: 2,
-    defaultMaxTokens: 256,
-  });
-}
-
 const text = fc.oneof(fc.string({ unit: 'binary', maxLength: 200 }), fc.string({ unit: 'grapheme-ascii', maxLength: 400 }), fc.constantFrom('Hello, how are you today?', '日本語のテキスト', '🙂🙂🙂'));
 
 describe('a named model routed on the prompt\'s upper bound', () => {
@@ -60,7 +38,7 @@ describe('a named model routed on the prompt\'s upper bound', () => {
         const fits = exact + maxTokens <= window;
         let plan;
         try {
-          plan = await routerFor(model(window)).plan(body as never, { keyId: 'default', grant: null });
+          plan = await routerFor(snapshotOf([model(window)])).plan(body as never, { keyId: 'default', grant: null });
         } catch (error) {
           expect(error).toBeInstanceOf(OpenAIError);
           expect((error as OpenAIError).body().error.code).toBe('context_length_exceeded');
@@ -79,14 +57,14 @@ describe('a named model routed on the prompt\'s upper bound', () => {
     const body = { model: 'm', messages: [{ role: 'user' as const, content: 'Hello, how are you today?' }], max_tokens: 16 };
     const examined = () => tokenizerWorkTotals().codePointsExamined;
     let before = examined();
-    const plan = await routerFor(model(128_000)).plan(body as never, { keyId: 'default', grant: null });
+    const plan = await routerFor(snapshotOf([model(128_000)])).plan(body as never, { keyId: 'default', grant: null });
     expect(examined() - before).toBe(0);
     before = examined();
     expect(plan.prompt_tokens).toBe(countPromptTokens('Hello, how are you today?'));
     expect(examined() - before).toBeGreaterThan(0);
     // A prompt whose bound does not fit is counted while routing (here it fits once counted).
     before = examined();
-    await routerFor(model(40)).plan(body as never, { keyId: 'default', grant: null });
+    await routerFor(snapshotOf([model(40)])).plan(body as never, { keyId: 'default', grant: null });
     expect(examined() - before).toBeGreaterThan(0);
   });
 
