@@ -54,6 +54,7 @@ const unitElsewhere = [
   'services/mock-provider/test/control.test.ts',
   'services/mock-provider/test/openai.test.ts',
   'tests/integration/prometheus-parser.test.ts',
+  'tests/integration/spawned-processes.test.ts',
   'tests/deploy/build-config.test.ts',
   'tests/deploy/dockerfile.test.ts',
   'tests/deploy/kubernetes.test.ts',

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 
 /** A port that was free a moment ago (the OS picks it). */
@@ -66,6 +67,11 @@ export function spawnCommand(command: string, args: string[], options: { cwd: st
     async stop(signal = 'SIGTERM', timeoutMs = 20_000) {
       const group = -child.pid!;
       const alive = (): boolean => {
+        // Once the command itself has exited, Linux hands its number out again only when no
+        // process is left in its group. A process of that number then means the group is empty
+        // and the number now names someone else's process, possibly someone else's group: never
+        // signal it.
+        if ((child.exitCode !== null || child.signalCode !== null) && existsSync(`/proc/${child.pid}`)) return false;
         try {
           process.kill(group, 0);
           return true;
