@@ -29,14 +29,6 @@ export interface MomentSums {
   sum_sq: number;
 }
 
-export function emptyMoments(): MomentSums {
-  return { n: 0, sum: 0, sum_sq: 0 };
-}
-
-export function addObservation(m: MomentSums, x: number): MomentSums {
-  return { n: m.n + 1, sum: m.sum + x, sum_sq: m.sum_sq + x * x };
-}
-
 export function mergeMoments(a: MomentSums, b: MomentSums): MomentSums {
   return { n: a.n + b.n, sum: a.sum + b.sum, sum_sq: a.sum_sq + b.sum_sq };
 }

@@ -11,13 +11,6 @@ export interface OutcomeSummary {
   latency_ms_sum?: number;
 }
 
-export const EMPTY_OUTCOMES: Readonly<Required<OutcomeSummary>> = Object.freeze({
-  successes: 0,
-  failures: 0,
-  trailing_failures: 0,
-  latency_ms_sum: 0,
-});
-
 function isCount(value: number): boolean {
   return Number.isSafeInteger(value) && value >= 0;
 }

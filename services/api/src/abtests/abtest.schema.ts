@@ -82,7 +82,6 @@ export const createAbTestSchema = z.strictObject({
   guardrails: z.array(guardrailSchema).max(10).default([]),
   bandit: banditSettingsSchema.optional(),
 });
-export type CreateAbTest = z.infer<typeof createAbTestSchema>;
 
 /** GET /api/v1/abtests query. */
 export const listAbTestsQuerySchema = z.strictObject({

@@ -17,4 +17,3 @@ export const costEstimateSchema = z
     }
   });
 
-export type CostEstimateBody = z.infer<typeof costEstimateSchema>;

@@ -20,7 +20,6 @@ export const routerOptionsSchema = z.strictObject({
   /** The most this request may take over all its attempts; default `gateway.timeout`. */
   timeout_ms: z.number().int().min(1).max(3_600_000).optional(),
 });
-export type RouterOptions = z.infer<typeof routerOptionsSchema>;
 
 /**
  * POST /v1/chat/completions: OpenAI's request (strict at the top level: an unknown field is a 400,

@@ -12,4 +12,3 @@ export const usageQuerySchema = z
     group_by: z.enum(USAGE_GROUPS).default('model'),
   });
 
-export type UsageQuery = z.infer<typeof usageQuerySchema>;
