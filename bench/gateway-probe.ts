@@ -14,13 +14,13 @@
  * - PROBE_NODE_ARGS: the API's Node flags (default: the image's `--max-semi-space-size=8`);
  * - BENCH_CPU_PROF=DIR: CPU profiles of the API and the mock (DIR/gateway-probe-api, -mock).
  */
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { profileArgs, startBenchApi, startChildServer } from './lib/child.js';
 import { prepareBenchDatabase } from './lib/database.js';
 import { clientAuthorization } from './lib/keys.js';
 import { startLoadGenerator } from './lib/load.js';
+import { machineCpu, processCpu } from './lib/machine.js';
 import { BENCH_DATABASE_URL } from './lib/services.js';
 import { MODEL_ID, PATH, PRODUCTION_V8_FLAG, registerModel, setMock } from './sections/gateway.js';
 
@@ -29,17 +29,14 @@ const seconds = Number(process.argv[2] ?? 8);
 const connections = Number(process.argv[3] ?? 64);
 const stream = process.argv[4] === '1';
 
+/** User and system CPU seconds of `pid` so far. */
 function cpu(pid: number): { user: number; system: number } {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 };
+  const used = processCpu(pid)!;
+  return { user: used.user_s, system: used.system_s };
 }
 
-/** CPU seconds every core has spent busy so far (/proc/stat: all but idle and iowait). */
-function machineBusy(): number {
-  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
-  const [user, nice, system, , , irq, softirq, steal] = fields as [number, number, number, number, number, number, number, number];
-  return (user + nice + system + irq + softirq + steal) / 100;
-}
+/** CPU seconds every core has spent busy so far. */
+const machineBusy = (): number => machineCpu()!.busy_s;
 
 await prepareBenchDatabase(BENCH_DATABASE_URL, console.log);
 const mock = await startChildServer({ name: 'mock', script: 'bench/servers/mock.ts', cwd: ROOT, env: { NODE_ENV: 'production' }, nodeArgs: profileArgs('gateway-probe-mock') });
@@ -76,7 +73,7 @@ try {
   );
   console.log(
     `req/s ${result.requests_per_second.toFixed(0)}  p50 ${result.latency_ms.p50.toFixed(2)} ms  p99 ${result.latency_ms.p99.toFixed(2)} ms  non2xx ${result.non2xx}  ` +
-      `API CPU µs/req: user ${per(after.user - before.user)} system ${per(after.system - before.system)}  mock µs/req ${per(mockAfter.user + mockAfter.system - mockBefore.user - mockBefore.system)}`,
+      `API CPU µs/req: user ${per(after.user - before.user)} system ${per(after.system - before.system)}  mock µs/req ${per(mockS)}`,
   );
 } finally {
   await api.stop();

@@ -69,6 +69,17 @@ export function machineCpu(): MachineCpu | null {
   }
 }
 
+/** CPU seconds a process has used so far, from /proc/<pid>/stat (null where there is none). */
+export function processCpu(pid: number): { user_s: number; system_s: number } | null {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    // utime and stime are fields 14 and 15 of the whole line, in clock ticks.
+    return { user_s: Number(fields[11]) / USER_HZ, system_s: Number(fields[12]) / USER_HZ };
+  } catch {
+    return null;
+  }
+}
+
 /**
  * Measures how much CPU the whole machine spent over a stretch of work, so a figure taken while
  * something else ran (another build, a test suite) can be recognised as disturbed.

@@ -10,15 +10,10 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { type ChildServer, startBenchApi, startChildServer } from '../lib/child.js';
 import { clientAuthorization } from '../lib/keys.js';
-import { envNumber, fixed } from '../lib/stats.js';
+import { envNumber, fixed, percentile } from '../lib/stats.js';
 import type { StepTimes } from '../lib/step-trace.js';
 import type { Section, SectionResult } from '../lib/types.js';
 import { MODEL_ID, PATH, PRODUCTION_V8_FLAG, registerModel, setMock, streamOneAtATime } from './gateway.js';
-
-function quantile(values: number[], q: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! : Number.NaN;
-}
 
 export const gatewayStepsSection: Section = {
   name: 'gateway-steps',
@@ -61,8 +56,8 @@ export const gatewayStepsSection: Section = {
         ['client sends → first byte (total)', (i) => client[i]!.firstByte - client[i]!.sent],
       ];
       const rows = steps.map(([name, of]) => {
-        const values = client.map((_, i) => of(i));
-        return [name, fixed(quantile(values, 0.5), 3), fixed(quantile(values, 0.9), 3)];
+        const sorted = client.map((_, i) => of(i)).sort((a, b) => a - b);
+        return [name, fixed(percentile(sorted, 0.5), 3), fixed(percentile(sorted, 0.9), 3)];
       });
       return {
         tables: [{ title: `A streamed call through the gateway, ${count} requests one at a time (mock: whole answer after 20 ms)`, columns: ['step', 'p50 ms', 'p90 ms'], rows }],

@@ -21,6 +21,7 @@ import { DEVELOPMENT_ADMIN_API_KEY } from '@model-router/config';
 import { type ChildServer, profileArgs, startBenchApi, startChildServer } from '../lib/child.js';
 import { adminAuthorization, clientAuthorization } from '../lib/keys.js';
 import { type LoadResult, startLoadGenerator } from '../lib/load.js';
+import { processCpu } from '../lib/machine.js';
 import { envNumber, fixed, int, round } from '../lib/stats.js';
 import type { BenchContext, Section, SectionResult } from '../lib/types.js';
 
@@ -114,13 +115,8 @@ async function peakRss<T>(pids: Record<string, number>, fn: () => Promise<T>, in
 
 /** CPU seconds (user + system) a process has used so far, from /proc (NaN where there is none). */
 function cpuSeconds(pid: number): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    // utime and stime are fields 14 and 15 of the whole line, in clock ticks (100 a second on Linux).
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return Number.NaN;
-  }
+  const cpu = processCpu(pid);
+  return cpu ? cpu.user_s + cpu.system_s : Number.NaN;
 }
 
 export async function setMock(mockUrl: string, settings: Record<string, unknown>): Promise<void> {

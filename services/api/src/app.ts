@@ -139,6 +139,17 @@ const requireJsonBody: RequestHandler = (req, _res, next) => {
   next();
 };
 
+/** True at most once a minute: a Redis outage must not flood the log with a line per request. */
+function everyMinute(): () => boolean {
+  let last = 0;
+  return () => {
+    const now = Date.now();
+    if (now - last <= 60_000) return false;
+    last = now;
+    return true;
+  };
+}
+
 export function createApp(deps: AppDeps): App {
   const { config, logger, pool, redis, snapshots, registry, publisher } = deps;
   const metrics = createApiMetrics(registry);
@@ -159,28 +170,22 @@ export function createApp(deps: AppDeps): App {
     usage: deps.keyUsage,
   });
 
-  let lastLossLog = 0;
-  let lastRecordLossLog = 0;
+  // Events nobody waits for that Redis refused: each is counted, a line is logged once a minute.
+  const routeLossLog = everyMinute();
+  const recordLossLog = everyMinute();
   const onEventLost = (error: unknown): void => {
     metrics.eventsLost.inc({ event: 'route.decided' });
-    // One line a minute at most: a Redis outage must not flood the log.
-    if (Date.now() - lastLossLog > 60_000) {
-      lastLossLog = Date.now();
-      logger.warn('route events are being lost: Redis is unavailable', { err: error });
-    }
+    if (routeLossLog()) logger.warn('route events are being lost: Redis is unavailable', { err: error });
   };
 
   // Requests and tokens per minute of API keys, shared by every replica through Redis; a key
   // without limits costs nothing. Fail-open: while Redis is away requests go through uncounted.
-  let lastLimitLog = 0;
+  const limitLog = everyMinute();
   const keyLimits = new KeyLimits(
     new KeyRateLimiter(redis, config.redis.key_prefix, {
       onUnavailable: (error) => {
         metrics.keyRateLimitUnavailable.inc();
-        if (Date.now() - lastLimitLog > 60_000) {
-          lastLimitLog = Date.now();
-          logger.warn('API key rate limits are not applied: Redis is unavailable (requests go through uncounted)', { err: error });
-        }
+        if (limitLog()) logger.warn('API key rate limits are not applied: Redis is unavailable (requests go through uncounted)', { err: error });
       },
     }),
     { onRefused: (limit) => metrics.keyRateLimited.inc({ limit }) },
@@ -256,11 +261,7 @@ export function createApp(deps: AppDeps): App {
         logger,
         (error, event) => {
           metrics.eventsLost.inc({ event });
-          // One line a minute at most, as for route events: a Redis outage must not flood the log.
-          if (Date.now() - lastRecordLossLog > 60_000) {
-            lastRecordLossLog = Date.now();
-            logger.warn('gateway attempts are not being recorded: Redis is unavailable', { err: error, event });
-          }
+          if (recordLossLog()) logger.warn('gateway attempts are not being recorded: Redis is unavailable', { err: error, event });
         },
         (model, outcome) => metrics.gatewayAttempts.inc({ model: model.id, provider: model.provider, outcome }),
       ),

@@ -69,9 +69,17 @@ describe('a named model routed on the prompt\'s upper bound', () => {
   });
 
   it('counts once, and only when asked', () => {
+    const examined = () => tokenizerWorkTotals().codePointsExamined;
+    let before = examined();
     const prompt = new PromptTokens('Hello, how are you today?');
     expect(prompt.bound).toBe(25);
-    expect(prompt.count()).toBe(countPromptTokens('Hello, how are you today?'));
+    expect(examined() - before).toBe(0); // not asked yet
+    const expected = countPromptTokens('Hello, how are you today?');
+    before = examined();
+    expect(prompt.count()).toBe(expected);
+    expect(examined() - before).toBeGreaterThan(0);
+    before = examined();
     expect(prompt.count()).toBe(prompt.count());
+    expect(examined() - before).toBe(0); // counted once
   });
 });
