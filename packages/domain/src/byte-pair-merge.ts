@@ -190,14 +190,14 @@ export function countBytePairTokens(bytes: Uint8Array, vocab: O200kVocabulary, w
     if (end - i > vocab.maxTokenBytes) return NO_RANK;
     if (bomPart[i] === 1 || bomPart[j] === 1) {
       work.pairLookups++;
-      return rankOfBytes(vocab, bytes, i, end) ?? NO_RANK;
+      return rankOfBytes(vocab, bytes, i, end);
     }
     const left = partRank[i]!;
     const right = partRank[j]!;
     const slot = (Math.imul(left, 0x9e3779b1) ^ right) & (PAIR_CACHE_SLOTS - 1);
     if (cacheLeft[slot] === left && cacheRight[slot] === right) return cacheRank[slot]!;
     work.pairLookups++;
-    const rank = rankOfBytes(vocab, bytes, i, end) ?? NO_RANK;
+    const rank = rankOfBytes(vocab, bytes, i, end);
     cacheLeft[slot] = left;
     cacheRight[slot] = right;
     cacheRank[slot] = rank;

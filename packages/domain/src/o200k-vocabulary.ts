@@ -1,21 +1,23 @@
 import { createRequire } from 'node:module';
+import { ByteRankTable } from './byte-rank-table.js';
 
 type O200kRanks = typeof import('gpt-tokenizer/bpeRanks/o200k_base').default;
 
 /**
  * The o200k_base vocabulary (OpenAI's current BPE), taken from gpt-tokenizer's data so the counts
- * are the library's. We keep our own lookup tables because the library's byte-pair merge is
+ * are the library's. We keep our own lookup table because the library's byte-pair merge is
  * quadratic in the length of one pre-token (it rescans every pair after each merge), and its
  * tables are private; the data is the same array the library loads.
  */
 export interface O200kVocabulary {
-  /** Rank of a pre-token given as text; the library's first lookup for every pre-token. */
-  readonly textRank: ReadonlyMap<string, number>;
   /**
-   * Rank of a byte sequence as gpt-tokenizer finds it, keyed by the bytes as a Latin-1 string (one
-   * char per byte). Use `rankOfBytes`, which also reproduces the library's byte-order-mark quirk.
+   * Every entry by its bytes: the library's text entries by their UTF-8 bytes (flagged: it also
+   * looks them up as text), and its byte entries that are not valid UTF-8. Use `rankOfBytes` and
+   * `textRankOfUtf8`, which reproduce the library's lookups.
    */
-  readonly byteRank: ReadonlyMap<string, number>;
+  readonly table: ByteRankTable;
+  /** Text entries that are not well-formed UTF-16, which UTF-8 cannot carry (none in o200k_base). */
+  readonly irregularText: ReadonlyMap<string, number>;
   /** Rank of each single byte (all 256 are tokens of o200k_base). */
   readonly singleByteRank: Int32Array;
   /** Ranks are 0 … rankCount − 1. */
@@ -27,15 +29,24 @@ export interface O200kVocabulary {
 let built: O200kVocabulary | undefined;
 // The library's rank table is a 2 MB array literal that costs ~40 MB of memory once imported,
 // whether or not anything is counted: loaded here on first use (its CommonJS build, so the load
-// stays synchronous), not by a static import that every process importing this package would pay.
-const require = createRequire(import.meta.url);
+// stays synchronous), not by a static import that every process importing this package would pay,
+// and let go of once our table is built.
+const RANKS_MODULE = 'gpt-tokenizer/bpeRanks/o200k_base';
 
 /**
- * Built on first use (~15 MB; 0.1 s of CPU on a fast machine, about 1 s on a small VM) so a process
- * that never counts tokens pays nothing; the API builds it before it listens (loadTokenizer).
+ * Built on first use (a few MB outside the JavaScript heap; 0.1 s of CPU on a fast machine, more on
+ * a small VM) so a process that never counts tokens pays nothing; the API builds it before it
+ * listens (loadTokenizer).
  */
 export function o200kVocabulary(): O200kVocabulary {
-  built ??= buildVocabulary((require('gpt-tokenizer/bpeRanks/o200k_base') as { default: O200kRanks }).default);
+  if (!built) {
+    // A require of its own: the module it loads is listed among its children, so the library's
+    // array of 200,000 strings is garbage once this require and the module cache let go of it
+    // (the library itself, loaded by countPromptTokensWithLibrary for tests, requires it anew).
+    const load = createRequire(import.meta.url);
+    built = buildO200kVocabulary((load(RANKS_MODULE) as { default: O200kRanks }).default);
+    delete load.cache[load.resolve(RANKS_MODULE)];
+  }
   return built;
 }
 
@@ -44,15 +55,8 @@ export function o200kVocabularyBuilt(): boolean {
   return built !== undefined;
 }
 
-export function latin1Key(bytes: Uint8Array, start: number, end: number): string {
-  // fromCharCode on a short subarray: one char per byte, no decoding, so any byte sequence is a key.
-  return String.fromCharCode.apply(null, bytes.subarray(start, end) as unknown as number[]);
-}
-
 const utf8 = new TextEncoder();
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
-// The library's decoder: not fatal, and (the default) it drops a leading byte-order mark.
-const libraryUtf8 = new TextDecoder('utf-8');
 
 function isValidUtf8(bytes: Uint8Array): boolean {
   try {
@@ -64,41 +68,67 @@ function isValidUtf8(bytes: Uint8Array): boolean {
 }
 
 /**
- * The rank gpt-tokenizer 3.4.0 gives the bytes [start, end): bytes that are valid UTF-8 are
- * decoded and looked up as text, others among the non-text tokens. Its decoder drops a leading
- * byte-order mark (EF BB BF), so a pair starting with one is looked up without it; we do the same
- * so the count stays the library's even for text containing U+FEFF.
+ * The rank gpt-tokenizer 3.4.0 gives the bytes [start, end) in its merge: bytes that are valid
+ * UTF-8 are decoded and looked up as text, others among the non-text entries. Its decoder drops a
+ * leading byte-order mark (EF BB BF), so a pair starting with one is looked up without it; we do
+ * the same so the count stays the library's even for text containing U+FEFF. −1: no entry.
  */
-export function rankOfBytes(vocab: O200kVocabulary, bytes: Uint8Array, start: number, end: number): number | undefined {
-  if (end - start >= 3 && bytes[start] === 0xef && bytes[start + 1] === 0xbb && bytes[start + 2] === 0xbf) {
-    const sub = bytes.subarray(start, end);
-    if (isValidUtf8(sub)) return vocab.textRank.get(libraryUtf8.decode(sub));
+export function rankOfBytes(vocab: O200kVocabulary, bytes: Uint8Array, start: number, end: number): number {
+  if (end - start >= 3 && bytes[start] === 0xef && bytes[start + 1] === 0xbb && bytes[start + 2] === 0xbf && isValidUtf8(bytes.subarray(start, end))) {
+    return textRankOfUtf8(vocab, bytes, start + 3, end);
   }
-  return vocab.byteRank.get(latin1Key(bytes, start, end));
+  return vocab.table.find(bytes, start, end);
 }
 
-function buildVocabulary(ranks: readonly (string | readonly number[])[]): O200kVocabulary {
-  const textRank = new Map<string, number>();
-  const byteRank = new Map<string, number>();
+/** Rank of the text entry whose UTF-8 is bytes [start, end) (valid UTF-8), or −1. */
+export function textRankOfUtf8(vocab: O200kVocabulary, bytes: Uint8Array, start: number, end: number): number {
+  const rank = vocab.table.find(bytes, start, end);
+  return rank >= 0 && vocab.table.flagged(rank) ? rank : -1;
+}
+
+/**
+ * Whether the library finds `text` as one entry by its first lookup (text to rank). `bytes` are
+ * the UTF-8 of `text` as TextEncoder writes it, which is the text itself when it is well-formed.
+ */
+export function isTextEntry(vocab: O200kVocabulary, text: string, bytes: Uint8Array): boolean {
+  if (!text.isWellFormed()) return vocab.irregularText.has(text);
+  return textRankOfUtf8(vocab, bytes, 0, bytes.length) >= 0;
+}
+
+/**
+ * The vocabulary of the library's rank array: index = rank; a string is a text entry, an array of
+ * numbers a byte entry. Exported for tests, which build small vocabularies of their own.
+ */
+export function buildO200kVocabulary(ranks: readonly (string | readonly number[])[]): O200kVocabulary {
+  const irregularText = new Map<string, number>();
   const singleByteRank = new Int32Array(256).fill(-1);
   let maxTokenBytes = 0;
-  ranks.forEach((token, rank) => {
-    let bytes: Uint8Array;
-    if (typeof token === 'string') {
-      textRank.set(token, rank);
-      bytes = utf8.encode(token);
-    } else {
-      bytes = Uint8Array.from(token);
-      // The library looks up valid UTF-8 only as text, so these (a few BOM-prefixed entries) are
-      // unreachable through bytes in its merge; leave them out to merge as it does.
-      if (isValidUtf8(bytes)) return;
+  // One scratch buffer for every entry's bytes: the table copies them as they come.
+  let scratch = new Uint8Array(1024);
+  function* entries(): Generator<readonly [Uint8Array, number, boolean]> {
+    for (let rank = 0; rank < ranks.length; rank++) {
+      const token = ranks[rank]!;
+      let bytes: Uint8Array;
+      if (typeof token === 'string') {
+        if (!token.isWellFormed()) {
+          irregularText.set(token, rank);
+          continue;
+        }
+        if (scratch.length < token.length * 3) scratch = new Uint8Array(token.length * 3);
+        bytes = scratch.subarray(0, utf8.encodeInto(token, scratch).written);
+      } else {
+        if (scratch.length < token.length) scratch = new Uint8Array(token.length);
+        bytes = scratch.subarray(0, token.length);
+        bytes.set(token);
+        // The library looks up valid UTF-8 only as text, so these (a few BOM-prefixed entries) are
+        // unreachable through bytes in its merge; leave them out to merge as it does.
+        if (isValidUtf8(bytes)) continue;
+      }
+      if (bytes.length === 1) singleByteRank[bytes[0]!] = rank;
+      if (bytes.length > maxTokenBytes) maxTokenBytes = bytes.length;
+      yield [bytes, rank, typeof token === 'string'];
     }
-    // An ASCII token's Latin-1 key is the token string itself (no extra memory).
-    const key = typeof token === 'string' && bytes.length === token.length ? token : latin1Key(bytes, 0, bytes.length);
-    byteRank.set(key, rank);
-    if (bytes.length === 1) singleByteRank[bytes[0]!] = rank;
-    if (bytes.length > maxTokenBytes) maxTokenBytes = bytes.length;
-  });
-  if (singleByteRank.includes(-1)) throw new Error('o200k_base vocabulary lacks a single-byte token');
-  return { textRank, byteRank, singleByteRank, maxTokenBytes, rankCount: ranks.length };
+  }
+  const table = ByteRankTable.build(ranks.length, entries());
+  return { table, irregularText, singleByteRank, maxTokenBytes, rankCount: ranks.length };
 }

@@ -1,13 +1,14 @@
 import { createRequire } from 'node:module';
 import { countBytePairTokens } from './byte-pair-merge.js';
 import { forEachO200kPiece } from './o200k-pre-tokenizer.js';
-import { o200kVocabulary, o200kVocabularyBuilt } from './o200k-vocabulary.js';
+import { isTextEntry, o200kVocabulary, o200kVocabularyBuilt } from './o200k-vocabulary.js';
 import { addToProcessTotals, emptyTokenizerWork, type TokenizerWork } from './tokenizer-work.js';
 
 export { tokenizerWorkTotals, emptyTokenizerWork, type TokenizerWork } from './tokenizer-work.js';
 
-// Ordinary text repeats its words: remember the count of short pre-tokens (bounded; cleared when
-// full) as the library's merge cache does. Long pre-tokens are not kept, so memory stays bounded.
+// Ordinary text repeats its words: remember the count of short pre-tokens, vocabulary entries
+// included (bounded; cleared when full), as the library's merge cache does. Long pre-tokens are
+// not kept, so memory stays bounded.
 const pieceCounts = new Map<string, number>();
 const PIECE_CACHE_LIMIT = 50_000;
 const CACHED_PIECE_MAX_LENGTH = 64;
@@ -95,8 +96,7 @@ const WHITESPACE_ONLY = /^\s+$/;
 /** Tokens of one pre-token. */
 function pieceTokens(piece: string, work: TokenizerWork): number {
   const vocab = o200kVocabulary();
-  // The library's order: the piece as text first, then a lone ASCII character, then merging.
-  if (vocab.textRank.has(piece)) return 1;
+  // The library's order: a lone ASCII character, the piece as text, then merging.
   if (piece.length === 1 && piece.charCodeAt(0) < 0x80) return 1;
   const cacheable = piece.length <= CACHED_PIECE_MAX_LENGTH;
   const cached = cacheable ? pieceCounts.get(piece) : undefined;
@@ -104,7 +104,8 @@ function pieceTokens(piece: string, work: TokenizerWork): number {
   // UTF-8 needs at most 3 bytes per UTF-16 unit (lone surrogates become U+FFFD, 3 bytes).
   if (buffer.length < piece.length * 3) buffer = new Uint8Array(piece.length * 3);
   const { written } = utf8.encodeInto(piece, buffer);
-  const tokens = countBytePairTokens(buffer.subarray(0, written), vocab, work);
+  const bytes = buffer.subarray(0, written);
+  const tokens = isTextEntry(vocab, piece, bytes) ? 1 : countBytePairTokens(bytes, vocab, work);
   if (cacheable) {
     if (pieceCounts.size >= PIECE_CACHE_LIMIT) pieceCounts.clear();
     pieceCounts.set(piece, tokens);
