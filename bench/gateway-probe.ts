@@ -12,6 +12,8 @@
  * - PROBE_LATENCY_MS=50: the mock answers after that long (the section's added-latency figure),
  *   and the mock is first loaded directly at the same connections, for the added p99;
  * - PROBE_NODE_ARGS: the API's Node flags (default: the image's `--max-semi-space-size=8`);
+ * - the API's garbage collection during the run (pauses by kind, from its /metrics) and its heap
+ *   after it, since pauses set much of the p99;
  * - BENCH_CPU_PROF=DIR: CPU profiles of the API and the mock (DIR/gateway-probe-api, -mock).
  */
 import { resolve } from 'node:path';
@@ -35,6 +37,26 @@ function cpu(pid: number): { user: number; system: number } {
   return { user: used.user_s, system: used.system_s };
 }
 
+/** The API's GC pause counters (`kind` → [count, seconds]) and heap figures, from its /metrics. */
+async function apiMemory(apiUrl: string): Promise<{ gc: Map<string, [number, number]>; heapMiB: Map<string, number> }> {
+  const text = await (await fetch(`${apiUrl}/metrics`)).text();
+  const gc = new Map<string, [number, number]>();
+  const heapMiB = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const value = Number(line.slice(line.lastIndexOf(' ') + 1));
+    const kind = /gc_duration_seconds_(count|sum)\{.*kind="(\w+)"/.exec(line);
+    if (kind) {
+      const entry = gc.get(kind[2]!) ?? [0, 0];
+      entry[kind[1] === 'count' ? 0 : 1] = value;
+      gc.set(kind[2]!, entry);
+    }
+    if (line.startsWith('model_router_nodejs_heap_size_used_bytes')) heapMiB.set('used', value / 2 ** 20);
+    const space = /heap_space_size_used_bytes\{space="(old|large_object)"/.exec(line);
+    if (space) heapMiB.set(space[1]!, value / 2 ** 20);
+  }
+  return { gc, heapMiB };
+}
+
 /** CPU seconds every core has spent busy so far. */
 const machineBusy = (): number => machineCpu()!.busy_s;
 
@@ -56,6 +78,7 @@ try {
   }
   const base = { url: `${api.ready.url}${PATH}`, body, connections, headers: clientAuthorization() };
   await generator.run({ ...base, durationSeconds: 3 });
+  const memoryBefore = await apiMemory(api.ready.url);
   const machineBefore = machineBusy();
   const before = cpu(api.pid);
   const mockBefore = cpu(mock.pid);
@@ -64,6 +87,13 @@ try {
   const machineAfter = machineBusy();
   const mockAfter = cpu(mock.pid);
   await generator.stop();
+  const memoryAfter = await apiMemory(api.ready.url);
+  const pauses = [...memoryAfter.gc].map(([kind, [count, seconds]]) => {
+    const [count0, seconds0] = memoryBefore.gc.get(kind) ?? [0, 0];
+    return `${kind} ${count - count0} (${((seconds - seconds0) * 1000).toFixed(1)} ms)`;
+  });
+  console.log(`API GC pauses during the run: ${pauses.join(', ')}; heap after, MiB: ${[...memoryAfter.heapMiB].map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}`);
+  console.log(`latency ms: p90 ${result.latency_ms.p90.toFixed(2)} p99.9 ${result.latency_ms.p999.toFixed(2)} max ${result.latency_ms.max.toFixed(2)}`);
   const per = (s: number) => ((s * 1e6) / result.requests_total).toFixed(0);
   const cores = (s: number) => (s / seconds).toFixed(2);
   const apiS = after.user + after.system - before.user - before.system;
