@@ -18,13 +18,13 @@
  */
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { profileArgs, startBenchApi, startChildServer } from './lib/child.js';
+import { PRODUCTION_V8_FLAG, profileArgs, startBenchApi, startBenchMock } from './lib/child.js';
 import { prepareBenchDatabase } from './lib/database.js';
 import { clientAuthorization } from './lib/keys.js';
 import { startLoadGenerator } from './lib/load.js';
 import { machineCpu, processCpu } from './lib/machine.js';
 import { BENCH_DATABASE_URL } from './lib/services.js';
-import { MODEL_ID, PATH, PRODUCTION_V8_FLAG, registerModel, setMock } from './sections/gateway.js';
+import { MODEL_ID, PATH, registerModel, setMock } from './sections/gateway.js';
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const seconds = Number(process.argv[2] ?? 8);
@@ -61,7 +61,7 @@ async function apiMemory(apiUrl: string): Promise<{ gc: Map<string, [number, num
 const machineBusy = (): number => machineCpu()!.busy_s;
 
 await prepareBenchDatabase(BENCH_DATABASE_URL, console.log);
-const mock = await startChildServer({ name: 'mock', script: 'bench/servers/mock.ts', cwd: ROOT, env: { NODE_ENV: 'production' }, nodeArgs: profileArgs('gateway-probe-mock') });
+const mock = await startBenchMock(ROOT, { nodeArgs: profileArgs('gateway-probe-mock') });
 const api = await startBenchApi(ROOT, { nodeArgs: [...(process.env.PROBE_NODE_ARGS ?? PRODUCTION_V8_FLAG).split(' ').filter(Boolean), ...profileArgs('gateway-probe-api')] });
 try {
   await registerModel(api.ready.url, mock.ready.url);

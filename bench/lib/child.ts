@@ -142,6 +142,25 @@ export function startBenchApi(rootDir: string, options: { name?: string; nodeArg
   });
 }
 
+/** The V8 setting the image gives every service it runs, the mock provider included (infra/Dockerfile). */
+export const PRODUCTION_V8_FLAG = '--max-semi-space-size=8';
+
+/**
+ * The mock provider's V8 settings: the image's (it runs the mock too), and its collector on its own
+ * thread only. With V8's defaults the mock's young generation grows to tens of MB, and each of its
+ * scavenges (12–18 ms seen under the gateway section's 50 ms load) held back every answer due
+ * meanwhile and then let them all go at once: bursts that landed on whichever target was being
+ * measured. With the image's 8 MB the pauses are short but many, and V8's parallel scavenger then
+ * took the second core from the gateway under test (~12 % fewer gateway req/s at saturation in
+ * alternating probes). A real provider shares no core with the gateway; this is the closest here.
+ */
+export const MOCK_V8_FLAGS = [PRODUCTION_V8_FLAG, '--single-threaded-gc'];
+
+/** The mock provider (bench/servers/mock.ts) as a child process, with MOCK_V8_FLAGS. */
+export function startBenchMock(rootDir: string, options: { nodeArgs?: string[] } = {}): Promise<ChildServer> {
+  return startChildServer({ name: 'mock', script: 'bench/servers/mock.ts', cwd: rootDir, env: { NODE_ENV: 'production' }, nodeArgs: [...MOCK_V8_FLAGS, ...(options.nodeArgs ?? [])] });
+}
+
 export type RequestHandlers = Record<string, () => Promise<unknown>>;
 
 /** What a server script calls once it listens; also makes it exit when the bench goes away. */

@@ -8,12 +8,12 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
-import { type ChildServer, startBenchApi, startChildServer } from '../lib/child.js';
+import { type ChildServer, PRODUCTION_V8_FLAG, startBenchApi, startBenchMock } from '../lib/child.js';
 import { clientAuthorization } from '../lib/keys.js';
 import { envNumber, fixed, percentile } from '../lib/stats.js';
 import type { StepTimes } from '../lib/step-trace.js';
 import type { Section, SectionResult } from '../lib/types.js';
-import { MODEL_ID, PATH, PRODUCTION_V8_FLAG, registerModel, setMock, streamOneAtATime } from './gateway.js';
+import { MODEL_ID, PATH, registerModel, setMock, streamOneAtATime } from './gateway.js';
 
 export const gatewayStepsSection: Section = {
   name: 'gateway-steps',
@@ -26,7 +26,7 @@ export const gatewayStepsSection: Section = {
     const traceFile = join(dir, 'steps.json');
     const servers: ChildServer[] = [];
     try {
-      const mock = await startChildServer({ name: 'mock', script: 'bench/servers/mock.ts', cwd: ctx.rootDir, env: { NODE_ENV: 'production' } });
+      const mock = await startBenchMock(ctx.rootDir);
       servers.push(mock);
       // tsx first, so the trace (TypeScript) can be loaded; then the image's V8 flag.
       const api = await startBenchApi(ctx.rootDir, {

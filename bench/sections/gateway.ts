@@ -20,7 +20,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { DEVELOPMENT_ADMIN_API_KEY } from '@model-router/config';
-import { type ChildServer, profileArgs, startBenchApi, startChildServer } from '../lib/child.js';
+import { type ChildServer, PRODUCTION_V8_FLAG, profileArgs, startBenchApi, startBenchMock, startChildServer } from '../lib/child.js';
 import { adminAuthorization, clientAuthorization } from '../lib/keys.js';
 import { type LoadResult, startLoadGenerator } from '../lib/load.js';
 import { processCpu } from '../lib/machine.js';
@@ -34,8 +34,6 @@ const PORTKEY_VERSION = '1.15.2';
 const PORTKEY_DIR = join(os.tmpdir(), 'model-router-bench-portkey');
 const PORTKEY_SCRIPT = join(PORTKEY_DIR, 'node_modules', '@portkey-ai', 'gateway', 'build', 'start-server.js');
 export const MODEL_ID = 'bench-gateway';
-/** The V8 setting the image gives every service (infra/Dockerfile). */
-export const PRODUCTION_V8_FLAG = '--max-semi-space-size=8';
 export const PATH = '/v1/chat/completions';
 
 type Target = 'direct' | 'gateway' | 'portkey';
@@ -220,9 +218,9 @@ export const gatewaySection: Section = {
     const servers: Array<{ stop: () => Promise<void> }> = [];
     try {
       ctx.log('gateway: starting the mock provider and the API (child processes)');
-      const mock: ChildServer = await startChildServer({ name: 'mock', script: 'bench/servers/mock.ts', cwd: ctx.rootDir, env: { NODE_ENV: 'production' } });
+      const mock: ChildServer = await startBenchMock(ctx.rootDir);
       servers.push(mock);
-      // As the image runs it (infra/Dockerfile: NODE_OPTIONS=--max-semi-space-size=8, see the memory section).
+      // Both as the image runs them (infra/Dockerfile: NODE_OPTIONS=--max-semi-space-size=8, see the memory section).
       const api: ChildServer = await startBenchApi(ctx.rootDir, { nodeArgs: [PRODUCTION_V8_FLAG, ...profileArgs('gateway-api')] });
       servers.push(api);
       const portkey = await startPortkey(ctx);
