@@ -7,7 +7,8 @@
  * - throughput: the mock answers at once, 64 connections;
  * - added latency: the mock answers in 50 ms, at 1 and 64 connections (gateway minus direct); at 64
  *   connections in rounds (direct, gateway, Portkey back to back in each), the ratio to Portkey's
- *   being the median of the rounds' ratios: one round's p99 moves by several ms on a shared VM;
+ *   being the median of the rounds' ratios: one round's p99 moves by several ms on a shared VM (five
+ *   rounds by default; with three, one slow round in either target decided the figure);
  * - streaming: time to the first streamed byte, one request at a time (gateway minus direct), beside
  *   a bare proxy (no routing, auth, translation or recording) as the floor of any Node proxy here;
  * - RSS of each gateway process, sampled during the runs.
@@ -214,7 +215,7 @@ export const gatewaySection: Section = {
     const warmupSeconds = envNumber('BENCH_WARMUP', 3);
     const connections = Math.round(envNumber('BENCH_CONNECTIONS', 64));
     const streams = Math.round(envNumber('BENCH_GATEWAY_STREAMS', 300));
-    const latencyRounds = Math.max(1, Math.round(envNumber('BENCH_GATEWAY_ROUNDS', 3)));
+    const latencyRounds = Math.max(1, Math.round(envNumber('BENCH_GATEWAY_ROUNDS', 5)));
     const servers: Array<{ stop: () => Promise<void> }> = [];
     try {
       ctx.log('gateway: starting the mock provider and the API (child processes)');
