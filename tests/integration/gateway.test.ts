@@ -72,6 +72,24 @@ describe('the official openai client against the gateway', () => {
     expect(Number(response.headers.get('x-router-cost-usd'))).toBeCloseTo(expected, 12);
   });
 
+  it('sends a whole answer with its length, as res.json would, not chunked (multi-byte text included)', async () => {
+    const content = 'Réponds en français, s’il te plaît: 世界 👋';
+    const res = await fetch(`${api.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content }], max_tokens: 50 }),
+    });
+    const body = Buffer.from(await res.arrayBuffer());
+    expect(res.status).toBe(200);
+    expect(res.headers.get('transfer-encoding')).toBeNull();
+    expect(res.headers.get('content-length')).toBe(String(body.length));
+    // The mock echoes the prompt: the body holds multi-byte characters, so bytes and characters differ.
+    const text = body.toString('utf8');
+    expect(text).toContain('世界 👋');
+    expect(body.length).toBeGreaterThan(text.length);
+    expect((JSON.parse(text) as { object: string }).object).toBe('chat.completion');
+  });
+
   it('routes router/cheapest with the router options as /api/v1/route would', async () => {
     const routeRes = await fetch(`${api.url}/api/v1/route`, {
       method: 'POST',

@@ -456,8 +456,11 @@ export class AttemptLoop {
     const headers = this.headers(a);
     headers['x-router-cost-usd'] = String(callCost(a.model, promptTokens, completionTokens));
     headers['content-type'] = JSON_CONTENT_TYPE;
-    // Node's own response calls: what express's res.set().json() would send, without its per-call work.
-    a.call.res.writeHead(200, headers).end(JSON.stringify(completion));
+    // Node's own response calls: what express's res.set().json() would send, without its per-call
+    // work. The length goes in the headers: after writeHead, Node cannot add it and would chunk.
+    const json = JSON.stringify(completion);
+    headers['content-length'] = String(Buffer.byteLength(json));
+    a.call.res.writeHead(200, headers).end(json);
     this.record(a, { success: true, circuit: 'success', prompt_tokens: promptTokens, completion_tokens: completionTokens, tokens_estimated: !usage, ttft_ms: ttft });
     return ANSWERED;
   }
