@@ -154,7 +154,7 @@ export const PRODUCTION_V8_FLAG = '--max-semi-space-size=8';
  * took the second core from the gateway under test (~12 % fewer gateway req/s at saturation in
  * alternating probes). A real provider shares no core with the gateway; this is the closest here.
  */
-export const MOCK_V8_FLAGS = [PRODUCTION_V8_FLAG, '--single-threaded-gc'];
+const MOCK_V8_FLAGS = [PRODUCTION_V8_FLAG, '--single-threaded-gc'];
 
 /** The mock provider (bench/servers/mock.ts) as a child process, with MOCK_V8_FLAGS. */
 export function startBenchMock(rootDir: string, options: { nodeArgs?: string[] } = {}): Promise<ChildServer> {

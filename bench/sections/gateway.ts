@@ -221,7 +221,8 @@ export const gatewaySection: Section = {
       ctx.log('gateway: starting the mock provider and the API (child processes)');
       const mock: ChildServer = await startBenchMock(ctx.rootDir);
       servers.push(mock);
-      // Both as the image runs them (infra/Dockerfile: NODE_OPTIONS=--max-semi-space-size=8, see the memory section).
+      // The API as the image runs it (infra/Dockerfile: NODE_OPTIONS=--max-semi-space-size=8, see the
+      // memory section); the mock with the same setting and a single-threaded collector (startBenchMock).
       const api: ChildServer = await startBenchApi(ctx.rootDir, { nodeArgs: [PRODUCTION_V8_FLAG, ...profileArgs('gateway-api')] });
       servers.push(api);
       const portkey = await startPortkey(ctx);

@@ -7,6 +7,7 @@
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import pg from 'pg';
+import { PRODUCTION_V8_FLAG } from '../lib/child.js';
 import { startLoadGenerator } from '../lib/load.js';
 import { readRss, type RssSample } from '../lib/rss.js';
 import { BENCH_DATABASE_URL, BENCH_REDIS_URL, clearCircuits, clearQueues, sleep, startWorker, type Worker } from '../lib/services.js';
@@ -20,7 +21,7 @@ const PRODUCTION_ENV = {
   ALLOW_PRIVATE_ENDPOINTS: 'true',
   // The V8 setting the image gives every service (infra/Dockerfile, ENV NODE_OPTIONS): a young
   // generation of at most 8 MB per semi-space.
-  NODE_OPTIONS: '--max-semi-space-size=8',
+  NODE_OPTIONS: PRODUCTION_V8_FLAG,
 };
 const API_AFTER_TARGET_MB = 250;
 
@@ -131,7 +132,7 @@ export const memorySection: Section = {
         ],
         notes: [
           `Route load: ${int(result.requests_total)} requests in ${durationSeconds} s (${int(result.requests_per_second)}/s, ${connections} connections, non-2xx ${result.non2xx}) after a ${warmupSeconds} s warm-up.`,
-          'Idle is before the first route request: the API loads the o200k tokenizer (about 70 MB of RSS) on its first prompt, so "after load" includes it.',
+          'Idle is before the first route request; the API and the mock provider build the o200k tokenizer before they listen, so idle already includes its vocabulary.',
           'Every process bench/run.ts started, in every section, is also listed with its RSS at the end of the output.',
         ],
         data: {
