@@ -1,7 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { ByteRankTable } from './byte-rank-table.js';
-
-type O200kRanks = typeof import('gpt-tokenizer/bpeRanks/o200k_base').default;
+import { IRREGULAR, readRankSource, TEXT } from './rank-source.js';
 
 /**
  * The o200k_base vocabulary (OpenAI's current BPE), taken from gpt-tokenizer's data so the counts
@@ -27,27 +27,31 @@ export interface O200kVocabulary {
 }
 
 let built: O200kVocabulary | undefined;
-// The library's rank table is a 2 MB array literal that costs ~40 MB of memory once imported,
-// whether or not anything is counted: loaded here on first use (its CommonJS build, so the load
-// stays synchronous), not by a static import that every process importing this package would pay,
-// and let go of once our table is built.
-const RANKS_MODULE = 'gpt-tokenizer/bpeRanks/o200k_base';
+// The library's rank table is a 2 MB generated array literal: imported as a module it costs ~55 MB
+// of resident memory that the process keeps. Its file is read as bytes instead (readRankSource),
+// on first use, so a process that never counts tokens pays nothing.
+const RANKS_MODULE = 'gpt-tokenizer/cjs/bpeRanks/o200k_base';
 
 /**
- * Built on first use (a few MB outside the JavaScript heap; 0.1 s of CPU on a fast machine, more on
- * a small VM) so a process that never counts tokens pays nothing; the API builds it before it
- * listens (loadTokenizer).
+ * Built on first use (a few MB outside the JavaScript heap; tens of ms of CPU) so a process that
+ * never counts tokens pays nothing; the API builds it before it listens (loadTokenizer).
  */
 export function o200kVocabulary(): O200kVocabulary {
-  if (!built) {
-    // A require of its own: the module it loads is listed among its children, so the library's
-    // array of 200,000 strings is garbage once this require and the module cache let go of it
-    // (the library itself, loaded by countPromptTokensWithLibrary for tests, requires it anew).
-    const load = createRequire(import.meta.url);
-    built = buildO200kVocabulary((load(RANKS_MODULE) as { default: O200kRanks }).default);
-    delete load.cache[load.resolve(RANKS_MODULE)];
-  }
+  built ??= o200kVocabularyOfSource(readFileSync(createRequire(import.meta.url).resolve(RANKS_MODULE)));
   return built;
+}
+
+/** The vocabulary of a rank file in gpt-tokenizer's generated format (see readRankSource). */
+export function o200kVocabularyOfSource(file: Uint8Array): O200kVocabulary {
+  const source = readRankSource(file);
+  function* entries(): Generator<Entry> {
+    for (let rank = 0; rank < source.count; rank++) {
+      const kind = source.kind[rank]!;
+      if (kind === IRREGULAR) yield [source.irregular.get(rank)!, rank];
+      else yield [source.pool.subarray(source.start[rank]!, source.start[rank]! + source.length[rank]!), rank, kind === TEXT];
+    }
+  }
+  return vocabularyOf(source.count, entries());
 }
 
 /** Whether the vocabulary has been built in this process. */
@@ -97,38 +101,54 @@ export function isTextEntry(vocab: O200kVocabulary, text: string, bytes: Uint8Ar
 
 /**
  * The vocabulary of the library's rank array: index = rank; a string is a text entry, an array of
- * numbers a byte entry. Exported for tests, which build small vocabularies of their own.
+ * numbers a byte entry. Exported for tests, which build small vocabularies of their own and compare
+ * the vocabulary read from the library's file with the one of its evaluated array.
  */
 export function buildO200kVocabulary(ranks: readonly (string | readonly number[])[]): O200kVocabulary {
-  const irregularText = new Map<string, number>();
-  const singleByteRank = new Int32Array(256).fill(-1);
-  let maxTokenBytes = 0;
   // One scratch buffer for every entry's bytes: the table copies them as they come.
   let scratch = new Uint8Array(1024);
-  function* entries(): Generator<readonly [Uint8Array, number, boolean]> {
+  function* entries(): Generator<Entry> {
     for (let rank = 0; rank < ranks.length; rank++) {
       const token = ranks[rank]!;
-      let bytes: Uint8Array;
       if (typeof token === 'string') {
         if (!token.isWellFormed()) {
-          irregularText.set(token, rank);
+          yield [token, rank];
           continue;
         }
         if (scratch.length < token.length * 3) scratch = new Uint8Array(token.length * 3);
-        bytes = scratch.subarray(0, utf8.encodeInto(token, scratch).written);
+        yield [scratch.subarray(0, utf8.encodeInto(token, scratch).written), rank, true];
       } else {
         if (scratch.length < token.length) scratch = new Uint8Array(token.length);
-        bytes = scratch.subarray(0, token.length);
-        bytes.set(token);
-        // The library looks up valid UTF-8 only as text, so these (a few BOM-prefixed entries) are
-        // unreachable through bytes in its merge; leave them out to merge as it does.
-        if (isValidUtf8(bytes)) continue;
+        scratch.set(token);
+        yield [scratch.subarray(0, token.length), rank, false];
       }
-      if (bytes.length === 1) singleByteRank[bytes[0]!] = rank;
-      if (bytes.length > maxTokenBytes) maxTokenBytes = bytes.length;
-      yield [bytes, rank, typeof token === 'string'];
     }
   }
-  const table = ByteRankTable.build(ranks.length, entries());
-  return { table, irregularText, singleByteRank, maxTokenBytes, rankCount: ranks.length };
+  return vocabularyOf(ranks.length, entries());
+}
+
+/** An entry by its bytes (valid until the next one) and whether it is text, or a text entry UTF-8 cannot carry. */
+type Entry = readonly [bytes: Uint8Array, rank: number, text: boolean] | readonly [irregularText: string, rank: number];
+
+function vocabularyOf(rankCount: number, entries: Iterable<Entry>): O200kVocabulary {
+  const irregularText = new Map<string, number>();
+  const singleByteRank = new Int32Array(256).fill(-1);
+  let maxTokenBytes = 0;
+  function* keyed(): Generator<readonly [Uint8Array, number, boolean]> {
+    for (const entry of entries) {
+      if (typeof entry[0] === 'string') {
+        irregularText.set(entry[0], entry[1]);
+        continue;
+      }
+      const [bytes, rank, text] = entry as readonly [Uint8Array, number, boolean];
+      // The library looks up valid UTF-8 only as text, so byte entries that are valid UTF-8 (a few
+      // BOM-prefixed ones) are unreachable through bytes in its merge; leave them out to merge as it does.
+      if (!text && isValidUtf8(bytes)) continue;
+      if (bytes.length === 1) singleByteRank[bytes[0]!] = rank;
+      if (bytes.length > maxTokenBytes) maxTokenBytes = bytes.length;
+      yield [bytes, rank, text];
+    }
+  }
+  const table = ByteRankTable.build(rankCount, keyed());
+  return { table, irregularText, singleByteRank, maxTokenBytes, rankCount };
 }
