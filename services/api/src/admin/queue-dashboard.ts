@@ -1,6 +1,3 @@
-import { createBullBoard } from '@bull-board/api';
-import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
-import { ExpressAdapter } from '@bull-board/express';
 import type { Queue } from 'bullmq';
 import { ApiError } from '@model-router/http';
 import type { RequestHandler, Router } from 'express';
@@ -8,7 +5,12 @@ import type { RequestHandler, Router } from 'express';
 export const QUEUE_DASHBOARD_PATH = '/admin/queues';
 
 /** bull-board over every queue of the catalog; the caller mounts it behind the admin key. */
-export function queueDashboard(queues: readonly Queue[], readOnly = false): Router {
+async function queueDashboard(queues: readonly Queue[], readOnly: boolean): Promise<Router> {
+  const [{ createBullBoard }, { BullMQAdapter }, { ExpressAdapter }] = await Promise.all([
+    import('@bull-board/api'),
+    import('@bull-board/api/bullMQAdapter'),
+    import('@bull-board/express'),
+  ]);
   const serverAdapter = new ExpressAdapter();
   serverAdapter.setBasePath(QUEUE_DASHBOARD_PATH);
   createBullBoard({
@@ -26,17 +28,23 @@ export function queueDashboard(queues: readonly Queue[], readOnly = false): Rout
  * `requireApiKeyOfRole({ admin, readonly })`.
  */
 export function queueDashboardByRole(queues: readonly Queue[]): RequestHandler {
-  const full = queueDashboard(queues, false);
-  const readOnly = queueDashboard(queues, true);
+  // bull-board is loaded on the first visit, not at start: with lodash, valibot, yaml and its
+  // views it is megabytes of every API process's memory, for a page an operator opens now and then.
+  let boards: Promise<{ full: Router; readOnly: Router }> | undefined;
+  const load = () =>
+    (boards ??= Promise.all([queueDashboard(queues, false), queueDashboard(queues, true)]).then(([full, readOnly]) => ({ full, readOnly })));
   return (req, res, next) => {
-    if (res.locals.apiKeyRole === 'admin') {
-      full(req, res, next);
-      return;
-    }
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
+    const admin = res.locals.apiKeyRole === 'admin';
+    if (!admin && req.method !== 'GET' && req.method !== 'HEAD') {
       next(new ApiError('FORBIDDEN', 'the read-only key cannot change queues'));
       return;
     }
-    readOnly(req, res, next);
+    load().then(
+      (board) => (admin ? board.full : board.readOnly)(req, res, next),
+      (error: unknown) => {
+        boards = undefined;
+        next(error);
+      },
+    );
   };
 }
