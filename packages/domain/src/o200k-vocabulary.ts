@@ -7,7 +7,7 @@ import { IRREGULAR, readRankSource, TEXT } from './rank-source.js';
  * The o200k_base vocabulary (OpenAI's current BPE), taken from gpt-tokenizer's data so the counts
  * are the library's. We keep our own lookup table because the library's byte-pair merge is
  * quadratic in the length of one pre-token (it rescans every pair after each merge), and its
- * tables are private; the data is the same array the library loads.
+ * tables are private; the data is the file the library loads (read as bytes: readRankSource).
  */
 export interface O200kVocabulary {
   /**

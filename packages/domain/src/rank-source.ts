@@ -1,4 +1,4 @@
-import { isUtf8 } from 'node:buffer';
+import { Buffer, isUtf8 } from 'node:buffer';
 
 /**
  * gpt-tokenizer's rank data (`bpeRanks/<encoding>.js`) is generated JavaScript: lines
@@ -57,37 +57,26 @@ export class RankSourceError extends Error {
 /** Reads every entry of a rank file in the generator's format (see the interface's comment). */
 export function readRankSource(source: Uint8Array): RankSource {
   if (!isUtf8(source)) throw new RankSourceError('not UTF-8', 0);
+  const file = Buffer.from(source.buffer, source.byteOffset, source.byteLength);
   const reader = new Reader(source);
-  const text = new TextDecoder();
   const names: string[] = [];
   // Each `const cN = [` opens one part; parts are read in the order they appear, then checked
   // against the order the concat line joins them in.
-  const marker = new TextEncoder().encode('\nconst c');
-  for (let at = indexOf(source, marker, 0); at >= 0; at = indexOf(source, marker, reader.at)) {
+  const marker = '\nconst c';
+  for (let at = file.indexOf(marker); at >= 0; at = file.indexOf(marker, reader.at)) {
     reader.at = at + marker.length;
     const digitsFrom = reader.at;
     while (reader.at < source.length && source[reader.at]! >= 0x30 && source[reader.at]! <= 0x39) reader.at++;
     if (reader.at === digitsFrom) throw new RankSourceError('a part name without its number', reader.at);
-    names.push(`c${text.decode(source.subarray(digitsFrom, reader.at))}`);
+    names.push(`c${file.toString('latin1', digitsFrom, reader.at)}`);
     reader.expectText(' = ');
     reader.readArray();
     reader.expectText(';');
   }
   if (names.length === 0) throw new RankSourceError('no `const cN = [...]` part', 0);
-  const join = new TextEncoder().encode(`\nconst bpe = ${names[0]}.concat(${names.slice(1).join(', ')});`);
-  if (indexOf(source, join, reader.at) < 0) throw new RankSourceError(`no \`const bpe = ${names[0]}.concat(${names.slice(1).join(', ')});\` after the parts`, reader.at);
+  const join = `const bpe = ${names[0]}.concat(${names.slice(1).join(', ')});`;
+  if (file.indexOf(`\n${join}`, reader.at) < 0) throw new RankSourceError(`no \`${join}\` after the parts`, reader.at);
   return reader.result();
-}
-
-/** First index of `needle` in `haystack` at or after `from`, or −1. */
-function indexOf(haystack: Uint8Array, needle: Uint8Array, from: number): number {
-  const first = needle[0]!;
-  for (let at = haystack.indexOf(first, from); at >= 0 && at + needle.length <= haystack.length; at = haystack.indexOf(first, at + 1)) {
-    let i = 1;
-    while (i < needle.length && haystack[at + i] === needle[i]) i++;
-    if (i === needle.length) return at;
-  }
-  return -1;
 }
 
 class Reader {
