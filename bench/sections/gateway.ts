@@ -6,11 +6,12 @@
  *
  * - throughput: the mock answers at once, 64 connections;
  * - added latency: the mock answers in 50 ms, at 1 and 64 connections (gateway minus direct); at 64
- *   connections in rounds (direct, gateway, Portkey back to back in each), the ratio to Portkey's
+ *   connections in rounds (direct, bare proxy, gateway, Portkey back to back in each), the ratio to Portkey's
  *   being the median of the rounds' ratios: one round's p99 moves by several ms on a shared VM (five
  *   rounds by default; with three, one slow round in either target decided the figure);
- * - streaming: time to the first streamed byte, one request at a time (gateway minus direct), beside
- *   a bare proxy (no routing, auth, translation or recording) as the floor of any Node proxy here;
+ * - streaming: time to the first streamed byte, one request at a time (gateway minus direct);
+ * - in every figure, a bare proxy (no routing, auth, translation or recording) beside the gateways:
+ *   the floor of any Node proxy here;
  * - RSS of each gateway process, sampled during the runs.
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -37,12 +38,13 @@ const PORTKEY_SCRIPT = join(PORTKEY_DIR, 'node_modules', '@portkey-ai', 'gateway
 export const MODEL_ID = 'bench-gateway';
 export const PATH = '/v1/chat/completions';
 
-type Target = 'direct' | 'gateway' | 'portkey';
-const TARGETS: Target[] = ['direct', 'gateway', 'portkey'];
-/** The streaming figure adds the floor: a bare proxy (bench/servers/bare-proxy.ts) in front of the same mock. */
-type StreamTarget = Target | 'bare';
-const STREAM_TARGETS: StreamTarget[] = ['direct', 'bare', 'gateway', 'portkey'];
-const LABEL: Record<StreamTarget, string> = {
+/**
+ * Every figure has the floor beside the gateways: a bare proxy (bench/servers/bare-proxy.ts) in
+ * front of the same mock, the least any Node proxy adds on this machine.
+ */
+type Target = 'direct' | 'bare' | 'gateway' | 'portkey';
+const TARGETS: Target[] = ['direct', 'bare', 'gateway', 'portkey'];
+const LABEL: Record<Target, string> = {
   direct: 'mock directly',
   bare: 'bare undici proxy (floor)',
   gateway: 'Model Router gateway',
@@ -234,9 +236,15 @@ export const gatewaySection: Section = {
 
       const body = JSON.stringify({ model: MODEL_ID, messages: [{ role: 'user', content: 'Hello, how are you today?' }], max_tokens: 16 });
       const streamBody = JSON.stringify({ model: MODEL_ID, messages: [{ role: 'user', content: 'Hello, how are you today?' }], max_tokens: 16, stream: true });
-      const urls: Record<Target, string> = { direct: `${mockUrl}${PATH}`, gateway: `${api.ready.url}${PATH}`, portkey: `${portkey.url}${PATH}` };
+      const urls: Record<Target, string> = {
+        direct: `${mockUrl}${PATH}`,
+        bare: `${bare.ready.url}${PATH}`,
+        gateway: `${api.ready.url}${PATH}`,
+        portkey: `${portkey.url}${PATH}`,
+      };
       const headers: Record<Target, Record<string, string>> = {
         direct: {},
+        bare: {},
         gateway: clientAuthorization(),
         portkey: { 'x-portkey-provider': 'openai', 'x-portkey-custom-host': `${mockUrl}/v1`, authorization: 'Bearer unused' },
       };
@@ -247,9 +255,9 @@ export const gatewaySection: Section = {
       }
 
       const rss: Record<string, number> = {};
-      const pids = { gateway: api.pid, portkey: portkey.pid };
+      const pids = { bare: bare.pid, gateway: api.pid, portkey: portkey.pid };
       // CPU per answered request of the process serving each target (the mock's own for "direct").
-      const servingPid: Record<Target, number> = { direct: mock.pid, gateway: api.pid, portkey: portkey.pid };
+      const servingPid: Record<Target, number> = { direct: mock.pid, bare: bare.pid, gateway: api.pid, portkey: portkey.pid };
       const cpuPerRequest = {} as Record<Target, number>;
       const load = async (target: Target, conns: number, measureCpu = false): Promise<LoadResult> => {
         const generator = await startLoadGenerator();
@@ -288,17 +296,15 @@ export const gatewaySection: Section = {
 
       ctx.log(`gateway: streaming, time to first byte over ${streams} requests each`);
       await setMock(mockUrl, { latency_ms: 20, tokens_per_second: 0 });
-      const ttfb = {} as Record<StreamTarget, StreamTimes>;
-      const streamUrls: Record<StreamTarget, string> = { ...urls, bare: `${bare.ready.url}${PATH}` };
-      const streamHeaders: Record<StreamTarget, Record<string, string>> = { ...headers, bare: {} };
-      for (const target of STREAM_TARGETS) {
-        await streamTtfb(streamUrls[target], streamBody, streamHeaders[target], Math.min(30, streams)); // warm-up
-        ttfb[target] = await streamTtfb(streamUrls[target], streamBody, streamHeaders[target], streams);
+      const ttfb = {} as Record<Target, StreamTimes>;
+      for (const target of TARGETS) {
+        await streamTtfb(urls[target], streamBody, headers[target], Math.min(30, streams)); // warm-up
+        ttfb[target] = await streamTtfb(urls[target], streamBody, headers[target], streams);
       }
 
       const rps = (t: Target) => throughput[t].requests_per_second;
       const added = (round: Record<Target, LoadResult>, t: Target, q: 'p50' | 'p99') => round[t].latency_ms[q] - round.direct.latency_ms[q];
-      const addedTtfb = (t: StreamTarget, q: 'p50' | 'p99') => ttfb[t].ttfb_ms[q] - ttfb.direct.ttfb_ms[q];
+      const addedTtfb = (t: Target, q: 'p50' | 'p99') => ttfb[t].ttfb_ms[q] - ttfb.direct.ttfb_ms[q];
       const ratio = rps('gateway') / rps('portkey');
       const manyRounds = rounds.filter((r) => r.conns === connections).map((r) => r.byTarget);
       const roundRatios = manyRounds.map((r) => added(r, 'gateway', 'p99') / added(r, 'portkey', 'p99'));
@@ -342,7 +348,7 @@ export const gatewaySection: Section = {
           {
             title: `Streaming: time to the first streamed byte, ${streams} requests one at a time (mock: first piece after 20 ms)`,
             columns: ['target', 'p50 ms', 'p99 ms', 'added p50 ms', 'added p99 ms', 'failures'],
-            rows: STREAM_TARGETS.map((t) => [
+            rows: TARGETS.map((t) => [
               LABEL[t],
               fixed(ttfb[t].ttfb_ms.p50),
               fixed(ttfb[t].ttfb_ms.p99),
@@ -368,7 +374,7 @@ export const gatewaySection: Section = {
           `Portkey: npm @portkey-ai/gateway@${PORTKEY_VERSION} in ${PORTKEY_DIR}, its own Node process, forwarding with x-portkey-provider: openai and x-portkey-custom-host to the same mock.`,
           'The gateway routes, calls the mock through undici (keep-alive pool), and records each call (metric.recorded + cost.recorded on BullMQ, circuit outcome); no worker consumes the queues during the bench (the events are deleted afterwards).',
           'CPU µs/req: CPU time (user + system, from /proc) of the process serving the target during the measured run, per answered request — the mock\'s own for "mock directly" (a gateway adds its own on top of it); it moves less than req/s when other work shares the cores.',
-          'Streaming floor: a bare proxy (node:http server, undici dispatch, the answer written back as it comes: no parsing, routing, auth, translation or recording) adds the cost of a second process and two loopback hops on this machine; what the gateway adds beyond it is its own work.',
+          'The floor, in every table: a bare proxy (node:http server, undici dispatch, the answer written back as it comes: no parsing, routing, auth, translation or recording) adds the cost of a second process and two loopback hops on this machine; what the gateway adds beyond it is its own work.',
           'Everything shares the same 2 cores: the mock, the gateway, Redis, and the load generator; the mock directly is the ceiling of any gateway here.',
         ],
         data: {
