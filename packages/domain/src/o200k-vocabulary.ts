@@ -33,7 +33,7 @@ let built: O200kVocabulary | undefined;
 const RANKS_MODULE = 'gpt-tokenizer/cjs/bpeRanks/o200k_base';
 
 /**
- * Built on first use (a few MB outside the JavaScript heap; tens of ms of CPU) so a process that
+ * Built on first use (a few MB outside the JavaScript heap; ~0.1 s of CPU) so a process that
  * never counts tokens pays nothing; the API builds it before it listens (loadTokenizer).
  */
 export function o200kVocabulary(): O200kVocabulary {
@@ -42,7 +42,7 @@ export function o200kVocabulary(): O200kVocabulary {
 }
 
 /** The vocabulary of a rank file in gpt-tokenizer's generated format (see readRankSource). */
-export function o200kVocabularyOfSource(file: Uint8Array): O200kVocabulary {
+function o200kVocabularyOfSource(file: Uint8Array): O200kVocabulary {
   const source = readRankSource(file);
   function* entries(): Generator<Entry> {
     for (let rank = 0; rank < source.count; rank++) {
