@@ -1,5 +1,7 @@
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import fc from 'fast-check';
 import { buildO200kVocabulary, o200kVocabulary } from '../src/o200k-vocabulary.js';
 import { BYTES, IRREGULAR, readRankSource, RankSourceError, TEXT, type RankSource } from '../src/rank-source.js';
@@ -55,6 +57,25 @@ const bytes = fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 1, maxLeng
 const ranks = fc.array(fc.oneof({ arbitrary: text, weight: 4 }, { arbitrary: bytes, weight: 1 }), { maxLength: 40 });
 
 describe('readRankSource (gpt-tokenizer rank files, read as bytes)', () => {
+  it('builds the o200k vocabulary without evaluating the library\'s rank module (~55 MB of RSS it would keep)', () => {
+    // A Node process of its own: the test runner loads modules through its own registry, which no
+    // hook on Node's module loader sees. The child records every CommonJS file Node evaluates.
+    const vocabulary = fileURLToPath(new URL('../src/o200k-vocabulary.ts', import.meta.url));
+    const script = `
+      import Module from 'node:module';
+      const compile = Module._extensions['.js'];
+      const evaluated = [];
+      Module._extensions['.js'] = function (module, filename) { evaluated.push(filename); return compile.call(this, module, filename); };
+      const { o200kVocabulary } = await import(${JSON.stringify(pathToFileURL(vocabulary).href)});
+      const { rankCount } = o200kVocabulary();
+      console.log(JSON.stringify({ rankCount, evaluated }));`;
+    const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
+    const { rankCount, evaluated } = JSON.parse(out.trim().split('\n').pop()!) as { rankCount: number; evaluated: string[] };
+    expect(rankCount).toBe(199_998);
+    // The code before f6087b0, which required the module, lists gpt-tokenizer/cjs/bpeRanks/o200k_base.js here.
+    expect(evaluated.filter((file) => file.includes('bpeRanks'))).toEqual([]);
+  });
+
   it('gives every entry of any generated file: UTF-8 of each string, irregular strings as they are, byte arrays', () => {
     fc.assert(
       fc.property(fc.array(ranks, { minLength: 1, maxLength: 4 }), (parts) => {
