@@ -11,6 +11,8 @@
  *
  * - PROBE_LATENCY_MS=50: the mock answers after that long (the section's added-latency figure),
  *   and the mock is first loaded directly at the same connections, for the added p99;
+ * - PROBE_JITTER_MS=5: the mock adds a delay drawn from [0, 5) ms to each answer, so answers due
+ *   in the same millisecond do not all come at once (the bench section has none);
  * - PROBE_NODE_ARGS: the API's Node flags (default: the image's `--max-semi-space-size=8`);
  * - the API's garbage collection during the run (pauses by kind, from its /metrics) and its heap
  *   after it, since pauses set much of the p99;
@@ -66,7 +68,7 @@ const api = await startBenchApi(ROOT, { nodeArgs: [...(process.env.PROBE_NODE_AR
 try {
   await registerModel(api.ready.url, mock.ready.url);
   const latency = Number(process.env.PROBE_LATENCY_MS ?? 0);
-  await setMock(mock.ready.url, { latency_ms: latency, tokens_per_second: 0 });
+  await setMock(mock.ready.url, { latency_ms: latency, tokens_per_second: 0, jitter_ms: Number(process.env.PROBE_JITTER_MS ?? 0) });
   const body = JSON.stringify({ model: MODEL_ID, messages: [{ role: 'user', content: 'Hello, how are you today?' }], max_tokens: 16, ...(stream ? { stream: true } : {}) });
   const generator = await startLoadGenerator();
   if (latency > 0) {
