@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { ByteRankTable } from './byte-rank-table.js';
@@ -30,14 +31,14 @@ let built: O200kVocabulary | undefined;
 // The library's rank table is a 2 MB generated array literal: imported as a module it costs ~55 MB
 // of resident memory that the process keeps. Its file is read as bytes instead (readRankSource),
 // on first use, so a process that never counts tokens pays nothing.
-const RANKS_MODULE = 'gpt-tokenizer/cjs/bpeRanks/o200k_base';
+const RANKS_FILE = 'gpt-tokenizer/cjs/bpeRanks/o200k_base';
 
 /**
  * Built on first use (a few MB outside the JavaScript heap; ~0.1 s of CPU) so a process that
  * never counts tokens pays nothing; the API builds it before it listens (loadTokenizer).
  */
 export function o200kVocabulary(): O200kVocabulary {
-  built ??= o200kVocabularyOfSource(readFileSync(createRequire(import.meta.url).resolve(RANKS_MODULE)));
+  built ??= o200kVocabularyOfSource(readFileSync(createRequire(import.meta.url).resolve(RANKS_FILE)));
   return built;
 }
 
@@ -60,16 +61,6 @@ export function o200kVocabularyBuilt(): boolean {
 }
 
 const utf8 = new TextEncoder();
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
-
-function isValidUtf8(bytes: Uint8Array): boolean {
-  try {
-    strictUtf8.decode(bytes);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * The rank gpt-tokenizer 3.4.0 gives the bytes [start, end) in its merge: bytes that are valid
@@ -78,7 +69,7 @@ function isValidUtf8(bytes: Uint8Array): boolean {
  * the same so the count stays the library's even for text containing U+FEFF. −1: no entry.
  */
 export function rankOfBytes(vocab: O200kVocabulary, bytes: Uint8Array, start: number, end: number): number {
-  if (end - start >= 3 && bytes[start] === 0xef && bytes[start + 1] === 0xbb && bytes[start + 2] === 0xbf && isValidUtf8(bytes.subarray(start, end))) {
+  if (end - start >= 3 && bytes[start] === 0xef && bytes[start + 1] === 0xbb && bytes[start + 2] === 0xbf && isUtf8(bytes.subarray(start, end))) {
     return textRankOfUtf8(vocab, bytes, start + 3, end);
   }
   return vocab.table.find(bytes, start, end);
@@ -143,7 +134,7 @@ function vocabularyOf(rankCount: number, entries: Iterable<Entry>): O200kVocabul
       const [bytes, rank, text] = entry as readonly [Uint8Array, number, boolean];
       // The library looks up valid UTF-8 only as text, so byte entries that are valid UTF-8 (a few
       // BOM-prefixed ones) are unreachable through bytes in its merge; leave them out to merge as it does.
-      if (!text && isValidUtf8(bytes)) continue;
+      if (!text && isUtf8(bytes)) continue;
       if (bytes.length === 1) singleByteRank[bytes[0]!] = rank;
       if (bytes.length > maxTokenBytes) maxTokenBytes = bytes.length;
       yield [bytes, rank, text];
