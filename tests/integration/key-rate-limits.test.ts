@@ -10,10 +10,10 @@ import { type RunningApi, startApi } from '@model-router/api';
 import { createLogger } from '@model-router/logger';
 import { startMockProvider } from '@model-router/mock-provider';
 import { redisKeys } from '@model-router/redis';
-import { Redis } from 'ioredis';
 import OpenAI from 'openai';
 import { ADMIN_KEY, createTestEnv, REDIS_URL, type TestEnv, waitUntil } from '../support/index.js';
 import { startOwnRedis } from '../support/own-redis.js';
+import { monitorRedis } from '../support/redis-monitor.js';
 
 const quiet = (name: string) => createLogger(name, 'error');
 let env: TestEnv;
@@ -203,10 +203,7 @@ describe('API key rate limits', () => {
     // Every command the API sends is watched (MONITOR on a connection of the test's own): none may
     // touch a key's tag `{prefix:key:ID}`, where all of a key's rate state lives. A limited key is
     // the control: its requests do touch its tag, so the watch sees what it should.
-    const watcher = new Redis(REDIS_URL);
-    const touched: string[] = [];
-    const monitor = await watcher.monitor();
-    monitor.on('monitor', (_time: string, args: string[]) => touched.push(args.join(' ')));
+    const monitor = await monitorRedis(REDIS_URL);
     try {
       const free = await createKey({});
       const limited = await createKey({ rpm: 100 });
@@ -217,11 +214,10 @@ describe('API key rate limits', () => {
       }
       expect((await route(limited.secret)).status).toBe(200);
       const keys = redisKeys(env.redisPrefix);
-      await waitUntil(async () => touched.some((command) => command.includes(keys.keyTag(limited.id))), { timeoutMs: 5000, intervalMs: 10, what: "the limited key's commands" });
-      expect(touched.filter((command) => command.includes(keys.keyTag(free.id)) || command.includes(keys.keyTag('admin')))).toEqual([]);
+      await waitUntil(async () => monitor.lines.some((command) => command.includes(keys.keyTag(limited.id))), { timeoutMs: 5000, intervalMs: 10, what: "the limited key's commands" });
+      expect(monitor.lines.filter((command) => command.includes(keys.keyTag(free.id)) || command.includes(keys.keyTag('admin')))).toEqual([]);
     } finally {
-      monitor.disconnect();
-      watcher.disconnect();
+      monitor.stop();
     }
   });
 
