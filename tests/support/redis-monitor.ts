@@ -28,7 +28,11 @@ export async function monitorRedis(redisUrl: string): Promise<RedisMonitor> {
   let refused!: (error: Error) => void;
   const on = new Promise<void>((resolve, reject) => {
     acknowledged = resolve;
-    refused = reject;
+    // A refused watch leaves no connection behind.
+    refused = (error) => {
+      socket.destroy();
+      reject(error);
+    };
   });
   let ok = false;
   socket.setEncoding('utf8');
