@@ -255,9 +255,10 @@ export const gatewaySection: Section = {
       }
 
       const rss: Record<string, number> = {};
-      const pids = { bare: bare.pid, gateway: api.pid, portkey: portkey.pid };
       // CPU per answered request of the process serving each target (the mock's own for "direct").
       const servingPid: Record<Target, number> = { direct: mock.pid, bare: bare.pid, gateway: api.pid, portkey: portkey.pid };
+      // RSS is sampled for the proxies only: the mock is not a gateway.
+      const pids = Object.fromEntries(TARGETS.filter((t) => t !== 'direct').map((t) => [t, servingPid[t]]));
       const cpuPerRequest = {} as Record<Target, number>;
       const load = async (target: Target, conns: number, measureCpu = false): Promise<LoadResult> => {
         const generator = await startLoadGenerator();

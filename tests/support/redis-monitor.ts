@@ -8,7 +8,6 @@
  * unhandled 'error' that fails the test; seen in a full run). Here the "+OK" is awaited, and every
  * line after it is one command.
  */
-import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 
 export interface RedisMonitor {
@@ -21,39 +20,37 @@ export interface RedisMonitor {
 export async function monitorRedis(redisUrl: string): Promise<RedisMonitor> {
   const url = new URL(redisUrl);
   const socket: Socket = connect({ host: url.hostname, port: Number(url.port || 6379) });
-  await once(socket, 'connect');
   const lines: string[] = [];
-  let buffered = '';
-  let acknowledged!: () => void;
-  let refused!: (error: Error) => void;
   const on = new Promise<void>((resolve, reject) => {
-    acknowledged = resolve;
-    // A refused watch leaves no connection behind.
-    refused = (error) => {
-      socket.destroy();
-      reject(error);
-    };
-  });
-  let ok = false;
-  socket.setEncoding('utf8');
-  socket.on('data', (chunk: string) => {
-    buffered += chunk;
-    let end: number;
-    while ((end = buffered.indexOf('\r\n')) !== -1) {
-      const line = buffered.slice(0, end);
-      buffered = buffered.slice(end + 2);
-      if (!ok) {
-        if (line !== '+OK') refused(new Error(`MONITOR refused: ${line}`));
-        ok = true;
-        acknowledged();
-        continue;
+    // The first line answers MONITOR; every line after it is one command.
+    let answered = false;
+    let buffered = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      buffered += chunk;
+      let end: number;
+      while ((end = buffered.indexOf('\r\n')) !== -1) {
+        const line = buffered.slice(0, end);
+        buffered = buffered.slice(end + 2);
+        if (answered) {
+          // Every line of MONITOR's stream is a simple string: "+<time> [<db> <client>] <args>".
+          lines.push(line.startsWith('+') ? line.slice(1) : line);
+        } else {
+          answered = true;
+          if (line === '+OK') resolve();
+          else reject(new Error(`MONITOR refused: ${line}`));
+        }
       }
-      // Every line of MONITOR's stream is a simple string: "+<time> [<db> <client>] <args>".
-      lines.push(line.startsWith('+') ? line.slice(1) : line);
-    }
+    });
+    socket.once('error', reject);
   });
-  socket.once('error', (error) => refused(error));
   socket.write('MONITOR\r\n');
-  await on;
+  try {
+    await on;
+  } catch (error) {
+    // A refused watch leaves no connection behind.
+    socket.destroy();
+    throw error;
+  }
   return { lines, stop: () => socket.destroy() };
 }
