@@ -123,6 +123,44 @@ describe('EventPublisher', () => {
     }
   });
 
+  it('lets a batch gathered while a write is in flight finish its linger (the write ending does not cut it short)', async () => {
+    // lingerMs 0: the awaited event's batch is written from setImmediate, so after one more
+    // setImmediate its write is in flight (its reply cannot come within the same turn).
+    const patient = new EventPublisher(redis, { keyPrefix: `${env.redisPrefix}linger`, lingerMs: 0, detachedLingerMs: 60_000 });
+    const queue = patient.allQueues.find((q) => q.name === 'route-events')!;
+    try {
+      const lost: Error[] = [];
+      const first = patient.publish('route.decided', routeEvent('w1'), { trusted: true });
+      await new Promise((resolve) => setImmediate(resolve));
+      patient.publishDetached('route.decided', routeEvent('w2'), (error) => lost.push(error));
+      await first;
+      await sleep(50);
+      expect(await jobsOf(queue)).toEqual([['w1']]); // w2 still waits for company
+      await patient.close();
+      expect(await jobsOf(queue)).toEqual([['w1'], ['w2']]);
+      expect(lost).toEqual([]);
+    } finally {
+      await patient.close();
+      await queue.obliterate({ force: true }).catch(() => undefined);
+    }
+  });
+
+  it('sends a batch held back by the in-flight cap as soon as the write ahead of it finishes', async () => {
+    const capped = new EventPublisher(redis, { keyPrefix: `${env.redisPrefix}capped`, lingerMs: 0, maxInFlight: 1 });
+    const queue = capped.allQueues.find((q) => q.name === 'route-events')!;
+    try {
+      const first = capped.publish('route.decided', routeEvent('c1'), { trusted: true });
+      await new Promise((resolve) => setImmediate(resolve));
+      // Due at once but capped: only the first write's end can send it (no timer is left for it).
+      const second = capped.publish('route.decided', routeEvent('c2'), { trusted: true });
+      await Promise.all([first, second]);
+      expect(await jobsOf(queue)).toEqual([['c1'], ['c2']]);
+    } finally {
+      await capped.close();
+      await queue.obliterate({ force: true }).catch(() => undefined);
+    }
+  });
+
   it('refuses an invalid event before it reaches Redis', async () => {
     const bad = { ...metricEvent('m3'), latency_ms: -1 };
     expect(() => publisher.publish('metric.recorded', bad)).toThrow();

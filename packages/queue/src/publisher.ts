@@ -64,6 +64,8 @@ export class EventPublisher {
   private readonly inFlight = new Map<EventName, number>();
   /** The pending batch's write, per event name: when (performance.now()) and its timer. */
   private readonly scheduled = new Map<EventName, { at: number; timer: NodeJS.Timeout | NodeJS.Immediate }>();
+  /** Batches that were due but held back by `maxInFlight`: the next write to finish sends them. */
+  private readonly heldBack = new Set<EventName>();
   private readonly maxInFlight: number;
   private readonly lingerMs: number;
   private readonly detachedLingerMs: number;
@@ -178,7 +180,11 @@ export class EventPublisher {
   private flush(name: EventName): void {
     const entry = this.pending.get(name);
     if (!entry) return;
-    if ((this.inFlight.get(name) ?? 0) >= this.maxInFlight) return; // a finishing write flushes again
+    if ((this.inFlight.get(name) ?? 0) >= this.maxInFlight) {
+      this.heldBack.add(name); // a finishing write sends it
+      return;
+    }
+    this.heldBack.delete(name);
     this.pending.delete(name);
 
     const def = JOB_CATALOG[name];
@@ -210,7 +216,9 @@ export class EventPublisher {
       },
     ).finally(() => {
       this.inFlight.set(name, (this.inFlight.get(name) ?? 1) - 1);
-      if (this.pending.has(name)) this.flush(name);
+      // Only a batch that was due goes now; one still lingering keeps gathering company until its
+      // timer (writing it here would cut every linger short under load: one small job per write).
+      if (this.heldBack.has(name)) this.flush(name);
     });
   }
 }
