@@ -23,8 +23,25 @@ import { joinUrl } from '../upstream-url.js';
 /** Only OpenAI's own fields go upstream: an extension of the gateway's (e.g. `router`) never leaks. */
 const FORWARDED = Object.keys(chatCompletionRequestShape) as Array<keyof ChatCompletionRequest>;
 
+/**
+ * The verdict of `isOpenAIHost` per base URL seen: a model's base URL rarely changes, and parsing it
+ * on every call is measurable on the gateway's hot path. Bounded: emptied when it is full.
+ */
+const openAIHosts = new Map<string, boolean>();
+const MAX_REMEMBERED_HOSTS = 1024;
+
 /** OpenAI itself (and Azure OpenAI) take its newest fields; other OpenAI-compatible servers lag behind. */
 export function isOpenAIHost(baseUrl: string): boolean {
+  let verdict = openAIHosts.get(baseUrl);
+  if (verdict === undefined) {
+    verdict = hostIsOpenAI(baseUrl);
+    if (openAIHosts.size >= MAX_REMEMBERED_HOSTS) openAIHosts.clear();
+    openAIHosts.set(baseUrl, verdict);
+  }
+  return verdict;
+}
+
+function hostIsOpenAI(baseUrl: string): boolean {
   try {
     const host = new URL(baseUrl).hostname;
     return host === 'api.openai.com' || host.endsWith('.openai.azure.com');
