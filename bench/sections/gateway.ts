@@ -8,7 +8,9 @@
  * - added latency: the mock answers in 50 ms, at 1 and 64 connections (gateway minus direct); at 64
  *   connections in rounds (direct, bare proxy, gateway, Portkey back to back in each), the ratio to Portkey's
  *   being the median of the rounds' ratios: one round's p99 moves by several ms on a shared VM (five
- *   rounds by default; with three, one slow round in either target decided the figure);
+ *   rounds by default; with three, one slow round in either target decided the figure); a round where
+ *   the mock called directly was slower at p99 than a proxy in front of it is left out of the median
+ *   (its negative ratio measured the machine and would pull the median toward passing);
  * - streaming: time to the first streamed byte, one request at a time (gateway minus direct);
  * - in every figure, a bare proxy (no routing, auth, translation or recording) beside the gateways:
  *   the floor of any Node proxy here;
@@ -44,6 +46,8 @@ export const PATH = '/v1/chat/completions';
  */
 type Target = 'direct' | 'bare' | 'gateway' | 'portkey';
 const TARGETS: Target[] = ['direct', 'bare', 'gateway', 'portkey'];
+/** The targets that stand in front of the mock (their added latency is theirs minus the mock's). */
+const PROXIES = TARGETS.filter((t) => t !== 'direct');
 const LABEL: Record<Target, string> = {
   direct: 'mock directly',
   bare: 'bare undici proxy (floor)',
@@ -258,7 +262,7 @@ export const gatewaySection: Section = {
       // CPU per answered request of the process serving each target (the mock's own for "direct").
       const servingPid: Record<Target, number> = { direct: mock.pid, bare: bare.pid, gateway: api.pid, portkey: portkey.pid };
       // RSS is sampled for the proxies only: the mock is not a gateway.
-      const pids = Object.fromEntries(TARGETS.filter((t) => t !== 'direct').map((t) => [t, servingPid[t]]));
+      const pids = Object.fromEntries(PROXIES.map((t) => [t, servingPid[t]]));
       const cpuPerRequest = {} as Record<Target, number>;
       const load = async (target: Target, conns: number, measureCpu = false): Promise<LoadResult> => {
         const generator = await startLoadGenerator();
@@ -307,7 +311,13 @@ export const gatewaySection: Section = {
       const added = (round: Record<Target, LoadResult>, t: Target, q: 'p50' | 'p99') => round[t].latency_ms[q] - round.direct.latency_ms[q];
       const addedTtfb = (t: Target, q: 'p50' | 'p99') => ttfb[t].ttfb_ms[q] - ttfb.direct.ttfb_ms[q];
       const ratio = rps('gateway') / rps('portkey');
-      const manyRounds = rounds.filter((r) => r.conns === connections).map((r) => r.byTarget);
+      const allManyRounds = rounds.filter((r) => r.conns === connections).map((r) => r.byTarget);
+      // A round where the mock called directly had a worse p99 than a proxy in front of it measured
+      // the machine, not the proxies: its negative ratio would pull the median toward passing, so
+      // the figure is judged on the other rounds (and fails when none is left).
+      const undisturbed = (r: Record<Target, LoadResult>) => PROXIES.every((t) => added(r, t, 'p99') > 0);
+      const manyRounds = allManyRounds.filter(undisturbed);
+      const disturbed = allManyRounds.flatMap((r, i) => (undisturbed(r) ? [] : [i + 1]));
       const roundRatios = manyRounds.map((r) => added(r, 'gateway', 'p99') / added(r, 'portkey', 'p99'));
       // The same ratio for the bare proxy: how close to the line a proxy doing no work of its own lands
       // on this machine in the same rounds (the least any gateway here could show).
@@ -368,8 +378,10 @@ export const gatewaySection: Section = {
           {
             name: `gateway added p99 vs Portkey's at ${connections} connections (50 ms upstream), median of ${latencyRounds} round(s)`,
             target: '≤ 1/5',
-            actual: `${fixed(p99Ratio, 2)} (rounds: ${roundRatios.map((r) => fixed(r, 2)).join(', ')}; median added p99 ${fixed(medianAdded('gateway'))} ms vs ${fixed(medianAdded('portkey'))} ms; the floor's median ${fixed(median(floorRatios), 2)})`,
-            pass: p99Ratio <= 0.2,
+            actual:
+              `${fixed(p99Ratio, 2)} (rounds: ${roundRatios.map((r) => fixed(r, 2)).join(', ')}; median added p99 ${fixed(medianAdded('gateway'))} ms vs ${fixed(medianAdded('portkey'))} ms; ` +
+              `the floor's median ${fixed(median(floorRatios), 2)}${disturbed.length ? `; round(s) ${disturbed.join(', ')} left out: the mock directly was slower than a proxy` : ''})`,
+            pass: roundRatios.length > 0 && p99Ratio <= 0.2,
           },
           { name: 'streaming: added time to first byte, p50', target: '≤ 1 ms', actual: `${fixed(addedTtfb('gateway', 'p50'))} ms`, pass: addedTtfb('gateway', 'p50') <= 1 },
           { name: 'non-2xx and errors (mock directly + gateway)', target: '0', actual: String(ownBad), pass: ownBad === 0 },
@@ -392,6 +404,7 @@ export const gatewaySection: Section = {
             ...Object.fromEntries(TARGETS.map((t) => [t, { rps: round(byTarget[t].requests_per_second, 1), latency_ms: byTarget[t].latency_ms }])),
           })),
           gateway_vs_portkey_added_p99_rounds: roundRatios.map((r) => round(r, 3)),
+          disturbed_rounds: disturbed,
           floor_vs_portkey_added_p99_rounds: floorRatios.map((r) => round(r, 3)),
           streaming_ttfb: ttfb,
           cpu_us_per_request: Object.fromEntries(Object.entries(cpuPerRequest).map(([k, v]) => [k, round(v, 1)])),
