@@ -49,7 +49,14 @@ async function post(path: string, body: unknown, headers: Record<string, string>
 beforeAll(async () => {
   mkdirSync(SCREENSHOTS, { recursive: true });
   env = await createTestEnv();
-  const config = env.config({ 'auth.readonly_api_key': READONLY_KEY, 'workers.health_checker.probe_interval': 300 });
+  const config = env.config({
+    'auth.readonly_api_key': READONLY_KEY,
+    'workers.health_checker.probe_interval': 300,
+    // The down model's circuit stays open while the pages are looked at: with the default 5 s
+    // cooldown it turned half-open every 5 s until the next failed probe reached this API, and a
+    // page drawn in that moment showed the row as degraded/half-open.
+    'circuit_breaker.cooldown': 600_000,
+  });
   const logger = createLogger('browser-test', 'error');
   api = await startApi(config, logger);
   aggregator = await startMetricAggregator(config, { logger, opsPort: 0 });
