@@ -145,6 +145,23 @@ describe('EventPublisher', () => {
     }
   });
 
+  it('sends a batch someone waits for as soon as the write ahead of it finishes, without its linger', async () => {
+    // A full batch (route.decided: 1,000 events) is written at once; lingers of a minute mean only
+    // that write's end can send the awaited event in time.
+    const waiting = new EventPublisher(redis, { keyPrefix: `${env.redisPrefix}awaited`, lingerMs: 60_000, detachedLingerMs: 60_000 });
+    const queue = waiting.allQueues.find((q) => q.name === 'route-events')!;
+    try {
+      const full = Array.from({ length: 1000 }, (_, i) => routeEvent(`f${i}`));
+      const first = waiting.publishMany('route.decided', full, { trusted: true });
+      const second = waiting.publish('route.decided', routeEvent('a1'), { trusted: true });
+      await Promise.all([first, second]);
+      expect((await jobsOf(queue)).map((ids) => ids.length)).toEqual([1000, 1]);
+    } finally {
+      await waiting.close();
+      await queue.obliterate({ force: true }).catch(() => undefined);
+    }
+  });
+
   it('sends a batch held back by the in-flight cap as soon as the write ahead of it finishes', async () => {
     const capped = new EventPublisher(redis, { keyPrefix: `${env.redisPrefix}capped`, lingerMs: 0, maxInFlight: 1 });
     const queue = capped.allQueues.find((q) => q.name === 'route-events')!;

@@ -21,6 +21,8 @@ interface Pending {
   waiters: Waiter[];
   /** Traced publishes: events [from, to) were published under `traceparent` (empty when tracing is off). */
   traces: Array<{ from: number; to: number; traceparent: string }>;
+  /** Someone waits for an event of this batch (a 202): a write ahead of it ending sends it at once. */
+  awaited: boolean;
 }
 
 export interface PublishOptions {
@@ -110,7 +112,7 @@ export class EventPublisher {
             },
           }
         : { resolve, reject };
-      this.enqueue(name, events, waiter, producer?.traceparent ?? null, this.lingerMs);
+      this.enqueue(name, events, waiter, producer?.traceparent ?? null, this.lingerMs, true);
     });
   }
 
@@ -129,15 +131,16 @@ export class EventPublisher {
       this.publishMany(name, [event], { trusted: true }).catch(onLost);
       return;
     }
-    this.enqueue(name, [event], { resolve: ignore, reject: onLost }, null, this.detachedLingerMs);
+    this.enqueue(name, [event], { resolve: ignore, reject: onLost }, null, this.detachedLingerMs, false);
   }
 
-  private enqueue(name: EventName, events: readonly unknown[], waiter: Waiter, traceparent: string | null, lingerMs: number): void {
+  private enqueue(name: EventName, events: readonly unknown[], waiter: Waiter, traceparent: string | null, lingerMs: number, awaited: boolean): void {
     let entry = this.pending.get(name);
     if (!entry) {
-      entry = { events: [], waiters: [], traces: [] };
+      entry = { events: [], waiters: [], traces: [], awaited: false };
       this.pending.set(name, entry);
     }
+    if (awaited) entry.awaited = true;
     const from = entry.events.length;
     for (const event of events) entry.events.push(event);
     if (traceparent) entry.traces.push({ from, to: entry.events.length, traceparent });
@@ -216,9 +219,12 @@ export class EventPublisher {
       },
     ).finally(() => {
       this.inFlight.set(name, (this.inFlight.get(name) ?? 1) - 1);
-      // Only a batch that was due goes now; one still lingering keeps gathering company until its
-      // timer (writing it here would cut every linger short under load: one small job per write).
-      if (this.heldBack.has(name)) this.flush(name);
+      // What was due and held back by the cap goes now, and so does a batch someone waits for (a
+      // 202 is not kept waiting once Redis is free; under an ingestion load these small, steady
+      // writes also keep the aggregator's workers busy in parallel). A batch of detached events
+      // only (the gateway's records) keeps gathering company until its timer: writing it here cut
+      // every such linger short under load, one small job per Redis round trip.
+      if (this.heldBack.has(name) || this.pending.get(name)?.awaited) this.flush(name);
     });
   }
 }
