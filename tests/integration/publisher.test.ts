@@ -163,15 +163,19 @@ describe('EventPublisher', () => {
   });
 
   it('sends a batch held back by the in-flight cap as soon as the write ahead of it finishes', async () => {
-    const capped = new EventPublisher(redis, { keyPrefix: `${env.redisPrefix}capped`, lingerMs: 0, maxInFlight: 1 });
+    const capped = new EventPublisher(redis, { keyPrefix: `${env.redisPrefix}capped`, lingerMs: 0, detachedLingerMs: 0, maxInFlight: 1 });
     const queue = capped.allQueues.find((q) => q.name === 'route-events')!;
     try {
+      const lost: Error[] = [];
       const first = capped.publish('route.decided', routeEvent('c1'), { trusted: true });
       await new Promise((resolve) => setImmediate(resolve));
-      // Due at once but capped: only the first write's end can send it (no timer is left for it).
-      const second = capped.publish('route.decided', routeEvent('c2'), { trusted: true });
-      await Promise.all([first, second]);
-      expect(await jobsOf(queue)).toEqual([['c1'], ['c2']]);
+      // Detached (nobody waits for it) and due at once, but capped: no timer is left for it, so
+      // only the end of the write ahead of it can send it.
+      capped.publishDetached('route.decided', routeEvent('c2'), (error) => lost.push(error));
+      await first;
+      const jobs = await waitFor(() => jobsOf(queue), (found) => found.length >= 2, { timeoutMs: 2000, what: 'the held-back batch' });
+      expect(jobs).toEqual([['c1'], ['c2']]);
+      expect(lost).toEqual([]);
     } finally {
       await capped.close();
       await queue.obliterate({ force: true }).catch(() => undefined);
