@@ -23,6 +23,8 @@ interface Pending {
   traces: Array<{ from: number; to: number; traceparent: string }>;
   /** Someone waits for an event of this batch (a 202): a write ahead of it ending sends it at once. */
   awaited: boolean;
+  /** The batch was due but held back by `maxInFlight`: the next write to finish sends it. */
+  heldBack: boolean;
 }
 
 export interface PublishOptions {
@@ -66,8 +68,6 @@ export class EventPublisher {
   private readonly inFlight = new Map<EventName, number>();
   /** The pending batch's write, per event name: when (performance.now()) and its timer. */
   private readonly scheduled = new Map<EventName, { at: number; timer: NodeJS.Timeout | NodeJS.Immediate }>();
-  /** Batches that were due but held back by `maxInFlight`: the next write to finish sends them. */
-  private readonly heldBack = new Set<EventName>();
   private readonly maxInFlight: number;
   private readonly lingerMs: number;
   private readonly detachedLingerMs: number;
@@ -137,7 +137,7 @@ export class EventPublisher {
   private enqueue(name: EventName, events: readonly unknown[], waiter: Waiter, traceparent: string | null, lingerMs: number, awaited: boolean): void {
     let entry = this.pending.get(name);
     if (!entry) {
-      entry = { events: [], waiters: [], traces: [], awaited: false };
+      entry = { events: [], waiters: [], traces: [], awaited: false, heldBack: false };
       this.pending.set(name, entry);
     }
     if (awaited) entry.awaited = true;
@@ -184,10 +184,9 @@ export class EventPublisher {
     const entry = this.pending.get(name);
     if (!entry) return;
     if ((this.inFlight.get(name) ?? 0) >= this.maxInFlight) {
-      this.heldBack.add(name); // a finishing write sends it
+      entry.heldBack = true; // a finishing write sends it
       return;
     }
-    this.heldBack.delete(name);
     this.pending.delete(name);
 
     const def = JOB_CATALOG[name];
@@ -224,7 +223,8 @@ export class EventPublisher {
       // writes also keep the aggregator's workers busy in parallel). A batch of detached events
       // only (the gateway's records) keeps gathering company until its timer: writing it here cut
       // every such linger short under load, one small job per Redis round trip.
-      if (this.heldBack.has(name) || this.pending.get(name)?.awaited) this.flush(name);
+      const next = this.pending.get(name);
+      if (next && (next.heldBack || next.awaited)) this.flush(name);
     });
   }
 }
