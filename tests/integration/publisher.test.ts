@@ -3,7 +3,7 @@
  * `publish` resolves.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { EventPublisher, type MetricRecordedEvent, type RouteDecidedEvent } from '@model-router/queue';
+import { EventPublisher, type MetricRecordedEvent, type PublisherOptions, type RouteDecidedEvent } from '@model-router/queue';
 import { Redis } from 'ioredis';
 import { createTestEnv, REDIS_URL, type TestEnv, waitFor } from '../support/index.js';
 
@@ -66,6 +66,25 @@ const metricEvent = (id: string): MetricRecordedEvent => ({
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** One more turn of the event loop: a batch written from setImmediate is then in flight (its reply cannot come within the same turn). */
+const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * Runs `body` with a publisher of its own (its own key prefix, so no other test's jobs are seen,
+ * and its own timing options) and that publisher's route-events queue; closes the publisher and
+ * removes the queue afterwards.
+ */
+async function withOwnPublisher(name: string, options: Omit<PublisherOptions, 'keyPrefix'>, body: (own: EventPublisher, queue: Queue) => Promise<void>): Promise<void> {
+  const own = new EventPublisher(redis, { keyPrefix: `${env.redisPrefix}${name}`, ...options });
+  const queue = own.allQueues.find((q) => q.name === 'route-events')!;
+  try {
+    await body(own, queue);
+  } finally {
+    await own.close();
+    await queue.obliterate({ force: true }).catch(() => undefined);
+  }
+}
+
 /** The event ids of each job in the queue, oldest job first. */
 async function jobsOf(queue: Queue): Promise<string[][]> {
   const jobs = await queue.getJobs(['waiting'], 0, -1, true);
@@ -100,9 +119,7 @@ describe('EventPublisher', () => {
 
   it('holds a batch of detached events for their longer linger, and writes it with the first event someone waits for', async () => {
     // A publisher of its own with a long detached linger, so that no timing decides the outcome.
-    const patient = new EventPublisher(redis, { keyPrefix: `${env.redisPrefix}patient`, detachedLingerMs: 60_000 });
-    const queue = patient.allQueues.find((q) => q.name === 'route-events')!;
-    try {
+    await withOwnPublisher('patient', { detachedLingerMs: 60_000 }, async (patient, queue) => {
       const lost: Error[] = [];
       patient.publishDetached('route.decided', routeEvent('p1'), (error) => lost.push(error));
       await sleep(30);
@@ -117,21 +134,16 @@ describe('EventPublisher', () => {
       await patient.close();
       expect(await jobsOf(queue)).toEqual([['p1', 'p2', 'p3'], ['p4']]);
       expect(lost).toEqual([]);
-    } finally {
-      await patient.close();
-      await queue.obliterate({ force: true }).catch(() => undefined);
-    }
+    });
   });
 
   it('lets a batch gathered while a write is in flight finish its linger (the write ending does not cut it short)', async () => {
-    // lingerMs 0: the awaited event's batch is written from setImmediate, so after one more
-    // setImmediate its write is in flight (its reply cannot come within the same turn).
-    const patient = new EventPublisher(redis, { keyPrefix: `${env.redisPrefix}linger`, lingerMs: 0, detachedLingerMs: 60_000 });
-    const queue = patient.allQueues.find((q) => q.name === 'route-events')!;
-    try {
+    // lingerMs 0: the awaited event's batch is written from setImmediate, so after the next turn
+    // its write is in flight.
+    await withOwnPublisher('linger', { lingerMs: 0, detachedLingerMs: 60_000 }, async (patient, queue) => {
       const lost: Error[] = [];
       const first = patient.publish('route.decided', routeEvent('w1'), { trusted: true });
-      await new Promise((resolve) => setImmediate(resolve));
+      await nextTurn();
       patient.publishDetached('route.decided', routeEvent('w2'), (error) => lost.push(error));
       await first;
       await sleep(50);
@@ -139,36 +151,26 @@ describe('EventPublisher', () => {
       await patient.close();
       expect(await jobsOf(queue)).toEqual([['w1'], ['w2']]);
       expect(lost).toEqual([]);
-    } finally {
-      await patient.close();
-      await queue.obliterate({ force: true }).catch(() => undefined);
-    }
+    });
   });
 
   it('sends a batch someone waits for as soon as the write ahead of it finishes, without its linger', async () => {
     // A full batch (route.decided: 1,000 events) is written at once; lingers of a minute mean only
     // that write's end can send the awaited event in time.
-    const waiting = new EventPublisher(redis, { keyPrefix: `${env.redisPrefix}awaited`, lingerMs: 60_000, detachedLingerMs: 60_000 });
-    const queue = waiting.allQueues.find((q) => q.name === 'route-events')!;
-    try {
+    await withOwnPublisher('awaited', { lingerMs: 60_000, detachedLingerMs: 60_000 }, async (waiting, queue) => {
       const full = Array.from({ length: 1000 }, (_, i) => routeEvent(`f${i}`));
       const first = waiting.publishMany('route.decided', full, { trusted: true });
       const second = waiting.publish('route.decided', routeEvent('a1'), { trusted: true });
       await Promise.all([first, second]);
       expect((await jobsOf(queue)).map((ids) => ids.length)).toEqual([1000, 1]);
-    } finally {
-      await waiting.close();
-      await queue.obliterate({ force: true }).catch(() => undefined);
-    }
+    });
   });
 
   it('sends a batch held back by the in-flight cap as soon as the write ahead of it finishes', async () => {
-    const capped = new EventPublisher(redis, { keyPrefix: `${env.redisPrefix}capped`, lingerMs: 0, detachedLingerMs: 0, maxInFlight: 1 });
-    const queue = capped.allQueues.find((q) => q.name === 'route-events')!;
-    try {
+    await withOwnPublisher('capped', { lingerMs: 0, detachedLingerMs: 0, maxInFlight: 1 }, async (capped, queue) => {
       const lost: Error[] = [];
       const first = capped.publish('route.decided', routeEvent('c1'), { trusted: true });
-      await new Promise((resolve) => setImmediate(resolve));
+      await nextTurn();
       // Detached (nobody waits for it) and due at once, but capped: no timer is left for it, so
       // only the end of the write ahead of it can send it.
       capped.publishDetached('route.decided', routeEvent('c2'), (error) => lost.push(error));
@@ -176,10 +178,7 @@ describe('EventPublisher', () => {
       const jobs = await waitFor(() => jobsOf(queue), (found) => found.length >= 2, { timeoutMs: 2000, what: 'the held-back batch' });
       expect(jobs).toEqual([['c1'], ['c2']]);
       expect(lost).toEqual([]);
-    } finally {
-      await capped.close();
-      await queue.obliterate({ force: true }).catch(() => undefined);
-    }
+    });
   });
 
   it('refuses an invalid event before it reaches Redis', async () => {
