@@ -166,6 +166,23 @@ describe('EventPublisher', () => {
     });
   });
 
+  it('gives the batch after a full one its own linger (the timer set for the full batch does not write it early)', async () => {
+    // a1 sets a 100 ms timer; the full batch (a1 and 999 more) is written at once. d1 then starts a
+    // new batch, which must wait for its minute-long linger, not for a1's timer.
+    await withOwnPublisher('stale', { lingerMs: 100, detachedLingerMs: 60_000 }, async (own, queue) => {
+      const lost: Error[] = [];
+      const first = own.publish('route.decided', routeEvent('a1'), { trusted: true });
+      const rest = own.publishMany('route.decided', Array.from({ length: 999 }, (_, i) => routeEvent(`r${i}`)), { trusted: true });
+      own.publishDetached('route.decided', routeEvent('d1'), (error) => lost.push(error));
+      await Promise.all([first, rest]);
+      await sleep(300); // a1's timer would have fired by now
+      expect((await jobsOf(queue)).map((ids) => ids.length)).toEqual([1000]);
+      await own.close();
+      expect((await jobsOf(queue)).at(-1)).toEqual(['d1']);
+      expect(lost).toEqual([]);
+    });
+  });
+
   it('sends a batch held back by the in-flight cap as soon as the write ahead of it finishes', async () => {
     await withOwnPublisher('capped', { lingerMs: 0, detachedLingerMs: 0, maxInFlight: 1 }, async (capped, queue) => {
       const lost: Error[] = [];

@@ -188,6 +188,12 @@ export class EventPublisher {
       return;
     }
     this.pending.delete(name);
+    // The batch goes now: a timer still set for it would write the next batch before its linger.
+    const scheduled = this.scheduled.get(name);
+    if (scheduled) {
+      clearTimer(scheduled.timer);
+      this.scheduled.delete(name);
+    }
 
     const def = JOB_CATALOG[name];
     const jobs = [];
