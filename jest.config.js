@@ -39,6 +39,7 @@ const withServices = {
  * most). Listed by path because they sit beside the integration tests of their service.
  */
 const unitElsewhere = [
+  'bench/test/added-p99.test.ts',
   'services/api/test/gateway-deadline.test.ts',
   'services/api/test/gateway-key-grants.property.test.ts',
   'services/api/test/gateway-openai-error.test.ts',

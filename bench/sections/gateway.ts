@@ -27,6 +27,7 @@ import { DEVELOPMENT_ADMIN_API_KEY } from '@model-router/config';
 import { type ChildServer, PRODUCTION_V8_FLAG, profileArgs, startBenchApi, startBenchMock, startChildServer } from '../lib/child.js';
 import { adminAuthorization, clientAuthorization } from '../lib/keys.js';
 import { type LoadResult, startLoadGenerator } from '../lib/load.js';
+import { judgeAddedP99 } from '../lib/added-p99.js';
 import { processCpu } from '../lib/machine.js';
 import { envNumber, fixed, int, median, round } from '../lib/stats.js';
 import type { BenchContext, Section, SectionResult } from '../lib/types.js';
@@ -311,19 +312,17 @@ export const gatewaySection: Section = {
       const added = (round: Record<Target, LoadResult>, t: Target, q: 'p50' | 'p99') => round[t].latency_ms[q] - round.direct.latency_ms[q];
       const addedTtfb = (t: Target, q: 'p50' | 'p99') => ttfb[t].ttfb_ms[q] - ttfb.direct.ttfb_ms[q];
       const ratio = rps('gateway') / rps('portkey');
-      const allManyRounds = rounds.filter((r) => r.conns === connections).map((r) => r.byTarget);
-      // A round where the mock called directly had a worse p99 than a proxy in front of it measured
-      // the machine, not the proxies: its negative ratio would pull the median toward passing, so
-      // the figure is judged on the other rounds (and fails when none is left).
-      const undisturbed = (r: Record<Target, LoadResult>) => PROXIES.every((t) => added(r, t, 'p99') > 0);
-      const manyRounds = allManyRounds.filter(undisturbed);
-      const disturbed = allManyRounds.flatMap((r, i) => (undisturbed(r) ? [] : [i + 1]));
-      const roundRatios = manyRounds.map((r) => added(r, 'gateway', 'p99') / added(r, 'portkey', 'p99'));
-      // The same ratio for the bare proxy: how close to the line a proxy doing no work of its own lands
-      // on this machine in the same rounds (the least any gateway here could show).
-      const floorRatios = manyRounds.map((r) => added(r, 'bare', 'p99') / added(r, 'portkey', 'p99'));
-      const p99Ratio = median(roundRatios);
-      const medianAdded = (t: Target) => median(manyRounds.map((r) => added(r, t, 'p99')));
+      // Judged on the rounds at `connections`, leaving out those that measured the machine (bench/lib/added-p99.ts).
+      const verdict = judgeAddedP99(
+        rounds.filter((r) => r.conns === connections).map(({ byTarget }) => ({
+          direct: byTarget.direct.latency_ms.p99,
+          bare: byTarget.bare.latency_ms.p99,
+          gateway: byTarget.gateway.latency_ms.p99,
+          portkey: byTarget.portkey.latency_ms.p99,
+        })),
+        0.2,
+      );
+      const { roundRatios, floorRatios, disturbed, ratio: p99Ratio, medianAdded } = verdict;
       const bad = (r: LoadResult) => r.non2xx + r.errors + r.timeouts;
       const ownBad = [throughput.direct, throughput.gateway, ...rounds.flatMap((r) => [r.byTarget.direct, r.byTarget.gateway])].reduce((n, r) => n + bad(r), 0);
 
@@ -379,9 +378,9 @@ export const gatewaySection: Section = {
             name: `gateway added p99 vs Portkey's at ${connections} connections (50 ms upstream), median of ${latencyRounds} round(s)`,
             target: '≤ 1/5',
             actual:
-              `${fixed(p99Ratio, 2)} (rounds: ${roundRatios.map((r) => fixed(r, 2)).join(', ')}; median added p99 ${fixed(medianAdded('gateway'))} ms vs ${fixed(medianAdded('portkey'))} ms; ` +
+              `${fixed(p99Ratio, 2)} (rounds: ${roundRatios.map((r) => fixed(r, 2)).join(', ')}; median added p99 ${fixed(medianAdded.gateway)} ms vs ${fixed(medianAdded.portkey)} ms; ` +
               `the floor's median ${fixed(median(floorRatios), 2)}${disturbed.length ? `; round(s) ${disturbed.join(', ')} left out: the mock directly was slower than a proxy` : ''})`,
-            pass: roundRatios.length > 0 && p99Ratio <= 0.2,
+            pass: verdict.pass,
           },
           { name: 'streaming: added time to first byte, p50', target: '≤ 1 ms', actual: `${fixed(addedTtfb('gateway', 'p50'))} ms`, pass: addedTtfb('gateway', 'p50') <= 1 },
           { name: 'non-2xx and errors (mock directly + gateway)', target: '0', actual: String(ownBad), pass: ownBad === 0 },
