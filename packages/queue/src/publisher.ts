@@ -112,7 +112,7 @@ export class EventPublisher {
             },
           }
         : { resolve, reject };
-      this.enqueue(name, events, waiter, producer?.traceparent ?? null, this.lingerMs, true);
+      this.enqueue(name, events, waiter, producer?.traceparent ?? null, true);
     });
   }
 
@@ -131,10 +131,11 @@ export class EventPublisher {
       this.publishMany(name, [event], { trusted: true }).catch(onLost);
       return;
     }
-    this.enqueue(name, [event], { resolve: ignore, reject: onLost }, null, this.detachedLingerMs, false);
+    this.enqueue(name, [event], { resolve: ignore, reject: onLost }, null, false);
   }
 
-  private enqueue(name: EventName, events: readonly unknown[], waiter: Waiter, traceparent: string | null, lingerMs: number, awaited: boolean): void {
+  /** `awaited`: someone waits for these events (a 202), so their batch lingers `lingerMs`, not `detachedLingerMs`. */
+  private enqueue(name: EventName, events: readonly unknown[], waiter: Waiter, traceparent: string | null, awaited: boolean): void {
     let entry = this.pending.get(name);
     if (!entry) {
       entry = { events: [], waiters: [], traces: [], awaited: false, heldBack: false };
@@ -147,7 +148,7 @@ export class EventPublisher {
     entry.waiters.push(waiter);
     // A full batch goes at once; a partial one waits up to lingerMs for company.
     if (entry.events.length >= JOB_CATALOG[name].maxBatch) this.flush(name);
-    else this.schedule(name, lingerMs);
+    else this.schedule(name, awaited ? this.lingerMs : this.detachedLingerMs);
   }
 
   /** The BullMQ queues, for dashboards and inspection (never for adding jobs). */
