@@ -13,14 +13,18 @@
  *   and the mock is first loaded directly at the same connections, for the added p99;
  * - PROBE_JITTER_MS=5: the mock adds a delay drawn from [0, 5) ms to each answer, so answers due
  *   in the same millisecond do not all come at once (the bench section has none);
- * - PROBE_NODE_ARGS: the API's Node flags (default: the image's `--max-semi-space-size=8`);
+ * - PROBE_NODE_ARGS: the API's Node flags (default: the image's `--max-semi-space-size=8`; the floor's:
+ *   none, as in the bench section);
  * - the API's garbage collection during the run (pauses by kind, from its /metrics) and its heap
  *   after it, since pauses set much of the p99;
- * - BENCH_CPU_PROF=DIR: CPU profiles of the API and the mock (DIR/gateway-probe-api, -mock).
+ * - PROBE_TARGET=bare: the floor (bench/servers/bare-proxy.ts, a proxy that does no work) in place of
+ *   the API, for its CPU per request under the same load (no GC figures: it has no /metrics);
+ * - BENCH_CPU_PROF=DIR: CPU profiles of the API (or the floor) and the mock (DIR/gateway-probe-api,
+ *   -bare, -mock).
  */
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PRODUCTION_V8_FLAG, profileArgs, startBenchApi, startBenchMock } from './lib/child.js';
+import { PRODUCTION_V8_FLAG, profileArgs, startBareProxy, startBenchApi, startBenchMock } from './lib/child.js';
 import { prepareBenchDatabase } from './lib/database.js';
 import { clientAuthorization } from './lib/keys.js';
 import { startLoadGenerator } from './lib/load.js';
@@ -32,6 +36,9 @@ const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const seconds = Number(process.argv[2] ?? 8);
 const connections = Number(process.argv[3] ?? 64);
 const stream = process.argv[4] === '1';
+const bare = process.env.PROBE_TARGET === 'bare';
+/** How the serving process is named in the output. */
+const served = bare ? 'floor' : 'API';
 
 /** User and system CPU seconds of `pid` so far. */
 function cpu(pid: number): { user: number; system: number } {
@@ -64,9 +71,13 @@ const machineBusy = (): number => machineCpu()!.busy_s;
 
 await prepareBenchDatabase(BENCH_DATABASE_URL, console.log);
 const mock = await startBenchMock(ROOT, { nodeArgs: profileArgs('gateway-probe-mock') });
-const api = await startBenchApi(ROOT, { nodeArgs: [...(process.env.PROBE_NODE_ARGS ?? PRODUCTION_V8_FLAG).split(' ').filter(Boolean), ...profileArgs('gateway-probe-api')] });
+// The floor runs with V8's defaults unless PROBE_NODE_ARGS says otherwise, as in the bench section.
+const nodeArgs = (process.env.PROBE_NODE_ARGS ?? (bare ? '' : PRODUCTION_V8_FLAG)).split(' ').filter(Boolean);
+const api = bare
+  ? await startBareProxy(ROOT, mock.ready.url, { nodeArgs: [...nodeArgs, ...profileArgs('gateway-probe-bare')] })
+  : await startBenchApi(ROOT, { nodeArgs: [...nodeArgs, ...profileArgs('gateway-probe-api')] });
 try {
-  await registerModel(api.ready.url, mock.ready.url);
+  if (!bare) await registerModel(api.ready.url, mock.ready.url);
   const latency = Number(process.env.PROBE_LATENCY_MS ?? 0);
   await setMock(mock.ready.url, { latency_ms: latency, tokens_per_second: 0, jitter_ms: Number(process.env.PROBE_JITTER_MS ?? 0) });
   const body = JSON.stringify({ model: MODEL_ID, messages: [{ role: 'user', content: 'Hello, how are you today?' }], max_tokens: 16, ...(stream ? { stream: true } : {}) });
@@ -80,7 +91,7 @@ try {
   }
   const base = { url: `${api.ready.url}${PATH}`, body, connections, headers: clientAuthorization() };
   await generator.run({ ...base, durationSeconds: 3 });
-  const memoryBefore = await apiMemory(api.ready.url);
+  const memoryBefore = bare ? null : await apiMemory(api.ready.url);
   const machineBefore = machineBusy();
   const before = cpu(api.pid);
   const mockBefore = cpu(mock.pid);
@@ -89,23 +100,25 @@ try {
   const machineAfter = machineBusy();
   const mockAfter = cpu(mock.pid);
   await generator.stop();
-  const memoryAfter = await apiMemory(api.ready.url);
-  const pauses = [...memoryAfter.gc].map(([kind, [count, seconds]]) => {
-    const [count0, seconds0] = memoryBefore.gc.get(kind) ?? [0, 0];
-    return `${kind} ${count - count0} (${((seconds - seconds0) * 1000).toFixed(1)} ms)`;
-  });
-  console.log(`API GC pauses during the run: ${pauses.join(', ')}; heap after, MiB: ${[...memoryAfter.heapMiB].map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}`);
+  if (memoryBefore) {
+    const memoryAfter = await apiMemory(api.ready.url);
+    const pauses = [...memoryAfter.gc].map(([kind, [count, seconds]]) => {
+      const [count0, seconds0] = memoryBefore.gc.get(kind) ?? [0, 0];
+      return `${kind} ${count - count0} (${((seconds - seconds0) * 1000).toFixed(1)} ms)`;
+    });
+    console.log(`API GC pauses during the run: ${pauses.join(', ')}; heap after, MiB: ${[...memoryAfter.heapMiB].map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}`);
+  }
   console.log(`latency ms: p90 ${result.latency_ms.p90.toFixed(2)} p99.9 ${result.latency_ms.p999.toFixed(2)} max ${result.latency_ms.max.toFixed(2)}`);
   const per = (s: number) => ((s * 1e6) / result.requests_total).toFixed(0);
   const cores = (s: number) => (s / seconds).toFixed(2);
   const apiS = after.user + after.system - before.user - before.system;
   const mockS = mockAfter.user + mockAfter.system - mockBefore.user - mockBefore.system;
   console.log(
-    `cores of 2: machine ${cores(machineAfter - machineBefore)}, API ${cores(apiS)}, mock ${cores(mockS)}, the rest (load generator, Redis, softirq) ${cores(machineAfter - machineBefore - apiS - mockS)}`,
+    `cores of 2: machine ${cores(machineAfter - machineBefore)}, ${served} ${cores(apiS)}, mock ${cores(mockS)}, the rest (load generator, Redis, softirq) ${cores(machineAfter - machineBefore - apiS - mockS)}`,
   );
   console.log(
     `req/s ${result.requests_per_second.toFixed(0)}  p50 ${result.latency_ms.p50.toFixed(2)} ms  p99 ${result.latency_ms.p99.toFixed(2)} ms  non2xx ${result.non2xx}  ` +
-      `API CPU µs/req: user ${per(after.user - before.user)} system ${per(after.system - before.system)}  mock µs/req ${per(mockS)}`,
+      `${served} CPU µs/req: user ${per(after.user - before.user)} system ${per(after.system - before.system)}  mock µs/req ${per(mockS)}`,
   );
 } finally {
   await api.stop();

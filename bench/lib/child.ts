@@ -161,6 +161,17 @@ export function startBenchMock(rootDir: string, options: { nodeArgs?: string[] }
   return startChildServer({ name: 'mock', script: 'bench/servers/mock.ts', cwd: rootDir, env: { NODE_ENV: 'production' }, nodeArgs: [...MOCK_V8_FLAGS, ...(options.nodeArgs ?? [])] });
 }
 
+/** The floor of the gateway figures (bench/servers/bare-proxy.ts) in front of `upstream`, as a child process. */
+export function startBareProxy(rootDir: string, upstream: string, options: { nodeArgs?: string[] } = {}): Promise<ChildServer> {
+  return startChildServer({
+    name: 'bare-proxy',
+    script: 'bench/servers/bare-proxy.ts',
+    cwd: rootDir,
+    env: { NODE_ENV: 'production', BENCH_UPSTREAM: upstream },
+    ...(options.nodeArgs ? { nodeArgs: options.nodeArgs } : {}),
+  });
+}
+
 export type RequestHandlers = Record<string, () => Promise<unknown>>;
 
 /** What a server script calls once it listens; also makes it exit when the bench goes away. */

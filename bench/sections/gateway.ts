@@ -25,7 +25,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { DEVELOPMENT_ADMIN_API_KEY } from '@model-router/config';
 import { judgeAddedP99 } from '../lib/added-p99.js';
-import { type ChildServer, PRODUCTION_V8_FLAG, profileArgs, startBenchApi, startBenchMock, startChildServer } from '../lib/child.js';
+import { type ChildServer, PRODUCTION_V8_FLAG, profileArgs, startBareProxy, startBenchApi, startBenchMock } from '../lib/child.js';
 import { adminAuthorization, clientAuthorization } from '../lib/keys.js';
 import { type LoadResult, startLoadGenerator } from '../lib/load.js';
 import { processCpu } from '../lib/machine.js';
@@ -235,7 +235,7 @@ export const gatewaySection: Section = {
       const portkey = await startPortkey(ctx);
       servers.push(portkey);
       const mockUrl = mock.ready.url;
-      const bare: ChildServer = await startChildServer({ name: 'bare-proxy', script: 'bench/servers/bare-proxy.ts', cwd: ctx.rootDir, env: { NODE_ENV: 'production', BENCH_UPSTREAM: mockUrl } });
+      const bare: ChildServer = await startBareProxy(ctx.rootDir, mockUrl);
       servers.push(bare);
       await registerModel(api.ready.url, mockUrl);
 
