@@ -24,6 +24,7 @@ import { PRODUCTION_V8_FLAG, startBenchApi, startBenchMock } from './lib/child.j
 import { prepareBenchDatabase } from './lib/database.js';
 import { clientAuthorization } from './lib/keys.js';
 import { BENCH_DATABASE_URL } from './lib/services.js';
+import { percentile } from './lib/stats.js';
 import { MODEL_ID, PATH, registerModel, setMock } from './sections/gateway.js';
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
@@ -59,7 +60,7 @@ const apiMs = (t: number): number => Number(process.hrtime.bigint() / 1_000_000n
 
 function report(name: string, calls: Array<[number, number]>): void {
   const sorted = calls.map((c) => c[1]).sort((a, b) => a - b);
-  const q = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
+  const q = (p: number) => percentile(sorted, p);
   const p99 = q(0.99);
   const t0 = calls.reduce((min, [start]) => Math.min(min, start), Infinity);
   const windows = new Map<number, { slow: number; max: number; n: number }>();
@@ -73,7 +74,7 @@ function report(name: string, calls: Array<[number, number]>): void {
   }
   const slowWindows = [...windows].filter(([, e]) => e.slow > 0).sort((a, b) => b[1].slow - a[1].slow);
   const maxima = [...windows.values()].map((e) => e.max).sort((a, b) => a - b);
-  const mq = (p: number) => maxima[Math.min(maxima.length - 1, Math.floor(p * maxima.length))]!.toFixed(1);
+  const mq = (p: number) => percentile(maxima, p).toFixed(1);
   console.log(
     `${name}: ${calls.length} calls, p50 ${q(0.5).toFixed(2)} p99 ${p99.toFixed(2)} max ${sorted.at(-1)!.toFixed(2)} ms; ` +
       `(start at API ms ${apiMs(t0).toFixed(0)}) calls ≥ p99 in ${slowWindows.length} of ${windows.size} 50 ms windows; the window's slowest call p50 ${mq(0.5)} p90 ${mq(0.9)} p99 ${mq(0.99)} ms`,
